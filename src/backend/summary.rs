@@ -1,0 +1,218 @@
+//! The summary table: one row per layer or group of layers, with repeated
+//! blocks collapsed (`layer3 (0-22)  23 x bottleneck`).
+
+use crate::ir::{Child, Graph, ScopeId, ScopeKind};
+use crate::passes::{self, Counts};
+
+use super::{group_digits, short_count};
+
+pub struct Options {
+    /// How many levels of scopes to open; 1 shows the network's own layers.
+    pub depth: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { depth: 1 }
+    }
+}
+
+struct Row {
+    name: String,
+    op: String,
+    shape: String,
+    counts: Counts,
+}
+
+pub fn emit(g: &Graph, opts: &Options) -> String {
+    let mut rows = Vec::new();
+    rows_of(g, ScopeId(0), 1, opts.depth.max(1), &mut rows);
+    let total = passes::total_counts(g);
+    let input = &g.node(g.input).shape;
+    let output = &g.node(g.output).shape;
+    let template = match &g.scope(ScopeId(0)).kind {
+        ScopeKind::Instance { template } => template.as_str(),
+        _ => "",
+    };
+
+    let headers = ["layer", "op", "output", "params", "MACs"];
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.op.clone(),
+                r.shape.clone(),
+                dash_if_zero(r.counts.params),
+                dash_if_zero(r.counts.macs),
+            ]
+        })
+        .collect();
+    let total_row = ["total".to_string(), String::new(), String::new(), group_digits(total.params), group_digits(total.macs)];
+    let mut widths = headers.map(str::len);
+    for row in cells.iter().chain(std::iter::once(&total_row)) {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |row: &[String; 5]| -> String {
+        format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
+            row[0], row[1], row[2], row[3], row[4],
+            w0 = widths[0], w1 = widths[1], w2 = widths[2], w3 = widths[3], w4 = widths[4]
+        )
+        .trim_end()
+        .to_string()
+    };
+    let rule: String = "-".repeat(widths.iter().sum::<usize>() + 8);
+    let mut out = String::new();
+    out += &format!("model {} = {template}  {input} -> {output}\n", g.name);
+    out += &line(&headers.map(String::from));
+    out.push('\n');
+    out += &rule;
+    out.push('\n');
+    for c in &cells {
+        out += &line(c);
+        out.push('\n');
+    }
+    out += &rule;
+    out.push('\n');
+    out += &line(&total_row);
+    out.push('\n');
+    out += &format!(
+        "params {} ({:.1} MiB as f32), buffers {}, MACs {} at batch 1\n",
+        short_count(total.params),
+        total.params as f64 * 4.0 / (1024.0 * 1024.0),
+        group_digits(total.buffers),
+        short_count(total.macs)
+    );
+    out
+}
+
+fn dash_if_zero(n: u128) -> String {
+    if n == 0 { "-".into() } else { group_digits(n) }
+}
+
+fn scope_counts(g: &Graph, id: ScopeId) -> Counts {
+    let mut nodes = Vec::new();
+    g.scope_nodes(id, &mut nodes);
+    let mut c = Counts::default();
+    for n in nodes {
+        c += passes::node_counts(g, n);
+    }
+    c
+}
+
+fn last_part(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}
+
+fn scope_shape(g: &Graph, id: ScopeId) -> String {
+    g.scope_output(id).map_or_else(String::new, |n| g.node(n).shape.to_string())
+}
+
+/// What a collapsed scope holds, in a few words.
+fn scope_op(g: &Graph, id: ScopeId) -> String {
+    let s = g.scope(id);
+    if let ScopeKind::Instance { template } = &s.kind {
+        return template.clone();
+    }
+    // Runs of instances of one template: "1 x basic, 3 x bottleneck".
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for c in &s.children {
+        let what = match c {
+            Child::Scope(cs) => match &g.scope(*cs).kind {
+                ScopeKind::Instance { template } => template.clone(),
+                _ => "group".into(),
+            },
+            Child::Node(n) => g.node(*n).op.kind_name().to_string(),
+        };
+        match runs.last_mut() {
+            Some((w, k)) if *w == what => *k += 1,
+            _ => runs.push((what, 1)),
+        }
+    }
+    runs.iter().map(|(w, k)| format!("{k} x {w}")).collect::<Vec<_>>().join(", ")
+}
+
+fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Row>) {
+    let children = &g.scope(id).children;
+    let mut i = 0;
+    while i < children.len() {
+        match children[i] {
+            Child::Node(n) => {
+                let node = g.node(n);
+                if !matches!(node.op, crate::ir::Op::Input) {
+                    rows.push(Row {
+                        name: node.name.clone(),
+                        op: node.op.describe(),
+                        shape: node.shape.to_string(),
+                        counts: passes::node_counts(g, n),
+                    });
+                }
+                i += 1;
+            }
+            Child::Scope(s) if level < depth => {
+                rows.push(Row {
+                    name: g.scope(s).path.clone(),
+                    op: scope_op(g, s),
+                    shape: scope_shape(g, s),
+                    counts: scope_counts(g, s),
+                });
+                rows_of(g, s, level + 1, depth, rows);
+                i += 1;
+            }
+            Child::Scope(s) => {
+                // Collapse a run of identical siblings: same template, counts and output.
+                let key = |s: ScopeId| (scope_op(g, s), scope_counts(g, s), scope_shape(g, s));
+                let first = key(s);
+                let mut j = i + 1;
+                while let Some(Child::Scope(t)) = children.get(j) {
+                    if key(*t) != first {
+                        break;
+                    }
+                    j += 1;
+                }
+                let run = j - i;
+                let sp = &g.scope(s).path;
+                if run > 1 {
+                    let Child::Scope(last) = children[j - 1] else { unreachable!() };
+                    let mut counts = Counts::default();
+                    for c in &children[i..j] {
+                        if let Child::Scope(t) = c {
+                            counts += scope_counts(g, *t);
+                        }
+                    }
+                    let parent = sp.rsplit_once('.').map_or("", |p| p.0);
+                    let range = format!("{}-{}", last_part(sp), last_part(&g.scope(last).path));
+                    let name = if parent.is_empty() { range } else { format!("{parent}.{range}") };
+                    rows.push(Row { name, op: format!("{run} x {}", first.0), shape: first.2, counts });
+                } else {
+                    let name = match &g.scope(s).kind {
+                        ScopeKind::Container => container_name(g, s),
+                        _ => sp.clone(),
+                    };
+                    rows.push(Row { name, op: first.0, shape: first.2, counts: first.1 });
+                }
+                i = j;
+            }
+        }
+    }
+}
+
+/// `layer3 (0-22)` for a stage of 23 numbered blocks.
+fn container_name(g: &Graph, id: ScopeId) -> String {
+    let s = g.scope(id);
+    let names: Vec<&str> = s
+        .children
+        .iter()
+        .filter_map(|c| match c {
+            Child::Scope(cs) => Some(last_part(&g.scope(*cs).path)),
+            Child::Node(n) => Some(last_part(&g.node(*n).name)),
+        })
+        .collect();
+    match (names.first(), names.last()) {
+        (Some(a), Some(b)) if names.len() > 1 && a.parse::<u64>().is_ok() => format!("{} ({a}-{b})", s.path),
+        _ => s.path.clone(),
+    }
+}

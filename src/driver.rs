@@ -1,0 +1,78 @@
+//! The whole front end in one call: load, check, build the selected models.
+
+use std::path::Path;
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use crate::diag::{Diag, Diags};
+use crate::ir::Graph;
+use crate::passes;
+use crate::sema::{self, Limits, ModelRef, Program};
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum InternalError {
+    #[error("internal compiler error in model `{model}`: {detail}")]
+    #[diagnostic(code(resc::internal), help("this is a bug in resc; please report it with the .res file"))]
+    Verify { model: String, detail: String },
+}
+
+/// Which models to build.
+#[derive(Clone, Copy, Debug)]
+pub enum Select<'a> {
+    /// Every model written in the root file.
+    Root,
+    Named(&'a str),
+}
+
+pub fn load(path: &Path) -> std::io::Result<Program> {
+    Program::load_path(path)
+}
+
+/// Check the program and build the selected models' graphs. On failure,
+/// every error found in every phase, sorted by position.
+pub fn compile(prog: &Program, select: Select<'_>) -> Result<Vec<Graph>, Vec<Diag>> {
+    compile_with(prog, select, Limits::default())
+}
+
+pub fn compile_with(prog: &Program, select: Select<'_>, limits: Limits) -> Result<Vec<Graph>, Vec<Diag>> {
+    let mut diags = Diags::default();
+    for d in sema::resolve(prog) {
+        diags.push(d);
+    }
+    let models: Vec<ModelRef> = match select {
+        Select::Root => prog.root_models(),
+        Select::Named(name) => match prog.find_model(name) {
+            Ok(m) => vec![m],
+            Err(d) => {
+                diags.push(d);
+                vec![]
+            }
+        },
+    };
+    let mut graphs = Vec::new();
+    for m in models {
+        match sema::elaborate_model(prog, m, limits) {
+            Ok(g) => {
+                if let Err(detail) = passes::verify(&g) {
+                    let decl = prog.model(m);
+                    diags.push(
+                        Diag::new(InternalError::Verify { model: g.name.clone(), detail })
+                            .at(decl.name.span, "while building this model"),
+                    );
+                }
+                graphs.push(g);
+            }
+            Err(ds) => diags.extend(ds),
+        }
+    }
+    let mut all = Diags::default();
+    all.extend(prog.diags.clone());
+    all.extend(diags);
+    if all.is_empty() {
+        return Ok(graphs);
+    }
+    let mut out = all.into_resolved(&prog.sources);
+    out.sort_by_key(|d| d.primary_span().map(|s| (s.file, s.start)));
+    Err(out)
+}

@@ -1,0 +1,414 @@
+//! The ops of the IR. Each op owns its shape rule, its state (parameters and
+//! buffers) and its MAC count, so every pass and backend agrees on them.
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use super::shape::{Dim, Shape};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Input,
+    Conv2d(Conv2d),
+    BatchNorm { channels: u64, eps: f64 },
+    Act(Activation),
+    Pool(Pool),
+    GlobalAvgPool,
+    Flatten,
+    Linear { in_features: u64, out_features: u64, bias: bool },
+    Dropout { p: f64 },
+    /// Sum of inputs; `residual` marks the merge of a residual block, the unit
+    /// that stochastic depth numbers and drops.
+    Add { residual: bool },
+    Concat,
+    /// `x[:, :, ::s, ::s]`, the spatial half of the CIFAR "option A" shortcut.
+    Subsample { stride: u64 },
+    /// Zero channels added before and after, the other half of option A.
+    PadChannels { before: u64, after: u64 },
+    Identity,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2d {
+    pub in_channels: u64,
+    pub out_channels: u64,
+    pub kernel: [u64; 2],
+    pub stride: [u64; 2],
+    pub padding: [u64; 2],
+    pub dilation: [u64; 2],
+    pub groups: u64,
+    pub bias: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Relu,
+    Relu6,
+    LeakyRelu(f64),
+    Sigmoid,
+    Tanh,
+    Gelu,
+    Silu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool {
+    pub kind: PoolKind,
+    pub kernel: [u64; 2],
+    pub stride: [u64; 2],
+    pub padding: [u64; 2],
+    pub ceil_mode: bool,
+    pub count_include_pad: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateKind {
+    Param,
+    Buffer,
+}
+
+/// One named tensor an op owns: `weight`, `running_mean`, ...
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateEntry {
+    pub suffix: &'static str,
+    pub shape: Vec<u64>,
+    pub kind: StateKind,
+}
+
+#[derive(Debug, Error, Diagnostic, Clone, PartialEq)]
+pub enum ShapeError {
+    #[error("`{op}` expects a rank-{want} input {layout}, got {got}")]
+    #[diagnostic(code(resc::shape::rank), help("{hint}"))]
+    Rank { op: &'static str, want: usize, layout: &'static str, got: Shape, hint: &'static str },
+
+    #[error("`{op}` input has {got} channels where {want} were expected")]
+    #[diagnostic(code(resc::shape::channel_mismatch))]
+    Channels { op: &'static str, want: u64, got: u64 },
+
+    #[error("groups ({groups}) must divide the {which} channels ({channels})")]
+    #[diagnostic(code(resc::shape::groups), help("use a group count that divides {channels}, e.g. {suggestion}"))]
+    Groups { groups: u64, which: &'static str, channels: u64, suggestion: u64 },
+
+    #[error("the {kernel}x{kernel2} window (dilated to {eff}) is larger than the padded input ({padded} along {axis})")]
+    #[diagnostic(code(resc::shape::kernel_too_large), help("the input is too small here: add padding, use a smaller kernel, or a larger model input"))]
+    KernelTooLarge { kernel: u64, kernel2: u64, eff: u64, padded: u64, axis: &'static str },
+
+    #[error("padding {pad} is more than half the {kernel}-wide window")]
+    #[diagnostic(code(resc::shape::pad_too_large), help("pooling padding must be at most half the kernel size"))]
+    PadTooLarge { pad: u64, kernel: u64 },
+
+    #[error("the inputs of `{op}` differ: {a} and {b}")]
+    #[diagnostic(code(resc::shape::mismatch))]
+    Mismatch { op: &'static str, a: Shape, b: Shape },
+
+    #[error("`{op}` needs at least {want} inputs")]
+    #[diagnostic(code(resc::shape::arity))]
+    Arity { op: &'static str, want: usize },
+
+    #[error("cannot pad {have} channels to {want}")]
+    #[diagnostic(code(resc::shape::pad_channels), help("`pad_channels` only adds channels: its target must be at least the input's channels"))]
+    PadChannels { have: u64, want: u64 },
+
+    #[error("a dimension of {size} is too large")]
+    #[diagnostic(code(resc::shape::too_large), help("dimensions are limited to {limit}"))]
+    TooLarge { size: u128, limit: u64 },
+}
+
+/// Upper bound for any single dimension, so that counts stay far from overflow
+/// and nothing downstream allocates absurd amounts.
+pub const MAX_DIM: u64 = 1 << 24;
+
+fn check_dim(size: u128) -> Result<u64, ShapeError> {
+    if size > MAX_DIM as u128 {
+        Err(ShapeError::TooLarge { size, limit: MAX_DIM })
+    } else {
+        Ok(size as u64)
+    }
+}
+
+fn want_rank(op: &'static str, x: &Shape, rank: usize) -> Result<(), ShapeError> {
+    if x.rank() == rank {
+        return Ok(());
+    }
+    let (layout, hint) = if rank == 4 {
+        ("[N, C, H, W]", "this op works on feature maps; is it after `flatten`?")
+    } else {
+        ("[N, F]", "add `global_avg` and `flatten` before it")
+    };
+    Err(ShapeError::Rank { op, want: rank, layout, got: x.clone(), hint })
+}
+
+fn dim(x: &Shape, i: usize) -> u64 {
+    x.size(i).unwrap_or(1)
+}
+
+/// Output length of a sliding window along one axis (PyTorch's rule).
+fn window(
+    input: u64,
+    kernel: u64,
+    stride: u64,
+    pad: u64,
+    dilation: u64,
+    ceil: bool,
+    axis: &'static str,
+    kernel2: u64,
+) -> Result<u64, ShapeError> {
+    let padded = input + 2 * pad;
+    let eff = dilation * (kernel - 1) + 1;
+    if eff > padded {
+        return Err(ShapeError::KernelTooLarge { kernel, kernel2, eff, padded, axis });
+    }
+    let span = padded - eff;
+    let mut out = if ceil { span.div_ceil(stride) } else { span / stride } + 1;
+    // PyTorch drops a last ceil-mode window that would start in the padding.
+    if ceil && (out - 1) * stride >= input + pad {
+        out -= 1;
+    }
+    Ok(out)
+}
+
+impl Op {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Op::Input => "input",
+            Op::Conv2d(_) => "conv",
+            Op::BatchNorm { .. } => "bn",
+            Op::Act(a) => a.name(),
+            Op::Pool(p) => match p.kind {
+                PoolKind::Max => "maxpool",
+                PoolKind::Avg => "avgpool",
+            },
+            Op::GlobalAvgPool => "global_avg",
+            Op::Flatten => "flatten",
+            Op::Linear { .. } => "linear",
+            Op::Dropout { .. } => "dropout",
+            Op::Add { .. } => "add",
+            Op::Concat => "concat",
+            Op::Subsample { .. } => "subsample",
+            Op::PadChannels { .. } => "pad_channels",
+            Op::Identity => "identity",
+        }
+    }
+
+    /// A short human description for tables: `conv 3x3/2 64`.
+    pub fn describe(&self) -> String {
+        fn hw(v: [u64; 2]) -> String {
+            if v[0] == v[1] { format!("{}", v[0]) } else { format!("{}x{}", v[0], v[1]) }
+        }
+        match self {
+            Op::Conv2d(c) => {
+                let mut s = format!("conv {}x{}", c.kernel[0], c.kernel[1]);
+                if c.stride != [1, 1] {
+                    s += &format!("/{}", hw(c.stride));
+                }
+                s += &format!(" {}", c.out_channels);
+                if c.groups > 1 {
+                    s += &format!(" g{}", c.groups);
+                }
+                if c.dilation != [1, 1] {
+                    s += &format!(" d{}", hw(c.dilation));
+                }
+                s
+            }
+            Op::Pool(p) => {
+                let mut s = format!("{} {}x{}", self.kind_name(), p.kernel[0], p.kernel[1]);
+                if p.stride != [1, 1] {
+                    s += &format!("/{}", hw(p.stride));
+                }
+                s
+            }
+            Op::Linear { out_features, .. } => format!("linear {out_features}"),
+            Op::Dropout { p } => format!("dropout {p}"),
+            Op::Add { residual: true } => "add (residual)".into(),
+            Op::Subsample { stride } => format!("subsample /{stride}"),
+            Op::PadChannels { before, after } => format!("pad_channels +{before}+{after}"),
+            Op::Act(Activation::LeakyRelu(s)) => format!("leaky_relu {s}"),
+            _ => self.kind_name().into(),
+        }
+    }
+
+    /// The output shape for these inputs, or why there is none.
+    pub fn infer(&self, inputs: &[&Shape]) -> Result<Shape, ShapeError> {
+        let x = match inputs.first() {
+            Some(x) => *x,
+            None => return Err(ShapeError::Arity { op: self.kind_name(), want: 1 }),
+        };
+        match self {
+            Op::Input | Op::Identity | Op::Act(_) | Op::Dropout { .. } => Ok(x.clone()),
+            Op::Conv2d(c) => {
+                want_rank("conv", x, 4)?;
+                let cin = dim(x, 1);
+                if cin != c.in_channels {
+                    return Err(ShapeError::Channels { op: "conv", want: c.in_channels, got: cin });
+                }
+                for (which, ch) in [("input", c.in_channels), ("output", c.out_channels)] {
+                    if ch % c.groups != 0 {
+                        let suggestion = largest_divisor_at_most(ch, c.groups);
+                        return Err(ShapeError::Groups { groups: c.groups, which, channels: ch, suggestion });
+                    }
+                }
+                let h = window(dim(x, 2), c.kernel[0], c.stride[0], c.padding[0], c.dilation[0], false, "height", c.kernel[1])?;
+                let w = window(dim(x, 3), c.kernel[1], c.stride[1], c.padding[1], c.dilation[1], false, "width", c.kernel[0])?;
+                Ok(Shape(vec![x.0[0].clone(), Dim::Size(c.out_channels), Dim::Size(h), Dim::Size(w)]))
+            }
+            Op::BatchNorm { channels, .. } => {
+                if x.rank() < 2 {
+                    want_rank("bn", x, 4)?;
+                }
+                let c = dim(x, 1);
+                if c != *channels {
+                    return Err(ShapeError::Channels { op: "bn", want: *channels, got: c });
+                }
+                Ok(x.clone())
+            }
+            Op::Pool(p) => {
+                want_rank(self.kind_name(), x, 4)?;
+                for i in 0..2 {
+                    if 2 * p.padding[i] > p.kernel[i] {
+                        return Err(ShapeError::PadTooLarge { pad: p.padding[i], kernel: p.kernel[i] });
+                    }
+                }
+                let h = window(dim(x, 2), p.kernel[0], p.stride[0], p.padding[0], 1, p.ceil_mode, "height", p.kernel[1])?;
+                let w = window(dim(x, 3), p.kernel[1], p.stride[1], p.padding[1], 1, p.ceil_mode, "width", p.kernel[0])?;
+                Ok(x.with(2, h).with(3, w))
+            }
+            Op::GlobalAvgPool => {
+                want_rank("global_avg", x, 4)?;
+                Ok(x.with(2, 1).with(3, 1))
+            }
+            Op::Flatten => {
+                if x.rank() < 2 {
+                    want_rank("flatten", x, 4)?;
+                }
+                let f = check_dim(x.per_item())?;
+                Ok(Shape(vec![x.0[0].clone(), Dim::Size(f)]))
+            }
+            Op::Linear { in_features, out_features, .. } => {
+                want_rank("linear", x, 2)?;
+                let f = dim(x, 1);
+                if f != *in_features {
+                    return Err(ShapeError::Channels { op: "linear", want: *in_features, got: f });
+                }
+                Ok(x.with(1, *out_features))
+            }
+            Op::Add { .. } => {
+                if inputs.len() < 2 {
+                    return Err(ShapeError::Arity { op: "add", want: 2 });
+                }
+                for y in &inputs[1..] {
+                    if *y != x {
+                        return Err(ShapeError::Mismatch { op: "add", a: x.clone(), b: (*y).clone() });
+                    }
+                }
+                Ok(x.clone())
+            }
+            Op::Concat => {
+                if inputs.len() < 2 {
+                    return Err(ShapeError::Arity { op: "concat", want: 2 });
+                }
+                let mut c: u128 = 0;
+                for y in inputs {
+                    let same_rest = y.rank() == x.rank()
+                        && y.0.iter().zip(&x.0).enumerate().all(|(i, (a, b))| i == 1 || a == b);
+                    if !same_rest {
+                        return Err(ShapeError::Mismatch { op: "concat", a: x.clone(), b: (*y).clone() });
+                    }
+                    c += dim(y, 1) as u128;
+                }
+                Ok(x.with(1, check_dim(c)?))
+            }
+            Op::Subsample { stride } => {
+                want_rank("subsample", x, 4)?;
+                Ok(x.with(2, dim(x, 2).div_ceil(*stride)).with(3, dim(x, 3).div_ceil(*stride)))
+            }
+            Op::PadChannels { before, after } => {
+                if x.rank() < 2 {
+                    want_rank("pad_channels", x, 4)?;
+                }
+                Ok(x.with(1, check_dim(dim(x, 1) as u128 + *before as u128 + *after as u128)?))
+            }
+        }
+    }
+
+    /// Parameters and buffers in the reference `state_dict` order.
+    pub fn state(&self) -> Vec<StateEntry> {
+        let p = |suffix, shape| StateEntry { suffix, shape, kind: StateKind::Param };
+        let b = |suffix, shape| StateEntry { suffix, shape, kind: StateKind::Buffer };
+        match self {
+            Op::Conv2d(c) => {
+                let mut v = vec![p(
+                    "weight",
+                    vec![c.out_channels, c.in_channels / c.groups, c.kernel[0], c.kernel[1]],
+                )];
+                if c.bias {
+                    v.push(p("bias", vec![c.out_channels]));
+                }
+                v
+            }
+            Op::BatchNorm { channels, .. } => vec![
+                p("weight", vec![*channels]),
+                p("bias", vec![*channels]),
+                b("running_mean", vec![*channels]),
+                b("running_var", vec![*channels]),
+            ],
+            Op::Linear { in_features, out_features, bias } => {
+                let mut v = vec![p("weight", vec![*out_features, *in_features])];
+                if *bias {
+                    v.push(p("bias", vec![*out_features]));
+                }
+                v
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn has_state(&self) -> bool {
+        matches!(self, Op::Conv2d(_) | Op::BatchNorm { .. } | Op::Linear { .. })
+    }
+
+    /// Multiply-accumulates at batch 1 for the given output shape: convolutions
+    /// and linear layers only, bias excluded (torchvision's and the papers' convention).
+    pub fn macs(&self, out: &Shape) -> u128 {
+        match self {
+            Op::Conv2d(c) => {
+                let per_output = (c.in_channels / c.groups) as u128 * c.kernel[0] as u128 * c.kernel[1] as u128;
+                out.per_item() * per_output
+            }
+            Op::Linear { in_features, out_features, .. } => *in_features as u128 * *out_features as u128,
+            _ => 0,
+        }
+    }
+}
+
+impl Activation {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Relu6 => "relu6",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Gelu => "gelu",
+            Activation::Silu => "silu",
+        }
+    }
+}
+
+fn largest_divisor_at_most(n: u64, limit: u64) -> u64 {
+    (1..=limit.min(n)).rev().find(|d| n % d == 0).unwrap_or(1)
+}
+
+pub fn param_count(entries: &[StateEntry], kind: StateKind) -> u128 {
+    entries
+        .iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| e.shape.iter().map(|&d| d as u128).product::<u128>())
+        .sum()
+}

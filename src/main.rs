@@ -1,0 +1,268 @@
+//! The `resc` command line.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use resc::backend::{dot, ir_text, json, summary};
+use resc::driver::{self, Select};
+use resc::ir::Graph;
+use resc::sema::Program;
+use resc::{report, stdlib};
+
+#[derive(Parser)]
+#[command(name = "resc", version, about = "Compiler for .res residual-network descriptions")]
+#[command(args_conflicts_with_subcommands = true, subcommand_precedence_over_arg = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// A .res file: report its errors, or summarise its models.
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    summary: SummaryArgs,
+}
+
+#[derive(clap::Args, Clone)]
+struct SummaryArgs {
+    /// Only this model (default: every model written in the file).
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Levels of blocks to open in the table (1: the network's own layers).
+    #[arg(long, default_value_t = 1)]
+    depth: usize,
+    /// One JSON object per model instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Shapes, parameters and MACs per layer (the default command).
+    Summary {
+        file: PathBuf,
+        #[command(flatten)]
+        args: SummaryArgs,
+    },
+    /// Report every error in a file, and nothing else.
+    Check {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+        message_format: MessageFormat,
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
+    },
+    /// List the models in a file or directory (default: the standard library).
+    List { path: Option<PathBuf> },
+    /// Emit a model as IR text or Graphviz.
+    Build {
+        file: PathBuf,
+        #[arg(long, short)]
+        model: String,
+        #[arg(long, value_enum)]
+        emit: Emit,
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Emit {
+    Ir,
+    Dot,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Some(Cmd::Summary { file, args }) => cmd_summary(&file, &args),
+        Some(Cmd::Check { file, message_format, color }) => cmd_check(&file, message_format, color),
+        Some(Cmd::List { path }) => cmd_list(path.as_deref()),
+        Some(Cmd::Build { file, model, emit, output }) => cmd_build(&file, &model, emit, output.as_deref()),
+        None => match cli.file {
+            Some(file) => cmd_summary(&file, &cli.summary),
+            None => {
+                eprintln!("usage: resc FILE.res [--model NAME]   (resc --help for more)");
+                Err(Failure::Usage)
+            }
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Diagnostics) => ExitCode::from(1),
+        Err(Failure::Usage) => ExitCode::from(2),
+    }
+}
+
+enum Failure {
+    /// The input has errors; they were printed.
+    Diagnostics,
+    /// The command could not run (missing file, bad output path).
+    Usage,
+}
+
+fn use_color(c: Color) -> bool {
+    match c {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+fn load(file: &Path) -> Result<Program, Failure> {
+    driver::load(file).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", file.display());
+        Failure::Usage
+    })
+}
+
+fn term_width() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
+}
+
+fn compile(prog: &Program, select: Select<'_>, color: Color) -> Result<Vec<Graph>, Failure> {
+    driver::compile(prog, select).map_err(|diags| {
+        eprint!("{}", report::human(&diags, term_width(), use_color(color)));
+        Failure::Diagnostics
+    })
+}
+
+fn cmd_summary(file: &Path, args: &SummaryArgs) -> Result<(), Failure> {
+    let prog = load(file)?;
+    let select = args.model.as_deref().map_or(Select::Root, Select::Named);
+    let graphs = compile(&prog, select, args.color)?;
+    let mut out = String::new();
+    if args.json {
+        if let [one] = graphs.as_slice() {
+            out = json::emit(one);
+        } else {
+            let all: Vec<_> = graphs.iter().map(json::summary).collect();
+            out = serde_json::to_string_pretty(&all).expect("plain data");
+        }
+        out.push('\n');
+    } else {
+        if graphs.is_empty() {
+            out += &format!("{}: no errors; it defines no model\n", file.display());
+        }
+        for (i, g) in graphs.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out += &summary::emit(g, &summary::Options { depth: args.depth });
+        }
+    }
+    write_stdout(&out)
+}
+
+fn cmd_check(file: &Path, format: MessageFormat, color: Color) -> Result<(), Failure> {
+    let prog = load(file)?;
+    match driver::compile(&prog, Select::Root) {
+        Ok(graphs) => {
+            if let MessageFormat::Human = format {
+                eprintln!("{}: ok, {} model(s)", file.display(), graphs.len());
+            }
+            Ok(())
+        }
+        Err(diags) => {
+            match format {
+                MessageFormat::Human => eprint!("{}", report::human(&diags, term_width(), use_color(color))),
+                MessageFormat::Json => print!("{}", report::json(&diags)),
+            }
+            Err(Failure::Diagnostics)
+        }
+    }
+}
+
+fn cmd_list(path: Option<&Path>) -> Result<(), Failure> {
+    let mut programs: Vec<(String, Program)> = Vec::new();
+    match path {
+        None => {
+            for name in stdlib::NAMES {
+                let text = stdlib::source(name).expect("listed");
+                programs.push((stdlib::display_name(name), Program::load_text(&stdlib::display_name(name), None, text)));
+            }
+        }
+        Some(p) if p.is_dir() => {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| {
+                    eprintln!("error: cannot read {}: {e}", p.display());
+                    Failure::Usage
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "res"))
+                .collect();
+            files.sort();
+            for f in files {
+                programs.push((f.display().to_string(), load(&f)?));
+            }
+        }
+        Some(p) => programs.push((p.display().to_string(), load(p)?)),
+    }
+    let mut out = String::new();
+    let mut failed = false;
+    for (name, prog) in &programs {
+        match driver::compile(prog, Select::Root) {
+            Ok(graphs) => {
+                for g in graphs {
+                    let c = resc::passes::total_counts(&g);
+                    out += &format!(
+                        "{:<22} {:<20} {:>12} params {:>10} MACs  {}\n",
+                        g.name,
+                        g.node(g.input).shape.to_string(),
+                        resc::backend::group_digits(c.params),
+                        resc::backend::short_count(c.macs),
+                        name
+                    );
+                }
+            }
+            Err(diags) => {
+                failed = true;
+                eprint!("{}", report::human(&diags, term_width(), use_color(Color::Auto)));
+            }
+        }
+    }
+    write_stdout(&out)?;
+    if failed { Err(Failure::Diagnostics) } else { Ok(()) }
+}
+
+fn cmd_build(file: &Path, model: &str, emit: Emit, output: Option<&Path>) -> Result<(), Failure> {
+    let prog = load(file)?;
+    let graphs = compile(&prog, Select::Named(model), Color::Auto)?;
+    let g = &graphs[0];
+    let text = match emit {
+        Emit::Ir => ir_text::emit(g, &prog.sources),
+        Emit::Dot => dot::emit(g),
+    };
+    match output {
+        Some(path) => std::fs::write(path, text).map_err(|e| {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            Failure::Usage
+        }),
+        None => write_stdout(&text),
+    }
+}
+
+fn write_stdout(s: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`resc ... | head`) is not an error worth a panic.
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! The built-in ops: their signatures, and how bound arguments become IR ops.
+
+use std::sync::LazyLock;
+
+use super::SemaError;
+use super::value::{Type, Value};
+use crate::ir::op::{Activation, Conv2d, MAX_DIM, Op, Pool, PoolKind};
+use crate::ir::Shape;
+
+#[derive(Debug, Clone)]
+pub enum ArgDefault {
+    Required,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Pooling stride defaults to the kernel size, as in PyTorch.
+    SameAsKernel,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub ty: Type,
+    pub default: ArgDefault,
+}
+
+#[derive(Debug)]
+pub struct OpSig {
+    pub name: &'static str,
+    pub params: Vec<ParamSpec>,
+}
+
+fn p(name: &'static str, ty: Type, default: ArgDefault) -> ParamSpec {
+    ParamSpec { name, ty, default }
+}
+
+static SIGS: LazyLock<Vec<OpSig>> = LazyLock::new(|| {
+    use ArgDefault::*;
+    let sig = |name, params| OpSig { name, params };
+    let pool = |name| {
+        sig(
+            name,
+            vec![
+                p("kernel", Type::Pair, Required),
+                p("stride", Type::Pair, SameAsKernel),
+                p("pad", Type::Pair, Int(0)),
+                p("ceil", Type::Bool, Bool(false)),
+                p("count_pad", Type::Bool, Bool(true)),
+            ],
+        )
+    };
+    vec![
+        sig(
+            "conv",
+            vec![
+                p("channels", Type::Int, Required),
+                p("kernel", Type::Pair, Required),
+                p("stride", Type::Pair, Int(1)),
+                p("pad", Type::Pair, Int(0)),
+                p("dilation", Type::Pair, Int(1)),
+                p("groups", Type::Int, Int(1)),
+                p("bias", Type::Bool, Bool(false)),
+            ],
+        ),
+        sig("bn", vec![p("eps", Type::Float, Float(1e-5))]),
+        sig("relu", vec![]),
+        sig("relu6", vec![]),
+        sig("leaky_relu", vec![p("slope", Type::Float, Float(0.01))]),
+        sig("sigmoid", vec![]),
+        sig("tanh", vec![]),
+        sig("gelu", vec![]),
+        sig("silu", vec![]),
+        pool("maxpool"),
+        pool("avgpool"),
+        sig("global_avg", vec![]),
+        sig("flatten", vec![]),
+        sig("linear", vec![p("features", Type::Int, Required), p("bias", Type::Bool, Bool(true))]),
+        sig("dropout", vec![p("p", Type::Float, Float(0.5))]),
+        sig("identity", vec![]),
+        sig("subsample", vec![p("stride", Type::Int, Required)]),
+        sig("pad_channels", vec![p("channels", Type::Int, Required)]),
+    ]
+});
+
+pub fn sig(name: &str) -> Option<&'static OpSig> {
+    SIGS.iter().find(|s| s.name == name)
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    SIGS.iter().map(|s| s.name)
+}
+
+/// Functions usable in expressions.
+pub const FUNCTIONS: &[&str] = &["floor", "ceil", "round", "min", "max", "abs", "len", "int", "float"];
+
+/// A failed argument check: which parameter, and why.
+pub struct ArgError {
+    pub param: &'static str,
+    pub error: SemaError,
+}
+
+fn range_err(param: &'static str, what: &str, allowed: &str, value: impl ToString) -> ArgError {
+    ArgError {
+        param,
+        error: SemaError::OutOfRange { what: what.into(), allowed: allowed.into(), value: value.to_string() },
+    }
+}
+
+struct Args<'a> {
+    sig: &'static OpSig,
+    vals: &'a [Value],
+}
+
+impl Args<'_> {
+    fn idx(&self, name: &str) -> usize {
+        self.sig.params.iter().position(|p| p.name == name).expect("known param")
+    }
+
+    fn int(&self, name: &'static str, min: i64, max: i64) -> Result<u64, ArgError> {
+        let Value::Int(v) = self.vals[self.idx(name)] else { unreachable!("checked type") };
+        if v < min || v > max {
+            let allowed = if max == i64::MAX { format!("at least {min}") } else { format!("between {min} and {max}") };
+            return Err(range_err(name, &format!("`{}` {name}", self.sig.name), &allowed, v));
+        }
+        Ok(v as u64)
+    }
+
+    fn pair(&self, name: &'static str, min: i64) -> Result<[u64; 2], ArgError> {
+        let check = |v: &Value| -> Result<u64, ArgError> {
+            let Value::Int(v) = v else { unreachable!("checked type") };
+            if *v < min || *v > MAX_DIM as i64 {
+                return Err(range_err(
+                    name,
+                    &format!("`{}` {name}", self.sig.name),
+                    &format!("between {min} and {MAX_DIM}"),
+                    v,
+                ));
+            }
+            Ok(*v as u64)
+        };
+        match &self.vals[self.idx(name)] {
+            Value::List(l) => Ok([check(&l[0])?, check(&l[1])?]),
+            v => {
+                let x = check(v)?;
+                Ok([x, x])
+            }
+        }
+    }
+
+    fn float(&self, name: &'static str) -> f64 {
+        match self.vals[self.idx(name)] {
+            Value::Float(f) => f,
+            Value::Int(i) => i as f64,
+            _ => unreachable!("checked type"),
+        }
+    }
+
+    fn bool(&self, name: &'static str) -> bool {
+        matches!(self.vals[self.idx(name)], Value::Bool(true))
+    }
+}
+
+/// Build the op from bound, type-checked arguments and the input shape.
+pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, ArgError> {
+    let a = Args { sig, vals };
+    let max = MAX_DIM as i64;
+    let channels = input.channels().unwrap_or(0);
+    Ok(match sig.name {
+        "conv" => Op::Conv2d(Conv2d {
+            in_channels: channels,
+            out_channels: a.int("channels", 1, max)?,
+            kernel: a.pair("kernel", 1)?,
+            stride: a.pair("stride", 1)?,
+            padding: a.pair("pad", 0)?,
+            dilation: a.pair("dilation", 1)?,
+            groups: a.int("groups", 1, max)?,
+            bias: a.bool("bias"),
+        }),
+        "bn" => {
+            let eps = a.float("eps");
+            if !(eps > 0.0 && eps < 1.0) {
+                return Err(range_err("eps", "`bn` eps", "in (0, 1)", eps));
+            }
+            Op::BatchNorm { channels, eps }
+        }
+        "relu" => Op::Act(Activation::Relu),
+        "relu6" => Op::Act(Activation::Relu6),
+        "leaky_relu" => Op::Act(Activation::LeakyRelu(a.float("slope"))),
+        "sigmoid" => Op::Act(Activation::Sigmoid),
+        "tanh" => Op::Act(Activation::Tanh),
+        "gelu" => Op::Act(Activation::Gelu),
+        "silu" => Op::Act(Activation::Silu),
+        "maxpool" | "avgpool" => {
+            let kernel = a.pair("kernel", 1)?;
+            let stride = a.pair("stride", 1)?;
+            Op::Pool(Pool {
+                kind: if sig.name == "maxpool" { PoolKind::Max } else { PoolKind::Avg },
+                kernel,
+                stride,
+                padding: a.pair("pad", 0)?,
+                ceil_mode: a.bool("ceil"),
+                count_include_pad: a.bool("count_pad"),
+            })
+        }
+        "global_avg" => Op::GlobalAvgPool,
+        "flatten" => Op::Flatten,
+        "linear" => Op::Linear { in_features: channels, out_features: a.int("features", 1, max)?, bias: a.bool("bias") },
+        "dropout" => {
+            let p = a.float("p");
+            if !(0.0..1.0).contains(&p) {
+                return Err(range_err("p", "dropout probability", "in [0, 1)", p));
+            }
+            Op::Dropout { p }
+        }
+        "identity" => Op::Identity,
+        "subsample" => Op::Subsample { stride: a.int("stride", 1, max)? },
+        "pad_channels" => {
+            let want = a.int("channels", 1, max)?;
+            if want < channels {
+                return Err(ArgError {
+                    param: "channels",
+                    error: SemaError::OutOfRange {
+                        what: "`pad_channels` target".into(),
+                        allowed: format!("at least the input's {channels} channels"),
+                        value: want.to_string(),
+                    },
+                });
+            }
+            let extra = want - channels;
+            Op::PadChannels { before: extra / 2, after: extra - extra / 2 }
+        }
+        other => unreachable!("no builder for op {other}"),
+    })
+}

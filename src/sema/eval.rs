@@ -1,0 +1,438 @@
+//! Expression evaluation: checked integer arithmetic, floats, lists, `in`.
+
+use std::rc::Rc;
+
+use super::SemaError;
+use super::builtins::FUNCTIONS;
+use super::elaborate::{Elab, Env, Poison, R};
+use super::value::{BlockVal, Type, Value};
+use crate::diag::Diag;
+use crate::ir::Shape;
+use crate::source::Span;
+use crate::syntax::ast::{Arg, BinOp, Call, Expr, ExprKind, UnOp};
+
+impl Elab<'_> {
+    pub(super) fn eval(&mut self, e: &Expr, env: &Env) -> R<Value> {
+        match &e.kind {
+            ExprKind::Int(v) => Ok(Value::Int(*v)),
+            ExprKind::Float(v) => Ok(Value::Float(*v)),
+            ExprKind::Bool(v) => Ok(Value::Bool(*v)),
+            ExprKind::Str(s) => Ok(Value::Str(s.as_str().into())),
+            ExprKind::List(items) => {
+                let mut v = Vec::with_capacity(items.len());
+                for x in items {
+                    v.push(self.eval(x, env)?);
+                }
+                Ok(Value::List(Rc::new(v)))
+            }
+            ExprKind::In => match &env.input {
+                Some(Some(s)) => Ok(Value::Shape(s.clone())),
+                Some(None) => Err(Poison),
+                None => self.fail(Diag::new(SemaError::InOutsideBlock).at(e.span, "not inside a block")),
+            },
+            ExprKind::Call(c) => self.eval_call(c, env),
+            ExprKind::Index(base, idx) => {
+                let b = self.eval(base, env)?;
+                let i = self.eval_int(idx, env)?;
+                let len = match &b {
+                    Value::List(l) => l.len(),
+                    Value::Range(a, z) => (z - a).max(0) as usize,
+                    Value::Shape(s) => s.rank(),
+                    other => {
+                        let found = other.type_name();
+                        return self.fail(
+                            Diag::new(SemaError::TypeMismatch { expected: "a list".into(), found })
+                                .at(base.span, "indexed here"),
+                        );
+                    }
+                };
+                if i < 0 || i as usize >= len {
+                    return self.fail(
+                        Diag::new(SemaError::IndexOutOfRange { index: i, len })
+                            .at(idx.span, format!("valid indices are 0 to {}", len as i64 - 1)),
+                    );
+                }
+                Ok(match b {
+                    Value::List(l) => l[i as usize].clone(),
+                    Value::Range(a, _) => Value::Int(a + i),
+                    Value::Shape(s) => match s.size(i as usize) {
+                        Some(n) => Value::Int(n as i64),
+                        None => Value::Int(1),
+                    },
+                    _ => unreachable!(),
+                })
+            }
+            ExprKind::Field(base, field) => {
+                let b = self.eval(base, env)?;
+                if let Value::Shape(s) = &b {
+                    let dim = match field.name.as_str() {
+                        "c" | "channels" => Some(1),
+                        "h" | "height" => Some(2),
+                        "w" | "width" => Some(3),
+                        "rank" => return Ok(Value::Int(s.rank() as i64)),
+                        _ => None,
+                    };
+                    if let Some(d) = dim
+                        && let Some(n) = s.size(d)
+                    {
+                        return Ok(Value::Int(n as i64));
+                    }
+                }
+                self.fail(
+                    Diag::new(SemaError::UnknownField { found: b.type_name(), field: field.name.clone() })
+                        .at(field.span, "no such field"),
+                )
+            }
+            ExprKind::Unary(op, x) => {
+                let v = self.eval(x, env)?;
+                match (op, v) {
+                    (UnOp::Neg, Value::Int(i)) => match i.checked_neg() {
+                        Some(n) => Ok(Value::Int(n)),
+                        None => self.overflow(e.span, "-", i, 0),
+                    },
+                    (UnOp::Neg, Value::Float(f)) => Ok(Value::Float(-f)),
+                    (UnOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
+                    (op, v) => {
+                        let expected = if *op == UnOp::Neg { "a number" } else { "a bool" };
+                        self.mismatch(x.span, expected, &v)
+                    }
+                }
+            }
+            ExprKind::Binary(op, a, b) => self.eval_binary(*op, a, b, e.span, env),
+            ExprKind::Cond(c, a, b) => {
+                if self.eval_bool(c, env)? {
+                    self.eval(a, env)
+                } else {
+                    self.eval(b, env)
+                }
+            }
+        }
+    }
+
+    pub(super) fn eval_int(&mut self, e: &Expr, env: &Env) -> R<i64> {
+        match self.eval(e, env)? {
+            Value::Int(i) => Ok(i),
+            v => self.mismatch(e.span, "an int", &v),
+        }
+    }
+
+    pub(super) fn eval_bool(&mut self, e: &Expr, env: &Env) -> R<bool> {
+        match self.eval(e, env)? {
+            Value::Bool(b) => Ok(b),
+            v => self.mismatch(e.span, "a bool", &v),
+        }
+    }
+
+    pub(super) fn mismatch<T>(&mut self, span: Span, expected: &str, found: &Value) -> R<T> {
+        let found_desc = found.type_name();
+        let label = format!("this is {found_desc}");
+        self.fail(Diag::new(SemaError::TypeMismatch { expected: expected.into(), found: found_desc }).at(span, label))
+    }
+
+    fn overflow<T>(&mut self, span: Span, op: &'static str, a: i64, b: i64) -> R<T> {
+        self.fail(
+            Diag::new(SemaError::Overflow { op, a: a.to_string(), b: b.to_string() })
+                .at(span, "this does not fit in 64 bits"),
+        )
+    }
+
+    fn eval_binary(&mut self, op: BinOp, a: &Expr, b: &Expr, span: Span, env: &Env) -> R<Value> {
+        if matches!(op, BinOp::And | BinOp::Or) {
+            let x = self.eval_bool(a, env)?;
+            if (op == BinOp::And && !x) || (op == BinOp::Or && x) {
+                return Ok(Value::Bool(x));
+            }
+            return Ok(Value::Bool(self.eval_bool(b, env)?));
+        }
+        let x = self.eval(a, env)?;
+        let y = self.eval(b, env)?;
+        use Value::{Float, Int};
+        match (op, &x, &y) {
+            (BinOp::Range, Int(i), Int(j)) => Ok(Value::Range(*i, *j)),
+            (BinOp::Range, _, _) => {
+                let (bad, span) = if matches!(x, Int(_)) { (&y, b.span) } else { (&x, a.span) };
+                self.mismatch(span, "an int", bad)
+            }
+            (BinOp::Eq | BinOp::Ne, _, _) if !is_num(&x) || !is_num(&y) => {
+                let same = match (&x, &y) {
+                    (Value::Bool(p), Value::Bool(q)) => p == q,
+                    (Value::Str(p), Value::Str(q)) => p == q,
+                    _ => {
+                        let expected = format!("a value comparable with {}", x.type_name());
+                        return self.mismatch(b.span, &expected, &y);
+                    }
+                };
+                Ok(Value::Bool(same == (op == BinOp::Eq)))
+            }
+            (_, Int(i), Int(j)) => {
+                let (i, j) = (*i, *j);
+                let r = match op {
+                    BinOp::Add => i.checked_add(j),
+                    BinOp::Sub => i.checked_sub(j),
+                    BinOp::Mul => i.checked_mul(j),
+                    BinOp::Div | BinOp::Rem => {
+                        if j == 0 {
+                            return self.fail(Diag::new(SemaError::DivByZero).at(b.span, "this is zero"));
+                        }
+                        // Floor division, as the papers' width formulas mean it.
+                        if op == BinOp::Div { i.checked_div_euclid(j) } else { i.checked_rem_euclid(j) }
+                    }
+                    _ => return Ok(Value::Bool(compare(op, i as f64, j as f64))),
+                };
+                match r {
+                    Some(v) => Ok(Int(v)),
+                    None => self.overflow(span, op.symbol(), i, j),
+                }
+            }
+            (_, _, _) if is_num(&x) && is_num(&y) => {
+                let (p, q) = (as_f64(&x), as_f64(&y));
+                let r = match op {
+                    BinOp::Add => p + q,
+                    BinOp::Sub => p - q,
+                    BinOp::Mul => p * q,
+                    BinOp::Div | BinOp::Rem => {
+                        if q == 0.0 {
+                            return self.fail(Diag::new(SemaError::DivByZero).at(b.span, "this is zero"));
+                        }
+                        if op == BinOp::Div { p / q } else { p.rem_euclid(q) }
+                    }
+                    _ => return Ok(Value::Bool(compare(op, p, q))),
+                };
+                Ok(Float(r))
+            }
+            _ => {
+                let (bad, bspan) = if is_num(&x) { (&y, b.span) } else { (&x, a.span) };
+                self.mismatch(bspan, "a number", bad)
+            }
+        }
+    }
+
+    fn eval_call(&mut self, c: &Call, env: &Env) -> R<Value> {
+        let name = c.name.name.as_str();
+        if let Some(v) = env.lookup(name) {
+            let v = v.clone().ok_or(Poison)?;
+            return match (&v, &c.args) {
+                (_, None) => Ok(v),
+                (Value::Block(bv), Some(args)) => self.partial(bv, args, env),
+                (_, Some(_)) => self.fail(
+                    Diag::new(SemaError::NotCallable { name: name.into() })
+                        .at(c.span, format!("`{name}` is {}", v.type_name())),
+                ),
+            };
+        }
+        if let Some(v) = self.global(name)? {
+            return match &c.args {
+                None => Ok(v),
+                Some(_) => self.fail(Diag::new(SemaError::NotCallable { name: name.into() }).at(c.span, "a constant")),
+            };
+        }
+        if self.prog.block(name).is_some() {
+            let bv = BlockVal { template: name.into(), bound: Vec::new() };
+            return match &c.args {
+                None => Ok(Value::Block(Rc::new(bv))),
+                Some(args) => self.partial(&bv, args, env),
+            };
+        }
+        if FUNCTIONS.contains(&name) {
+            return self.function(c, env);
+        }
+        self.unknown_name(&c.name, "name", env)
+    }
+
+    /// `bottleneck(groups: 32)`: a block with some arguments bound now and the
+    /// rest bound where it is used as a layer.
+    fn partial(&mut self, bv: &BlockVal, args: &[Arg], env: &Env) -> R<Value> {
+        let Some(decl) = self.prog.block(&bv.template) else { return Err(Poison) };
+        let params: Vec<(String, Type)> =
+            decl.params.iter().map(|p| (p.name.name.clone(), self.param_type(&p.ty))).collect();
+        let mut bound = bv.bound.clone();
+        let mut named_seen = false;
+        for arg in args {
+            let idx = match &arg.name {
+                Some(n) => {
+                    named_seen = true;
+                    match params.iter().position(|p| p.0 == n.name) {
+                        Some(i) => i,
+                        None => {
+                            let cands: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
+                            return self.unknown_arg(&bv.template, n.span, &n.name, &cands);
+                        }
+                    }
+                }
+                None => {
+                    if named_seen {
+                        return self.fail(Diag::new(SemaError::PositionalAfterNamed).at(arg.span, "positional"));
+                    }
+                    match params.iter().position(|p| !bound.iter().any(|b| b.0 == p.0)) {
+                        Some(i) => i,
+                        None => {
+                            return self.fail(
+                                Diag::new(SemaError::TooManyArgs { callee: bv.template.clone(), max: params.len() })
+                                    .at(arg.span, "extra argument"),
+                            );
+                        }
+                    }
+                }
+            };
+            let v = self.eval(&arg.value, env)?;
+            let v = self.coerce(v, &params[idx].1, arg.value.span)?;
+            bound.retain(|b| b.0 != params[idx].0);
+            bound.push((params[idx].0.clone(), v));
+        }
+        Ok(Value::Block(Rc::new(BlockVal { template: bv.template.clone(), bound })))
+    }
+
+    fn function(&mut self, c: &Call, env: &Env) -> R<Value> {
+        let name = c.name.name.as_str();
+        let args = c.args.as_deref().unwrap_or(&[]);
+        let mut vals = Vec::new();
+        for a in args {
+            if let Some(n) = &a.name {
+                return self.fail(
+                    Diag::new(SemaError::UnknownArg { callee: name.into(), name: n.name.clone() })
+                        .at(n.span, "functions take positional arguments only"),
+                );
+            }
+            vals.push((self.eval(&a.value, env)?, a.value.span));
+        }
+        let want = match name {
+            "min" | "max" => 2,
+            _ => 1,
+        };
+        if vals.len() != want {
+            return self.fail(
+                Diag::new(SemaError::TooManyArgs { callee: name.into(), max: want })
+                    .at(c.span, format!("`{name}` takes {want} argument{}", if want == 1 { "" } else { "s" })),
+            );
+        }
+        let (v, vspan) = vals[0].clone();
+        let num = |me: &mut Self, v: &Value, span: Span| -> R<f64> {
+            if is_num(v) { Ok(as_f64(v)) } else { me.mismatch(span, "a number", v) }
+        };
+        let to_int = |me: &mut Self, f: f64, span: Span| -> R<Value> {
+            if f.is_finite() && f.abs() < 9.0e18 {
+                Ok(Value::Int(f as i64))
+            } else {
+                me.fail(
+                    Diag::new(SemaError::OutOfRange {
+                        what: "the value".into(),
+                        allowed: "within the 64-bit integer range".into(),
+                        value: f.to_string(),
+                    })
+                    .at(span, "here"),
+                )
+            }
+        };
+        match name {
+            "floor" | "ceil" | "round" | "int" => {
+                if let Value::Int(i) = v {
+                    return Ok(Value::Int(i));
+                }
+                let f = num(self, &v, vspan)?;
+                let r = match name {
+                    "floor" => f.floor(),
+                    "ceil" => f.ceil(),
+                    "round" => f.round(),
+                    _ => f.trunc(),
+                };
+                to_int(self, r, vspan)
+            }
+            "float" => Ok(Value::Float(num(self, &v, vspan)?)),
+            "abs" => match v {
+                Value::Int(i) => match i.checked_abs() {
+                    Some(a) => Ok(Value::Int(a)),
+                    None => self.overflow(vspan, "abs", i, 0),
+                },
+                other => Ok(Value::Float(num(self, &other, vspan)?.abs())),
+            },
+            "len" => match v.len() {
+                Some(n) => Ok(Value::Int(n as i64)),
+                None => self.mismatch(vspan, "a list", &v),
+            },
+            "min" | "max" => {
+                let (w, wspan) = vals[1].clone();
+                if let (Value::Int(a), Value::Int(b)) = (&v, &w) {
+                    return Ok(Value::Int(if name == "min" { *a.min(b) } else { *a.max(b) }));
+                }
+                let (a, b) = (num(self, &v, vspan)?, num(self, &w, wspan)?);
+                Ok(Value::Float(if name == "min" { a.min(b) } else { a.max(b) }))
+            }
+            _ => unreachable!("function {name}"),
+        }
+    }
+
+    /// Check a value against a declared type, converting where the language
+    /// allows (int to float, a range to a list).
+    pub(super) fn coerce(&mut self, v: Value, ty: &Type, span: Span) -> R<Value> {
+        let ok = match (ty, &v) {
+            (Type::Any, _) => true,
+            (Type::Int, Value::Int(_)) => true,
+            (Type::Float, Value::Int(i)) => return Ok(Value::Float(*i as f64)),
+            (Type::Float, Value::Float(_)) => true,
+            (Type::Bool, Value::Bool(_)) => true,
+            (Type::Str, Value::Str(_)) => true,
+            (Type::Block, Value::Block(_)) => true,
+            (Type::Pair, Value::Int(_)) => true,
+            (Type::Pair, Value::List(l)) => l.len() == 2 && l.iter().all(|x| matches!(x, Value::Int(_))),
+            (Type::List(elem, len), Value::List(_) | Value::Range(..)) => {
+                let items: Vec<Value> = match &v {
+                    Value::List(l) => l.as_ref().clone(),
+                    Value::Range(a, b) => {
+                        if b - a > self.limits.max_repeat {
+                            return self.fail(
+                                Diag::new(SemaError::RepeatTooLarge { count: b - a, max: self.limits.max_repeat })
+                                    .at(span, "this range is too long"),
+                            );
+                        }
+                        (*a..*b).map(Value::Int).collect()
+                    }
+                    _ => unreachable!(),
+                };
+                if let Some(n) = len
+                    && items.len() != *n
+                {
+                    return self.fail(
+                        Diag::new(SemaError::ListLength { expected: *n, got: items.len() })
+                            .at(span, format!("this list has {}", items.len())),
+                    );
+                }
+                let mut out = Vec::with_capacity(items.len());
+                for x in items {
+                    out.push(self.coerce(x, elem, span)?);
+                }
+                return Ok(Value::List(Rc::new(out)));
+            }
+            _ => false,
+        };
+        if ok { Ok(v) } else { self.mismatch(span, &ty.to_string(), &v) }
+    }
+}
+
+fn is_num(v: &Value) -> bool {
+    matches!(v, Value::Int(_) | Value::Float(_))
+}
+
+fn as_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        _ => f64::NAN,
+    }
+}
+
+fn compare(op: BinOp, a: f64, b: f64) -> bool {
+    match op {
+        BinOp::Eq => a == b,
+        BinOp::Ne => a != b,
+        BinOp::Lt => a < b,
+        BinOp::Le => a <= b,
+        BinOp::Gt => a > b,
+        BinOp::Ge => a >= b,
+        _ => unreachable!("not a comparison"),
+    }
+}
+
+#[allow(dead_code)]
+fn shape_value(s: Shape) -> Value {
+    Value::Shape(Rc::new(s))
+}

@@ -1,0 +1,158 @@
+//! Names, types, values and instantiation: from syntax trees to IR graphs.
+
+mod builtins;
+mod elaborate;
+mod eval;
+mod program;
+mod resolve;
+pub mod value;
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+pub use elaborate::{Limits, elaborate_model};
+pub use resolve::resolve;
+pub use program::{ModelRef, Program};
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum SemaError {
+    #[error("unknown {what} `{name}`")]
+    #[diagnostic(code(resc::sema::unknown_name))]
+    UnknownName { what: &'static str, name: String },
+
+    #[error("`{callee}` has no parameter `{name}`")]
+    #[diagnostic(code(resc::sema::unknown_argument))]
+    UnknownArg { callee: String, name: String },
+
+    #[error("argument `{name}` is given twice")]
+    #[diagnostic(code(resc::sema::duplicate_argument), help("remove one of them"))]
+    DuplicateArg { name: String },
+
+    #[error("missing argument `{name}` of `{callee}`")]
+    #[diagnostic(code(resc::sema::missing_argument), help("pass it, e.g. `{callee}(.., {name}: <{ty}>)`, or give the parameter a default"))]
+    MissingArg { callee: String, name: String, ty: String },
+
+    #[error("too many arguments: `{callee}` takes {max}")]
+    #[diagnostic(code(resc::sema::too_many_arguments), help("remove the extra arguments or name them"))]
+    TooManyArgs { callee: String, max: usize },
+
+    #[error("positional argument after a named one")]
+    #[diagnostic(code(resc::sema::positional_after_named), help("put positional arguments first"))]
+    PositionalAfterNamed,
+
+    #[error("expected {expected}, found {found}")]
+    #[diagnostic(code(resc::sema::type_mismatch))]
+    TypeMismatch { expected: String, found: String },
+
+    #[error("label `{label}` is used twice in one scope")]
+    #[diagnostic(code(resc::sema::duplicate_label), help("labels become parameter names and must be unique; rename one"))]
+    DuplicateLabel { label: String },
+
+    #[error("`{name}` is defined twice")]
+    #[diagnostic(code(resc::sema::duplicate_definition), help("rename one of the definitions"))]
+    DuplicateDefinition { name: String },
+
+    #[error("parameter `{name}` is declared twice")]
+    #[diagnostic(code(resc::sema::duplicate_parameter))]
+    DuplicateParam { name: String },
+
+    #[error("block `{name}` contains itself: {cycle}")]
+    #[diagnostic(code(resc::sema::cyclic_block), help("a block cannot use itself, directly or through other blocks; the network would be infinite"))]
+    Cycle { name: String, cycle: String },
+
+    #[error("integer overflow in `{op}`")]
+    #[diagnostic(code(resc::sema::overflow), help("integers are 64-bit; the operands are {a} and {b}"))]
+    Overflow { op: &'static str, a: String, b: String },
+
+    #[error("division by zero")]
+    #[diagnostic(code(resc::sema::division_by_zero))]
+    DivByZero,
+
+    #[error("{what} must be {allowed}, got {value}")]
+    #[diagnostic(code(resc::sema::out_of_range))]
+    OutOfRange { what: String, allowed: String, value: String },
+
+    #[error("repeat count {count} is too large")]
+    #[diagnostic(code(resc::sema::repeat_too_large), help("at most {max} repetitions of one layer; is the count a typo?"))]
+    RepeatTooLarge { count: i64, max: i64 },
+
+    #[error("repeat count {count} is negative")]
+    #[diagnostic(code(resc::sema::negative_repeat), help("a layer repeats 0 or more times"))]
+    NegativeRepeat { count: i64 },
+
+    #[error("the model has more than {max} layers")]
+    #[diagnostic(code(resc::sema::model_too_large), help("a repeat count or loop range is probably far larger than intended"))]
+    ModelTooLarge { max: usize },
+
+    #[error("blocks nest more than {max} deep")]
+    #[diagnostic(code(resc::sema::too_deep), help("a block passed to itself recurses without end"))]
+    TooDeep { max: usize },
+
+    #[error("`{op}` has parameters, so it needs a label")]
+    #[diagnostic(code(resc::sema::needs_label), help("labels name the parameters (`conv1: conv(..)` gives `conv1.weight`); write `{op}1: {op}..`"))]
+    NeedsLabel { op: String },
+
+    #[error("`{name}` is {found}, not a layer")]
+    #[diagnostic(code(resc::sema::not_a_layer), help("a layer is a built-in op (`conv`, `bn`, `relu`, ...) or a block"))]
+    NotALayer { name: String, found: String },
+
+    #[error("`{name}` cannot be called with arguments")]
+    #[diagnostic(code(resc::sema::not_callable))]
+    NotCallable { name: String },
+
+    #[error("index {index} is out of range for a list of {len}")]
+    #[diagnostic(code(resc::sema::index_out_of_range))]
+    IndexOutOfRange { index: i64, len: usize },
+
+    #[error("`{found}` has no field `{field}`")]
+    #[diagnostic(code(resc::sema::unknown_field), help("the input shape has `c` (or `channels`), `h` (`height`), `w` (`width`) and `rank`"))]
+    UnknownField { found: String, field: String },
+
+    #[error("cannot find `{path}`")]
+    #[diagnostic(code(resc::sema::use_not_found))]
+    UseNotFound { path: String, reason: String },
+
+    #[error("`{found}` cannot be iterated")]
+    #[diagnostic(code(resc::sema::not_iterable), help("loop over a list (`[64, 128]`) or a range (`0..n`)"))]
+    NotIterable { found: String },
+
+    #[error("expected a list of {expected}, got {got} elements")]
+    #[diagnostic(code(resc::sema::list_length))]
+    ListLength { expected: usize, got: usize },
+
+    #[error("{what} is not supported yet")]
+    #[diagnostic(code(resc::sema::unsupported))]
+    Unsupported { what: String },
+
+    #[error("`in` is only defined inside a block")]
+    #[diagnostic(code(resc::sema::in_outside_block), help("`in` is the input of the block being built; top-level constants cannot read it"))]
+    InOutsideBlock,
+
+    #[error("a model input must be a list of positive sizes with an optional symbolic batch first, like `[N, 3, 224, 224]`")]
+    #[diagnostic(code(resc::sema::bad_input_shape))]
+    BadInputShape,
+
+    #[error("the model's network must be a block, found {found}")]
+    #[diagnostic(code(resc::sema::not_a_network), help("write `model NAME = network(args) on [N, C, H, W]`"))]
+    NotANetwork { found: String },
+
+    #[error("no model `{name}`")]
+    #[diagnostic(code(resc::sema::no_such_model))]
+    NoSuchModel { name: String },
+}
+
+/// Suggests the closest of `candidates` to `name`, if any is close.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        if c == name {
+            continue;
+        }
+        let score = strsim::jaro_winkler(name, c);
+        let close = score > 0.8 || strsim::levenshtein(name, c) <= (name.len() / 3).max(1);
+        if close && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}

@@ -1,0 +1,393 @@
+//! pest pairs to AST. The grammar has already checked the structure, so the
+//! `expect`s here state grammar invariants, not user errors.
+
+use std::sync::LazyLock;
+
+use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+
+use super::ast::*;
+use super::{Rule, SyntaxError};
+use crate::diag::Diag;
+use crate::source::{FileId, Span};
+
+static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
+    PrattParser::new()
+        .op(Op::infix(Rule::range, Assoc::Left))
+        .op(Op::infix(Rule::or, Assoc::Left))
+        .op(Op::infix(Rule::and, Assoc::Left))
+        .op(Op::prefix(Rule::not))
+        .op(Op::infix(Rule::eq, Assoc::Left)
+            | Op::infix(Rule::ne, Assoc::Left)
+            | Op::infix(Rule::lt, Assoc::Left)
+            | Op::infix(Rule::le, Assoc::Left)
+            | Op::infix(Rule::gt, Assoc::Left)
+            | Op::infix(Rule::ge, Assoc::Left))
+        .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
+        .op(Op::infix(Rule::mul, Assoc::Left) | Op::infix(Rule::div, Assoc::Left) | Op::infix(Rule::rem, Assoc::Left))
+        .op(Op::prefix(Rule::neg))
+});
+
+pub(super) struct Builder<'d> {
+    pub file: FileId,
+    pub offset: usize,
+    pub diags: &'d mut Vec<Diag>,
+}
+
+impl Builder<'_> {
+    fn span(&self, p: &Pair<Rule>) -> Span {
+        let s = p.as_span();
+        Span::new(self.file, self.offset + s.start(), self.offset + s.end())
+    }
+
+    fn ident(&self, p: Pair<Rule>) -> Ident {
+        debug_assert_eq!(p.as_rule(), Rule::ident);
+        Ident { name: p.as_str().to_string(), span: self.span(&p) }
+    }
+
+    pub fn top_item(&mut self, top: Pair<Rule>) -> Option<Item> {
+        let item = top.into_inner().find(|p| p.as_rule() != Rule::EOI)?;
+        let span = self.span(&item);
+        Some(match item.as_rule() {
+            Rule::use_decl => {
+                let target = item.into_inner().next().expect("use target");
+                let target = match target.as_rule() {
+                    Rule::string => {
+                        let s = target.as_str();
+                        UseTarget::Path(s[1..s.len() - 1].to_string())
+                    }
+                    _ => UseTarget::Stdlib(target.as_str().to_string()),
+                };
+                Item::Use(Use { target, span })
+            }
+            Rule::block_decl => Item::Block(self.block_decl(item)),
+            Rule::model_decl => {
+                let mut it = item.into_inner();
+                let name = self.ident(it.next().expect("name"));
+                let network = self.expr(it.next().expect("network"));
+                let input = self.list_as_expr(it.next().expect("input"));
+                let with = it.next().map(|w| self.expr(w.into_inner().next().expect("with expr")));
+                Item::Model(ModelDecl { name, network, input, with, span })
+            }
+            Rule::let_stmt => Item::Let(self.let_stmt(item)),
+            r => unreachable!("top item {r:?}"),
+        })
+    }
+
+    fn block_decl(&mut self, p: Pair<Rule>) -> BlockDecl {
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let is_network = it.next().expect("kw").as_str() == "network";
+        let name = self.ident(it.next().expect("name"));
+        let mut params = Vec::new();
+        let mut body = None;
+        for q in it {
+            match q.as_rule() {
+                Rule::params => {
+                    for param in q.into_inner() {
+                        let mut pi = param.into_inner();
+                        let name = self.ident(pi.next().expect("param name"));
+                        let ty = self.type_expr(pi.next().expect("type"));
+                        let default = pi.next().map(|d| self.expr(d));
+                        params.push(Param { name, ty, default });
+                    }
+                }
+                Rule::body => body = Some(self.body(q)),
+                r => unreachable!("block part {r:?}"),
+            }
+        }
+        BlockDecl { name, is_network, params, body: body.expect("body"), span }
+    }
+
+    fn type_expr(&mut self, p: Pair<Rule>) -> TypeExpr {
+        let inner = p.into_inner().next().expect("type");
+        match inner.as_rule() {
+            Rule::ident => TypeExpr::Named(self.ident(inner)),
+            Rule::list_type => {
+                let span = self.span(&inner);
+                let mut it = inner.into_inner();
+                let elem = Box::new(self.type_expr(it.next().expect("elem")));
+                let len = it.next().map(|e| self.expr(e));
+                TypeExpr::List { elem, len, span }
+            }
+            r => unreachable!("type {r:?}"),
+        }
+    }
+
+    fn let_stmt(&mut self, p: Pair<Rule>) -> Let {
+        let mut it = p.into_inner();
+        let name = self.ident(it.next().expect("name"));
+        let value = self.expr(it.next().expect("value"));
+        Let { name, value }
+    }
+
+    fn body(&mut self, p: Pair<Rule>) -> Body {
+        let span = self.span(&p);
+        let stmts = p
+            .into_inner()
+            .map(|s| match s.as_rule() {
+                Rule::let_stmt => Stmt::Let(self.let_stmt(s)),
+                Rule::layer_stmt => Stmt::Layer(self.layer(s)),
+                r => unreachable!("stmt {r:?}"),
+            })
+            .collect();
+        Body { stmts, span }
+    }
+
+    fn layer(&mut self, p: Pair<Rule>) -> Layer {
+        let span = self.span(&p);
+        let mut label = None;
+        let mut chain = None;
+        for q in p.into_inner() {
+            match q.as_rule() {
+                Rule::label => label = Some(self.label(q)),
+                Rule::chain => chain = Some(self.chain(q)),
+                r => unreachable!("layer part {r:?}"),
+            }
+        }
+        Layer { label, chain: chain.expect("chain"), span }
+    }
+
+    fn label(&mut self, p: Pair<Rule>) -> Label {
+        let span = self.span(&p);
+        let parts = p
+            .into_inner()
+            .map(|q| match q.as_rule() {
+                Rule::ident | Rule::label_tail => LabelPart::Text(q.as_str().to_string()),
+                Rule::interp => LabelPart::Expr(self.expr(q.into_inner().next().expect("expr"))),
+                r => unreachable!("label part {r:?}"),
+            })
+            .collect();
+        Label { parts, span }
+    }
+
+    fn chain(&mut self, p: Pair<Rule>) -> Chain {
+        let span = self.span(&p);
+        let terms = p.into_inner().map(|t| self.term(t)).collect();
+        Chain { terms, span }
+    }
+
+    fn term(&mut self, p: Pair<Rule>) -> Term {
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let atom = self.atom(it.next().expect("atom"));
+        let repeat = match it.next() {
+            Some(_star) => Some(self.postfix(it.next().expect("count"))),
+            None => None,
+        };
+        Term { atom, repeat, span }
+    }
+
+    fn atom(&mut self, p: Pair<Rule>) -> Atom {
+        let span = self.span(&p);
+        match p.as_rule() {
+            Rule::call => Atom::Call(self.call(p)),
+            Rule::residual => {
+                let mut it = p.into_inner();
+                let body = self.body(it.next().expect("body"));
+                let shortcut = it.next().map(|s| {
+                    let sspan = self.span(&s);
+                    let mut cond = None;
+                    let mut bodies = Vec::new();
+                    for q in s.into_inner() {
+                        match q.as_rule() {
+                            Rule::expr => cond = Some(self.expr(q)),
+                            Rule::body => bodies.push(self.body(q)),
+                            r => unreachable!("shortcut part {r:?}"),
+                        }
+                    }
+                    let mut bodies = bodies.into_iter();
+                    Shortcut {
+                        cond,
+                        then: bodies.next().expect("shortcut body"),
+                        otherwise: bodies.next(),
+                        span: sspan,
+                    }
+                });
+                Atom::Residual(Residual { body, shortcut, span })
+            }
+            Rule::combinator => {
+                let mut it = p.into_inner();
+                let kind = match it.next().expect("kind").as_str() {
+                    "add" => CombineKind::Add,
+                    _ => CombineKind::Concat,
+                };
+                let branches = it.map(|b| self.body(b)).collect();
+                Atom::Combine { kind, branches, span }
+            }
+            Rule::seq_list => {
+                let items = p.into_inner().map(|l| self.layer(l)).collect();
+                Atom::List { items, span }
+            }
+            Rule::for_layer => {
+                let mut idents = Vec::new();
+                let mut iter = None;
+                let mut body = None;
+                for q in p.into_inner() {
+                    match q.as_rule() {
+                        Rule::ident => idents.push(self.ident(q)),
+                        Rule::expr => iter = Some(self.expr(q)),
+                        Rule::body => body = Some(self.body(q)),
+                        r => unreachable!("for part {r:?}"),
+                    }
+                }
+                let var = idents.pop().expect("loop variable");
+                Atom::For(ForLayer {
+                    index: idents.pop(),
+                    var,
+                    iter: iter.expect("iterable"),
+                    body: body.expect("body"),
+                    span,
+                })
+            }
+            r => unreachable!("atom {r:?}"),
+        }
+    }
+
+    fn call(&mut self, p: Pair<Rule>) -> Call {
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let name = self.ident(it.next().expect("name"));
+        let args = it.next().map(|a| {
+            a.into_inner()
+                .map(|arg| {
+                    let aspan = self.span(&arg);
+                    let mut ai = arg.into_inner().peekable();
+                    let name = if ai.peek().map(|q| q.as_rule()) == Some(Rule::ident) {
+                        Some(self.ident(ai.next().expect("arg name")))
+                    } else {
+                        None
+                    };
+                    let value = self.expr(ai.next().expect("arg value"));
+                    Arg { name, value, span: aspan }
+                })
+                .collect()
+        });
+        Call { name, args, span }
+    }
+
+    fn list_as_expr(&mut self, p: Pair<Rule>) -> Expr {
+        let span = self.span(&p);
+        let items = p.into_inner().map(|e| self.expr(e)).collect();
+        Expr { kind: ExprKind::List(items), span }
+    }
+
+    pub fn expr(&mut self, p: Pair<Rule>) -> Expr {
+        debug_assert_eq!(p.as_rule(), Rule::expr);
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let cond = self.binary(it.next().expect("binary"));
+        match it.next() {
+            None => cond,
+            Some(_question) => {
+                let a = self.expr(it.next().expect("then"));
+                let b = self.expr(it.next().expect("else"));
+                Expr { kind: ExprKind::Cond(Box::new(cond), Box::new(a), Box::new(b)), span }
+            }
+        }
+    }
+
+    fn binary(&mut self, p: Pair<Rule>) -> Expr {
+        let file = self.file;
+        let offset = self.offset;
+        let span_of = move |p: &Pair<Rule>| {
+            let s = p.as_span();
+            Span::new(file, offset + s.start(), offset + s.end())
+        };
+        // The Pratt closures cannot borrow `self` mutably more than once, so
+        // literal errors are collected here and appended afterwards.
+        let diags = std::cell::RefCell::new(Vec::new());
+        let result = PRATT
+            .map_primary(|q| {
+                let mut b = Builder { file, offset, diags: &mut diags.borrow_mut() };
+                b.postfix(q)
+            })
+            .map_prefix(|op, rhs| {
+                let span = span_of(&op).to(rhs.span);
+                let op = if op.as_rule() == Rule::neg { UnOp::Neg } else { UnOp::Not };
+                Expr { kind: ExprKind::Unary(op, Box::new(rhs)), span }
+            })
+            .map_infix(|lhs, op, rhs| {
+                let op = match op.as_rule() {
+                    Rule::range => BinOp::Range,
+                    Rule::or => BinOp::Or,
+                    Rule::and => BinOp::And,
+                    Rule::eq => BinOp::Eq,
+                    Rule::ne => BinOp::Ne,
+                    Rule::lt => BinOp::Lt,
+                    Rule::le => BinOp::Le,
+                    Rule::gt => BinOp::Gt,
+                    Rule::ge => BinOp::Ge,
+                    Rule::add => BinOp::Add,
+                    Rule::sub => BinOp::Sub,
+                    Rule::mul => BinOp::Mul,
+                    Rule::div => BinOp::Div,
+                    Rule::rem => BinOp::Rem,
+                    r => unreachable!("infix {r:?}"),
+                };
+                let span = lhs.span.to(rhs.span);
+                Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span }
+            })
+            .parse(p.into_inner());
+        self.diags.extend(diags.into_inner());
+        result
+    }
+
+    fn postfix(&mut self, p: Pair<Rule>) -> Expr {
+        debug_assert_eq!(p.as_rule(), Rule::postfix_expr);
+        let mut it = p.into_inner();
+        let mut e = self.primary(it.next().expect("primary"));
+        for q in it {
+            let qspan = self.span(&q);
+            let span = e.span.to(qspan);
+            e = match q.as_rule() {
+                Rule::index => {
+                    let idx = self.expr(q.into_inner().next().expect("index"));
+                    Expr { kind: ExprKind::Index(Box::new(e), Box::new(idx)), span }
+                }
+                Rule::field => {
+                    let f = self.ident(q.into_inner().next().expect("field"));
+                    Expr { kind: ExprKind::Field(Box::new(e), f), span }
+                }
+                r => unreachable!("postfix {r:?}"),
+            };
+        }
+        e
+    }
+
+    fn primary(&mut self, p: Pair<Rule>) -> Expr {
+        let span = self.span(&p);
+        let kind = match p.as_rule() {
+            Rule::int => {
+                let text = p.as_str().replace('_', "");
+                match text.parse::<i64>() {
+                    Ok(v) => ExprKind::Int(v),
+                    Err(_) => {
+                        self.diags.push(
+                            Diag::new(SyntaxError::IntTooLarge { text: p.as_str().into() }).at(span, "too large"),
+                        );
+                        ExprKind::Int(0)
+                    }
+                }
+            }
+            Rule::float => match p.as_str().parse::<f64>() {
+                Ok(v) if v.is_finite() => ExprKind::Float(v),
+                _ => {
+                    self.diags.push(Diag::new(SyntaxError::BadFloat { text: p.as_str().into() }).at(span, "here"));
+                    ExprKind::Float(0.0)
+                }
+            },
+            Rule::boolean => ExprKind::Bool(p.as_str() == "true"),
+            Rule::string => {
+                let s = p.as_str();
+                ExprKind::Str(s[1..s.len() - 1].to_string())
+            }
+            Rule::list_lit => ExprKind::List(p.into_inner().map(|e| self.expr(e)).collect()),
+            Rule::paren => return self.expr(p.into_inner().next().expect("inner")),
+            Rule::in_shape => ExprKind::In,
+            Rule::call_expr => ExprKind::Call(self.call(p)),
+            r => unreachable!("primary {r:?}"),
+        };
+        Expr { kind, span }
+    }
+}

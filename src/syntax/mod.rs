@@ -1,0 +1,159 @@
+//! Text to syntax tree: split into items, parse each with pest, build the AST.
+
+pub mod ast;
+mod build;
+mod split;
+
+use miette::Diagnostic;
+use pest::Parser;
+use pest::error::InputLocation;
+use thiserror::Error;
+
+use crate::diag::Diag;
+use crate::source::{FileId, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "grammar/res.pest"]
+pub(crate) struct ResParser;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum SyntaxError {
+    #[error("expected {expected}, found {found}")]
+    #[diagnostic(code(resc::syntax::unexpected))]
+    Unexpected { expected: String, found: String },
+
+    #[error("unclosed `{open}`")]
+    #[diagnostic(code(resc::syntax::unclosed), help("add the matching `{close}`"))]
+    Unclosed { open: char, close: char },
+
+    #[error("unexpected `{closer}`")]
+    #[diagnostic(code(resc::syntax::unexpected_closer), help("remove it, or add the opening delimiter it closes"))]
+    UnexpectedCloser { closer: char },
+
+    #[error("unclosed comment")]
+    #[diagnostic(code(resc::syntax::unclosed_comment), help("end the comment with `*/`"))]
+    UnclosedComment,
+
+    #[error("unclosed string")]
+    #[diagnostic(code(resc::syntax::unclosed_string), help("end the string with `\"` on the same line"))]
+    UnclosedString,
+
+    #[error("integer literal `{text}` is too large")]
+    #[diagnostic(code(resc::syntax::int_too_large), help("integers are 64-bit: at most 9223372036854775807"))]
+    IntTooLarge { text: String },
+
+    #[error("bad float literal `{text}`")]
+    #[diagnostic(code(resc::syntax::bad_float))]
+    BadFloat { text: String },
+}
+
+/// Parse one file. Returns the items that parsed and the errors of those that
+/// did not; the caller goes on with the good items so later phases still report.
+pub fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diag>) {
+    pest::set_error_detail(true);
+    let mut diags = Vec::new();
+    let mut out = ast::File { id: file, items: Vec::new() };
+    for chunk in split::split(file, text, &mut diags) {
+        if chunk.broken {
+            continue;
+        }
+        let src = &text[chunk.start..chunk.end];
+        match ResParser::parse(Rule::top_item, src) {
+            Ok(mut pairs) => {
+                let top = pairs.next().expect("top_item");
+                let mut b = build::Builder { file, offset: chunk.start, diags: &mut diags };
+                if let Some(item) = b.top_item(top) {
+                    out.items.push(item);
+                }
+            }
+            Err(e) => diags.push(pest_error(file, chunk.start, src, e)),
+        }
+    }
+    (out, diags)
+}
+
+fn pest_error(file: FileId, offset: usize, src: &str, e: pest::error::Error<Rule>) -> Diag {
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut expected: Vec<String> = Vec::new();
+    let mut push = |s: String| {
+        if !expected.contains(&s) {
+            expected.push(s);
+        }
+    };
+    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &e.variant {
+        for r in positives {
+            if let Some(d) = describe_rule(*r) {
+                push(d.to_string());
+            }
+        }
+    }
+    if let Some(attempts) = e.parse_attempts() {
+        for t in attempts.expected_tokens() {
+            // Punctuation only: keyword and range tokens are covered by the rule names.
+            let token = t.to_string();
+            if !token.is_empty()
+                && !token.contains("..")
+                && token.chars().all(|c| c.is_ascii_punctuation())
+                && !matches!(token.as_str(), "//" | "/*" | "\"")
+            {
+                push(format!("`{token}`"));
+            }
+        }
+    }
+    if expected.is_empty() {
+        expected.push("something else".into());
+    }
+    let expected = join_or(&expected);
+    let (found, len) = describe_found(&src[pos..]);
+    let span = Span::new(file, offset + pos, offset + pos + len);
+    Diag::new(SyntaxError::Unexpected { expected, found }).at(span, "unexpected here")
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+fn describe_found(rest: &str) -> (String, usize) {
+    let Some(c) = rest.chars().next() else {
+        return ("the end of the item".into(), 0);
+    };
+    if c.is_alphanumeric() || c == '_' {
+        let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        return (format!("`{word}`"), word.len());
+    }
+    (format!("`{c}`"), c.len_utf8())
+}
+
+fn describe_rule(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
+        EOI => "the end of the item",
+        use_decl | block_decl | model_decl | block_kw => "`use`, `block`, `network`, `model` or `let`",
+        let_stmt => "`let`",
+        ident | call | call_expr => "a name",
+        label => "a label",
+        type_expr | list_type => "a type",
+        params | param => "a parameter",
+        layer_stmt | list_layer | chain | term | residual | combinator | seq_list | for_layer => "a layer",
+        shortcut => "`shortcut`",
+        expr | binary | postfix_expr | paren | list_lit | in_shape | float | int | boolean | string | neg | not => {
+            "an expression"
+        }
+        range | or | and | eq | ne | le | ge | lt | gt | add | sub | mul | div | rem | question | repeat => {
+            "an operator"
+        }
+        index => "`[`",
+        field => "`.`",
+        args | arg => "arguments",
+        body => "`{`",
+        with_clause => "`with`",
+        _ => return None,
+    })
+}
