@@ -40,6 +40,7 @@ pub fn compile_with(prog: &Program, select: Select<'_>, limits: Limits) -> Resul
     for d in sema::resolve(prog) {
         diags.push(d);
     }
+    diags.extend(sema::check_constants(prog));
     let models: Vec<ModelRef> = match select {
         Select::Root => prog.root_models(),
         Select::Named(name) => match prog.find_model(name) {

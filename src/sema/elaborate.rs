@@ -102,13 +102,39 @@ pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits) -> Result<Gr
     }
 }
 
+/// Evaluate every top-level constant, so that errors in unused ones show too.
+pub fn check_constants(prog: &Program) -> Diags {
+    let mut e = Elab {
+        prog,
+        limits: Limits::default(),
+        b: GraphBuilder::new(Span::default()),
+        diags: Diags::default(),
+        frames: Vec::new(),
+        names: HashMap::new(),
+        globals: HashMap::new(),
+        aborted: false,
+        model_name: String::new(),
+    };
+    for l in &prog.lets {
+        let _ = e.global(&l.name.name);
+    }
+    e.diags
+}
+
 impl<'p> Elab<'p> {
     pub(super) fn fail<T>(&mut self, mut d: Diag) -> R<T> {
         if let Some(f) = self.frames.last() {
-            let who = if f.path.is_empty() { format!("`{}`", self.model_name) } else { f.path.clone() };
-            d = d.in_context(format!("in {who}, an instance of `{}`", f.template));
+            let (ctx, made) = if self.frames.len() == 1 {
+                (format!("in model `{}`", self.model_name), format!("model `{}` is made here", self.model_name))
+            } else if f.path.is_empty() {
+                (format!("in an instance of `{}`", f.template), "the instance is made here".to_string())
+            } else {
+                let path = short_path(&f.path);
+                (format!("in {path}, an instance of `{}`", f.template), format!("{path} is made here"))
+            };
+            d = d.in_context(ctx);
             if d.primary_span() != Some(f.use_span) {
-                d = d.also(f.use_span, format!("{who} is made here"));
+                d = d.also(f.use_span, made);
             }
         }
         self.diags.push(d);
@@ -402,7 +428,13 @@ impl<'p> Elab<'p> {
                     let _ = self.fail::<()>(
                         Diag::new(crate::ir::ShapeError::Mismatch { op: "residual add", a: fs.clone(), b: ss.clone() })
                             .at(r.body.span, format!("the residual branch gives {fs}"))
-                            .also(s_span.unwrap_or(r.span), format!("the shortcut gives {ss}"))
+                            .also(
+                                s_span.unwrap_or(Span { end: r.span.start + "residual".len(), ..r.span }),
+                                match s_span {
+                                    Some(_) => format!("the shortcut gives {ss}"),
+                                    None => format!("the identity shortcut gives {ss}"),
+                                },
+                            )
                             .with_help(help),
                     );
                     return None;
@@ -420,7 +452,8 @@ impl<'p> Elab<'p> {
                     CombineKind::Concat => (Op::Concat, "concat"),
                 };
                 if let Err(e) = op.infer(&shapes.iter().collect::<Vec<_>>()) {
-                    let mut d = Diag::new(e).at(*span, format!("the branches of `{opname}` disagree"));
+                    let keyword = Span { end: span.start + opname.len(), ..*span };
+                    let mut d = Diag::new(e).at(keyword, format!("the branches of `{opname}` disagree"));
                     for (b, s) in branches.iter().zip(&shapes) {
                         d = d.also(b.span, format!("gives {s}"));
                     }
@@ -544,8 +577,9 @@ impl<'p> Elab<'p> {
                         Some(i) => i,
                         None => {
                             let cands: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
+                            // Reported; the other arguments still bind, so later
+                            // layers keep their shapes and their own errors show.
                             let _ = self.unknown_arg::<()>(callee, n.span, &n.name, &cands);
-                            failed = true;
                             continue;
                         }
                     }
@@ -566,7 +600,6 @@ impl<'p> Elab<'p> {
                                 Diag::new(SemaError::TooManyArgs { callee: callee.into(), max: params.len() })
                                     .at(arg.span, "extra argument"),
                             );
-                            failed = true;
                             continue;
                         }
                     }
@@ -578,7 +611,6 @@ impl<'p> Elab<'p> {
                         .at(arg.span, "given again here")
                         .also(first, "first given here"),
                 );
-                failed = true;
                 continue;
             }
             given[idx] = Some(arg.span);
@@ -731,6 +763,17 @@ impl<'p> Elab<'p> {
         self.frames.pop();
         out
     }
+}
+
+/// Long generated paths (deep recursion) keep their tail.
+fn short_path(path: &str) -> String {
+    const MAX: usize = 60;
+    if path.len() <= MAX {
+        return path.to_string();
+    }
+    let cut = path.len() - MAX;
+    let start = path[cut..].find('.').map_or(cut, |i| cut + i + 1);
+    format!("...{}", &path[start..])
 }
 
 enum DefaultSrc<'a> {

@@ -10,7 +10,7 @@ pub mod value;
 use miette::Diagnostic;
 use thiserror::Error;
 
-pub use elaborate::{Limits, elaborate_model};
+pub use elaborate::{Limits, check_constants, elaborate_model};
 pub use resolve::resolve;
 pub use program::{ModelRef, Program};
 
@@ -143,6 +143,14 @@ pub enum SemaError {
 
 /// Suggests the closest of `candidates` to `name`, if any is close.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    // Names people bring from PyTorch and timm.
+    let lower = name.to_ascii_lowercase();
+    if let Some((_, ours)) = ALIASES.iter().find(|(theirs, _)| *theirs == lower)
+        && candidates.contains(ours)
+    {
+        return Some(ours.to_string());
+    }
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         if c == name {
@@ -156,3 +164,29 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
     }
     best.map(|(_, c)| c.to_string())
 }
+
+const ALIASES: &[(&str, &str)] = &[
+    ("batchnorm", "bn"),
+    ("batchnorm2d", "bn"),
+    ("batch_norm", "bn"),
+    ("norm", "bn"),
+    ("conv2d", "conv"),
+    ("convolution", "conv"),
+    ("fc", "linear"),
+    ("dense", "linear"),
+    ("maxpool2d", "maxpool"),
+    ("max_pool", "maxpool"),
+    ("avgpool2d", "avgpool"),
+    ("avg_pool", "avgpool"),
+    ("adaptiveavgpool2d", "global_avg"),
+    ("adaptive_avg_pool", "global_avg"),
+    ("global_avg_pool", "global_avg"),
+    ("gap", "global_avg"),
+    ("swish", "silu"),
+    ("padding", "pad"),
+    ("kernel_size", "kernel"),
+    ("out_channels", "channels"),
+    ("out_features", "features"),
+    ("num_classes", "classes"),
+    ("cardinality", "groups"),
+];

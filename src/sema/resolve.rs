@@ -1,12 +1,15 @@
 //! Static checks over every declaration, used or not: parameter types,
-//! duplicate parameters, and blocks that contain themselves.
+//! duplicate parameters, unknown names and arguments, unlabelled layers with
+//! parameters, and blocks that contain themselves. Instantiation finds the
+//! rest (shapes, values); the same error found twice is reported once.
 
 use std::collections::HashMap;
 
 use super::program::Program;
 use super::{SemaError, did_you_mean};
 use crate::diag::Diag;
-use crate::syntax::ast::{Atom, BlockDecl, Body, Chain, ExprKind, Stmt, TypeExpr};
+use super::builtins;
+use crate::syntax::ast::{Arg, Atom, BlockDecl, Body, Call, Chain, Expr, ExprKind, Ident, LabelPart, Layer, Stmt, TypeExpr};
 
 const TYPES: &[&str] = &["int", "float", "bool", "str", "block"];
 
@@ -14,9 +17,201 @@ pub fn resolve(prog: &Program) -> Vec<Diag> {
     let mut diags = Vec::new();
     for b in &prog.blocks {
         check_params(b, &mut diags);
+        let mut w = Walker { prog, diags: &mut diags, scope: Vec::new() };
+        for p in &b.params {
+            if let Some(d) = &p.default {
+                w.expr(d);
+            }
+            w.scope.push(p.name.name.clone());
+        }
+        w.body(&b.body, false);
+    }
+    for l in &prog.lets {
+        Walker { prog, diags: &mut diags, scope: Vec::new() }.expr(&l.value);
+    }
+    for m in &prog.models {
+        let mut w = Walker { prog, diags: &mut diags, scope: Vec::new() };
+        w.expr(&m.network);
+        if let ExprKind::List(items) = &m.input.kind {
+            // The first dimension may be a free name: the symbolic batch.
+            for (i, item) in items.iter().enumerate() {
+                if !(i == 0 && matches!(&item.kind, ExprKind::Call(Call { args: None, .. }))) {
+                    w.expr(item);
+                }
+            }
+        }
+        if let Some(e) = &m.with {
+            w.expr(e);
+        }
     }
     check_cycles(prog, &mut diags);
     diags
+}
+
+struct Walker<'a> {
+    prog: &'a Program,
+    diags: &'a mut Vec<Diag>,
+    /// Parameters, `let`s and loop variables visible here.
+    scope: Vec<String>,
+}
+
+impl Walker<'_> {
+    fn body(&mut self, b: &Body, indexed: bool) {
+        let mark = self.scope.len();
+        for s in &b.stmts {
+            match s {
+                Stmt::Let(l) => {
+                    self.expr(&l.value);
+                    self.scope.push(l.name.name.clone());
+                }
+                Stmt::Layer(l) => self.layer(l, indexed),
+            }
+        }
+        self.scope.truncate(mark);
+    }
+
+    fn layer(&mut self, l: &Layer, indexed: bool) {
+        if let Some(label) = &l.label {
+            for p in &label.parts {
+                if let LabelPart::Expr(e) = p {
+                    self.expr(e);
+                }
+            }
+        }
+        self.chain(&l.chain, l.label.is_some() || indexed);
+    }
+
+    fn chain(&mut self, ch: &Chain, named: bool) {
+        let single = ch.terms.len() == 1 && ch.terms[0].repeat.is_none();
+        for t in &ch.terms {
+            if let Some(r) = &t.repeat {
+                self.expr(r);
+            }
+            self.atom(&t.atom, named || !single);
+        }
+    }
+
+    fn atom(&mut self, a: &Atom, named: bool) {
+        match a {
+            Atom::Call(c) => self.layer_call(c, named),
+            Atom::Residual(r) => {
+                self.body(&r.body, false);
+                if let Some(sc) = &r.shortcut {
+                    if let Some(c) = &sc.cond {
+                        self.expr(c);
+                    }
+                    self.body(&sc.then, false);
+                    if let Some(o) = &sc.otherwise {
+                        self.body(o, false);
+                    }
+                }
+            }
+            Atom::Combine { branches, .. } => branches.iter().for_each(|b| self.body(b, false)),
+            Atom::List { items, .. } => items.iter().for_each(|l| self.layer(l, true)),
+            Atom::For(f) => {
+                self.expr(&f.iter);
+                let mark = self.scope.len();
+                if let Some(i) = &f.index {
+                    self.scope.push(i.name.clone());
+                }
+                self.scope.push(f.var.name.clone());
+                self.body(&f.body, named);
+                self.scope.truncate(mark);
+            }
+        }
+    }
+
+    fn in_scope(&self, name: &str) -> bool {
+        self.scope.iter().any(|s| s == name)
+    }
+
+    fn layer_call(&mut self, c: &Call, named: bool) {
+        let args = c.args.as_deref().unwrap_or(&[]);
+        let name = c.name.name.as_str();
+        if self.in_scope(name) {
+            self.args(args, None);
+        } else if let Some(b) = self.prog.block(name) {
+            let params: Vec<&str> = b.params.iter().map(|p| p.name.name.as_str()).collect();
+            self.args(args, Some((name, &params)));
+        } else if let Some(sig) = builtins::sig(name) {
+            let params: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
+            self.args(args, Some((name, &params)));
+            if matches!(name, "conv" | "bn" | "linear") && !named {
+                self.diags.push(
+                    Diag::new(SemaError::NeedsLabel { op: name.into() }).at(c.span, "this layer has no name"),
+                );
+            }
+        } else if !self.prog.lets.iter().any(|l| l.name.name == name) {
+            let mut cands = self.scope.clone();
+            cands.extend(self.prog.block_index.keys().cloned());
+            cands.extend(builtins::names().map(String::from));
+            self.unknown(&c.name, "layer", cands);
+            self.args(args, None);
+        }
+    }
+
+    fn args(&mut self, args: &[Arg], params: Option<(&str, &[&str])>) {
+        for a in args {
+            if let (Some(n), Some((callee, params))) = (&a.name, params)
+                && !params.contains(&n.name.as_str())
+            {
+                let mut d = Diag::new(SemaError::UnknownArg { callee: callee.into(), name: n.name.clone() })
+                    .at(n.span, "unknown");
+                d = match did_you_mean(&n.name, params.iter().copied()) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None if params.is_empty() => d.with_help(format!("`{callee}` takes no arguments")),
+                    None => d.with_help(format!("its parameters are: {}", params.join(", "))),
+                };
+                self.diags.push(d);
+            }
+            self.expr(&a.value);
+        }
+    }
+
+    fn unknown(&mut self, id: &Ident, what: &'static str, cands: Vec<String>) {
+        let mut d = Diag::new(SemaError::UnknownName { what, name: id.name.clone() }).at(id.span, "not found");
+        if let Some(s) = did_you_mean(&id.name, cands.iter().map(String::as_str)) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        self.diags.push(d);
+    }
+
+    fn expr(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) | ExprKind::Str(_) | ExprKind::In => {}
+            ExprKind::List(items) => items.iter().for_each(|x| self.expr(x)),
+            ExprKind::Call(c) => {
+                let name = c.name.name.as_str();
+                let args = c.args.as_deref().unwrap_or(&[]);
+                if self.in_scope(name) || self.prog.lets.iter().any(|l| l.name.name == name) {
+                    self.args(args, None);
+                } else if let Some(b) = self.prog.block(name) {
+                    let params: Vec<&str> = b.params.iter().map(|p| p.name.name.as_str()).collect();
+                    self.args(args, Some((name, &params)));
+                } else if builtins::FUNCTIONS.contains(&name) {
+                    self.args(args, None);
+                } else {
+                    let mut cands = self.scope.clone();
+                    cands.extend(self.prog.block_index.keys().cloned());
+                    cands.extend(self.prog.lets.iter().map(|l| l.name.name.clone()));
+                    cands.extend(builtins::names().map(String::from));
+                    cands.extend(builtins::FUNCTIONS.iter().map(|s| s.to_string()));
+                    self.unknown(&c.name, "name", cands);
+                    self.args(args, None);
+                }
+            }
+            ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+                self.expr(a);
+                self.expr(b);
+            }
+            ExprKind::Field(a, _) | ExprKind::Unary(_, a) => self.expr(a),
+            ExprKind::Cond(a, b, c) => {
+                self.expr(a);
+                self.expr(b);
+                self.expr(c);
+            }
+        }
+    }
 }
 
 fn check_params(b: &BlockDecl, diags: &mut Vec<Diag>) {

@@ -62,7 +62,7 @@ impl Value {
             Value::Float(_) => "float".into(),
             Value::Bool(_) => "bool".into(),
             Value::Str(_) => "str".into(),
-            Value::List(v) => format!("a list of {}", v.len()),
+            Value::List(v) => format!("a list of {} value{}", v.len(), if v.len() == 1 { "" } else { "s" }),
             Value::Range(..) => "range".into(),
             Value::Block(_) => "block".into(),
             Value::Shape(_) => "shape".into(),

@@ -35,9 +35,12 @@ pub(super) struct Builder<'d> {
 }
 
 impl Builder<'_> {
+    /// The pair's span without the whitespace pest skipped after it while
+    /// trying an optional part.
     fn span(&self, p: &Pair<Rule>) -> Span {
         let s = p.as_span();
-        Span::new(self.file, self.offset + s.start(), self.offset + s.end())
+        let len = p.as_str().trim_end().len();
+        Span::new(self.file, self.offset + s.start(), self.offset + s.start() + len)
     }
 
     fn ident(&self, p: Pair<Rule>) -> Ident {
@@ -292,7 +295,7 @@ impl Builder<'_> {
         let offset = self.offset;
         let span_of = move |p: &Pair<Rule>| {
             let s = p.as_span();
-            Span::new(file, offset + s.start(), offset + s.end())
+            Span::new(file, offset + s.start(), offset + s.start() + p.as_str().trim_end().len())
         };
         // The Pratt closures cannot borrow `self` mutably more than once, so
         // literal errors are collected here and appended afterwards.

@@ -92,12 +92,12 @@ fn pest_error(file: FileId, offset: usize, src: &str, e: pest::error::Error<Rule
     }
     if let Some(attempts) = e.parse_attempts() {
         for t in attempts.expected_tokens() {
-            // Punctuation only: keyword and range tokens are covered by the rule names.
             let token = t.to_string();
-            if !token.is_empty()
-                && !token.contains("..")
-                && token.chars().all(|c| c.is_ascii_punctuation())
-                && !matches!(token.as_str(), "//" | "/*" | "\"")
+            if OPERATORS.contains(&token.as_str()) {
+                push("an operator".into());
+            } else if KEYWORDS.contains(&token.as_str())
+                || (!token.is_empty() && token != "_" && token.chars().all(|c| c.is_ascii_punctuation()) && !token.contains(".."))
+                    && !matches!(token.as_str(), "//" | "/*" | "\"")
             {
                 push(format!("`{token}`"));
             }
@@ -108,9 +108,22 @@ fn pest_error(file: FileId, offset: usize, src: &str, e: pest::error::Error<Rule
     }
     let expected = join_or(&expected);
     let (found, len) = describe_found(&src[pos..]);
+    if len == 0 {
+        // Nothing left to point at: point at what came last instead.
+        let last = src[..pos].trim_end();
+        let end = last.len();
+        let start = last.char_indices().next_back().map_or(0, |(i, _)| i);
+        let span = Span::new(file, offset + start, offset + end);
+        return Diag::new(SyntaxError::Unexpected { expected, found }).at(span, "the item ends here, unfinished");
+    }
     let span = Span::new(file, offset + pos, offset + pos + len);
     Diag::new(SyntaxError::Unexpected { expected, found }).at(span, "unexpected here")
 }
+
+/// Tokens summarised as "an operator" rather than listed one by one.
+const OPERATORS: &[&str] = &["!=", "%", "*", "+", "-", "/", "<", "<=", "==", ">", ">=", "?"];
+/// Keywords worth naming in "expected ..." (the others are operators or item starts).
+const KEYWORDS: &[&str] = &["on", "with", "then", "shortcut", "else", "if"];
 
 fn join_or(items: &[String]) -> String {
     match items {

@@ -1,0 +1,101 @@
+//! Golden tests: every `tests/cases/**/*.res` is compiled; a file with errors
+//! is compared with its rendered diagnostics (`.stderr`, no colour, 100
+//! columns), a good one with its summary (`.stdout`).
+//!
+//! `RESC_BLESS=1 cargo test --test golden` rewrites the expected files; under
+//! `CI=true` it refuses, so CI only ever compares.
+
+use std::path::{Path, PathBuf};
+
+use resc::backend::summary;
+use resc::driver::{self, Select};
+use resc::report;
+
+fn cases(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("cases dir").flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            cases(&p, out);
+        } else if p.extension().is_some_and(|e| e == "res") {
+            out.push(p);
+        }
+    }
+}
+
+/// What `resc FILE` shows for the file: its diagnostics or its summaries.
+fn render(path: &Path) -> (String, bool) {
+    let prog = driver::load(path).expect("readable case");
+    match driver::compile(&prog, Select::Root) {
+        Ok(graphs) => {
+            let text = graphs
+                .iter()
+                .map(|g| summary::emit(g, &summary::Options::default()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (text, true)
+        }
+        Err(diags) => (report::human(&diags, 100, false), false),
+    }
+}
+
+#[test]
+fn golden_cases() {
+    let root = Path::new("tests/cases");
+    let mut files = Vec::new();
+    cases(root, &mut files);
+    let bless = std::env::var_os("RESC_BLESS").is_some();
+    if bless && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("RESC_BLESS is refused under CI=true: expected files are only written by hand");
+    }
+    let mut failures = Vec::new();
+    let mut errors = 0;
+    for f in &files {
+        let (got, ok) = render(f);
+        let expect_ok = f.components().any(|c| c.as_os_str() == "ok");
+        if ok != expect_ok {
+            failures.push(format!(
+                "{}: expected {}, got:\n{got}",
+                f.display(),
+                if expect_ok { "success" } else { "errors" }
+            ));
+            continue;
+        }
+        if !ok {
+            errors += 1;
+        }
+        let expected_path = f.with_extension(if ok { "stdout" } else { "stderr" });
+        if bless {
+            std::fs::write(&expected_path, &got).expect("write expected");
+            continue;
+        }
+        match std::fs::read_to_string(&expected_path) {
+            Ok(want) if want == got => {}
+            Ok(want) => failures.push(format!(
+                "{} differs from {}\n--- expected\n{want}\n--- got\n{got}",
+                f.display(),
+                expected_path.display()
+            )),
+            Err(_) => failures.push(format!("{}: missing {} (RESC_BLESS=1 writes it)", f.display(), expected_path.display())),
+        }
+    }
+    assert!(failures.is_empty(), "{} golden case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(errors >= 30, "expected at least 30 error cases, found {errors}");
+}
+
+/// Each error case must report at least one error with a stable code, and
+/// never an internal one.
+#[test]
+fn error_cases_have_codes() {
+    let mut files = Vec::new();
+    cases(Path::new("tests/cases/errors"), &mut files);
+    for f in files {
+        let prog = driver::load(&f).expect("readable");
+        let diags = driver::compile(&prog, Select::Root).expect_err("an error case must fail");
+        for d in &diags {
+            let code = d.code().unwrap_or_default();
+            assert!(code.starts_with("resc::"), "{}: diagnostic without code: {d}", f.display());
+            assert!(code != "resc::internal", "{}: internal error: {d}", f.display());
+        }
+    }
+}
