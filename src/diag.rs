@@ -78,11 +78,7 @@ impl Diag {
     /// Identity for de-duplication: the same error at the same place, reached
     /// through many instances of one template, is reported once.
     pub fn key(&self) -> (Option<String>, Option<Span>, String) {
-        (
-            self.kind.code().map(|c| c.to_string()),
-            self.primary_span(),
-            self.kind.to_string(),
-        )
+        (self.kind.code().map(|c| c.to_string()), self.primary_span(), self.kind.to_string())
     }
 
     pub fn code(&self) -> Option<String> {
@@ -104,10 +100,7 @@ impl Diag {
         let mut related = Vec::new();
         for (other, text) in &self.secondary {
             if other.file == span.file {
-                labels.push(LabeledSpan::new_with_span(
-                    Some(text.clone()),
-                    (other.start, other.len()),
-                ));
+                labels.push(LabeledSpan::new_with_span(Some(text.clone()), (other.start, other.len())));
             } else {
                 let f = sources.get(other.file);
                 related.push(Note {
@@ -156,9 +149,7 @@ impl Diagnostic for Diag {
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        self.resolved
-            .as_ref()
-            .map(|r| Box::new(r.labels.iter().cloned()) as Box<dyn Iterator<Item = LabeledSpan>>)
+        self.resolved.as_ref().map(|r| Box::new(r.labels.iter().cloned()) as Box<dyn Iterator<Item = LabeledSpan>>)
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
@@ -187,10 +178,7 @@ impl Diagnostic for Note {
         Some(&self.src)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            Some("here".into()),
-            self.span,
-        ))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some("here".into()), self.span))))
     }
 }
 

@@ -46,7 +46,7 @@ pub fn compile_with(prog: &Program, select: Select<'_>, limits: Limits) -> Resul
         Select::Named(name) => match prog.find_model(name) {
             Ok(m) => vec![m],
             Err(d) => {
-                diags.push(d);
+                diags.push(*d);
                 vec![]
             }
         },

@@ -182,7 +182,9 @@ fn cmd_check(file: &Path, format: MessageFormat, color: Color) -> Result<(), Fai
         }
         Err(diags) => {
             match format {
-                MessageFormat::Human => eprint!("{}", report::human(&diags, term_width(), use_color(color))),
+                MessageFormat::Human => {
+                    eprint!("{}", report::human(&diags, term_width(), use_color(color)))
+                }
                 MessageFormat::Json => print!("{}", report::json(&diags)),
             }
             Err(Failure::Diagnostics)
@@ -196,7 +198,8 @@ fn cmd_list(path: Option<&Path>) -> Result<(), Failure> {
         None => {
             for name in stdlib::NAMES {
                 let text = stdlib::source(name).expect("listed");
-                programs.push((stdlib::display_name(name), Program::load_text(&stdlib::display_name(name), None, text)));
+                programs
+                    .push((stdlib::display_name(name), Program::load_text(&stdlib::display_name(name), None, text)));
             }
         }
         Some(p) if p.is_dir() => {

@@ -21,11 +21,7 @@ impl Span {
 
     /// The smallest span covering both (same file assumed).
     pub fn to(self, other: Span) -> Span {
-        Span {
-            file: self.file,
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
+        Span { file: self.file, start: self.start.min(other.start), end: self.end.max(other.end) }
     }
 
     pub fn len(&self) -> usize {
@@ -57,11 +53,7 @@ impl SourceMap {
     }
 
     pub fn add(&mut self, name: impl Into<String>, dir: Option<&Path>, text: impl Into<Arc<str>>) -> FileId {
-        self.files.push(SourceFile {
-            name: name.into(),
-            dir: dir.map(Path::to_path_buf),
-            text: text.into(),
-        });
+        self.files.push(SourceFile { name: name.into(), dir: dir.map(Path::to_path_buf), text: text.into() });
         FileId(self.files.len() as u32 - 1)
     }
 
@@ -70,10 +62,7 @@ impl SourceMap {
     }
 
     pub fn find(&self, name: &str) -> Option<FileId> {
-        self.files
-            .iter()
-            .position(|f| f.name == name)
-            .map(|i| FileId(i as u32))
+        self.files.iter().position(|f| f.name == name).map(|i| FileId(i as u32))
     }
 
     pub fn text(&self, span: Span) -> &str {

@@ -28,11 +28,8 @@ fn render(path: &Path) -> (String, bool) {
     let prog = driver::load(path).expect("readable case");
     match driver::compile(&prog, Select::Root) {
         Ok(graphs) => {
-            let text = graphs
-                .iter()
-                .map(|g| summary::emit(g, &summary::Options::default()))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let text =
+                graphs.iter().map(|g| summary::emit(g, &summary::Options::default())).collect::<Vec<_>>().join("\n");
             (text, true)
         }
         Err(diags) => (report::human(&diags, 100, false), false),
@@ -76,7 +73,9 @@ fn golden_cases() {
                 f.display(),
                 expected_path.display()
             )),
-            Err(_) => failures.push(format!("{}: missing {} (RESC_BLESS=1 writes it)", f.display(), expected_path.display())),
+            Err(_) => {
+                failures.push(format!("{}: missing {} (RESC_BLESS=1 writes it)", f.display(), expected_path.display()))
+            }
         }
     }
     assert!(failures.is_empty(), "{} golden case(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));

@@ -43,7 +43,8 @@ fn scope(g: &Graph, id: ScopeId, ids: &HashMap<NodeIndex, usize>, indent: usize,
             Child::Node(n) => {
                 let node = g.node(*n);
                 let name = node.name.rsplit('.').next().unwrap_or(&node.name);
-                let _ = writeln!(out, "{pad}n{} [label=\"{}\\n{}\"];", ids[n], escape(name), escape(&node.op.describe()));
+                let _ =
+                    writeln!(out, "{pad}n{} [label=\"{}\\n{}\"];", ids[n], escape(name), escape(&node.op.describe()));
             }
             Child::Scope(s) => {
                 let sc = g.scope(*s);

@@ -39,16 +39,11 @@ pub fn emit(g: &Graph, opts: &Options) -> String {
     let cells: Vec<[String; 5]> = rows
         .iter()
         .map(|r| {
-            [
-                r.name.clone(),
-                r.op.clone(),
-                r.shape.clone(),
-                dash_if_zero(r.counts.params),
-                dash_if_zero(r.counts.macs),
-            ]
+            [r.name.clone(), r.op.clone(), r.shape.clone(), dash_if_zero(r.counts.params), dash_if_zero(r.counts.macs)]
         })
         .collect();
-    let total_row = ["total".to_string(), String::new(), String::new(), group_digits(total.params), group_digits(total.macs)];
+    let total_row =
+        ["total".to_string(), String::new(), String::new(), group_digits(total.params), group_digits(total.macs)];
     let mut widths = headers.map(str::len);
     for row in cells.iter().chain(std::iter::once(&total_row)) {
         for (w, c) in widths.iter_mut().zip(row) {
@@ -58,8 +53,16 @@ pub fn emit(g: &Graph, opts: &Options) -> String {
     let line = |row: &[String; 5]| -> String {
         format!(
             "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
-            row[0], row[1], row[2], row[3], row[4],
-            w0 = widths[0], w1 = widths[1], w2 = widths[2], w3 = widths[3], w4 = widths[4]
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4]
         )
         .trim_end()
         .to_string()
@@ -153,12 +156,11 @@ fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Ro
                 i += 1;
             }
             Child::Scope(s) if level < depth => {
-                rows.push(Row {
-                    name: g.scope(s).path.clone(),
-                    op: scope_op(g, s),
-                    shape: scope_shape(g, s),
-                    counts: scope_counts(g, s),
-                });
+                let name = match &g.scope(s).kind {
+                    ScopeKind::Container => container_name(g, s),
+                    _ => g.scope(s).path.clone(),
+                };
+                rows.push(Row { name, op: scope_op(g, s), shape: scope_shape(g, s), counts: scope_counts(g, s) });
                 rows_of(g, s, level + 1, depth, rows);
                 i += 1;
             }
@@ -206,13 +208,15 @@ fn container_name(g: &Graph, id: ScopeId) -> String {
     let names: Vec<&str> = s
         .children
         .iter()
-        .filter_map(|c| match c {
-            Child::Scope(cs) => Some(last_part(&g.scope(*cs).path)),
-            Child::Node(n) => Some(last_part(&g.node(*n).name)),
+        .map(|c| match c {
+            Child::Scope(cs) => last_part(&g.scope(*cs).path),
+            Child::Node(n) => last_part(&g.node(*n).name),
         })
         .collect();
     match (names.first(), names.last()) {
-        (Some(a), Some(b)) if names.len() > 1 && a.parse::<u64>().is_ok() => format!("{} ({a}-{b})", s.path),
+        (Some(a), Some(b)) if names.len() > 1 && a.parse::<u64>().is_ok() => {
+            format!("{} ({a}-{b})", s.path)
+        }
         _ => s.path.clone(),
     }
 }

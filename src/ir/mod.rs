@@ -38,7 +38,9 @@ pub struct ScopeId(pub u32);
 pub enum ScopeKind {
     Model,
     /// An instance of a block template.
-    Instance { template: String },
+    Instance {
+        template: String,
+    },
     /// A labelled sequence: a stage (`layer1`) or a list (`downsample`).
     Container,
 }

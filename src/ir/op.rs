@@ -10,21 +10,37 @@ use super::shape::{Dim, Shape};
 pub enum Op {
     Input,
     Conv2d(Conv2d),
-    BatchNorm { channels: u64, eps: f64 },
+    BatchNorm {
+        channels: u64,
+        eps: f64,
+    },
     Act(Activation),
     Pool(Pool),
     GlobalAvgPool,
     Flatten,
-    Linear { in_features: u64, out_features: u64, bias: bool },
-    Dropout { p: f64 },
+    Linear {
+        in_features: u64,
+        out_features: u64,
+        bias: bool,
+    },
+    Dropout {
+        p: f64,
+    },
     /// Sum of inputs; `residual` marks the merge of a residual block, the unit
     /// that stochastic depth numbers and drops.
-    Add { residual: bool },
+    Add {
+        residual: bool,
+    },
     Concat,
     /// `x[:, :, ::s, ::s]`, the spatial half of the CIFAR "option A" shortcut.
-    Subsample { stride: u64 },
+    Subsample {
+        stride: u64,
+    },
     /// Zero channels added before and after, the other half of option A.
-    PadChannels { before: u64, after: u64 },
+    PadChannels {
+        before: u64,
+        after: u64,
+    },
     Identity,
 }
 
@@ -96,9 +112,12 @@ pub enum ShapeError {
     #[diagnostic(code(resc::shape::groups), help("use a group count that divides {channels}, e.g. {suggestion}"))]
     Groups { groups: u64, which: &'static str, channels: u64, suggestion: u64 },
 
-    #[error("the {kernel}x{kernel2} window (dilated to {eff}) is larger than the padded input ({padded} along {axis})")]
-    #[diagnostic(code(resc::shape::kernel_too_large), help("the input is too small here: add padding, use a smaller kernel, or a larger model input"))]
-    KernelTooLarge { kernel: u64, kernel2: u64, eff: u64, padded: u64, axis: &'static str },
+    #[error("the {window} does not fit the padded input {axis} of {padded}")]
+    #[diagnostic(
+        code(resc::shape::kernel_too_large),
+        help("the input is too small here: add padding, use a smaller kernel, or a larger model input")
+    )]
+    KernelTooLarge { window: String, padded: u64, axis: &'static str },
 
     #[error("padding {pad} is more than half the {kernel}-wide window")]
     #[diagnostic(code(resc::shape::pad_too_large), help("pooling padding must be at most half the kernel size"))]
@@ -113,7 +132,10 @@ pub enum ShapeError {
     Arity { op: &'static str, want: usize },
 
     #[error("cannot pad {have} channels to {want}")]
-    #[diagnostic(code(resc::shape::pad_channels), help("`pad_channels` only adds channels: its target must be at least the input's channels"))]
+    #[diagnostic(
+        code(resc::shape::pad_channels),
+        help("`pad_channels` only adds channels: its target must be at least the input's channels")
+    )]
     PadChannels { have: u64, want: u64 },
 
     #[error("a dimension of {size} is too large")]
@@ -126,11 +148,7 @@ pub enum ShapeError {
 pub const MAX_DIM: u64 = 1 << 24;
 
 fn check_dim(size: u128) -> Result<u64, ShapeError> {
-    if size > MAX_DIM as u128 {
-        Err(ShapeError::TooLarge { size, limit: MAX_DIM })
-    } else {
-        Ok(size as u64)
-    }
+    if size > MAX_DIM as u128 { Err(ShapeError::TooLarge { size, limit: MAX_DIM }) } else { Ok(size as u64) }
 }
 
 fn want_rank(op: &'static str, x: &Shape, rank: usize) -> Result<(), ShapeError> {
@@ -149,29 +167,36 @@ fn dim(x: &Shape, i: usize) -> u64 {
     x.size(i).unwrap_or(1)
 }
 
-/// Output length of a sliding window along one axis (PyTorch's rule).
-fn window(
-    input: u64,
+/// A sliding window along one axis.
+struct Window {
     kernel: u64,
     stride: u64,
     pad: u64,
     dilation: u64,
     ceil: bool,
-    axis: &'static str,
-    kernel2: u64,
-) -> Result<u64, ShapeError> {
-    let padded = input + 2 * pad;
-    let eff = dilation * (kernel - 1) + 1;
-    if eff > padded {
-        return Err(ShapeError::KernelTooLarge { kernel, kernel2, eff, padded, axis });
+}
+
+impl Window {
+    /// Output length for an input of `input` (PyTorch's rule).
+    fn output(&self, input: u64, axis: &'static str) -> Result<u64, ShapeError> {
+        let padded = input + 2 * self.pad;
+        let eff = self.dilation * (self.kernel - 1) + 1;
+        if eff > padded {
+            let window = if eff == self.kernel {
+                format!("window of {}", self.kernel)
+            } else {
+                format!("window of {} dilated to {eff}", self.kernel)
+            };
+            return Err(ShapeError::KernelTooLarge { window, padded, axis });
+        }
+        let span = padded - eff;
+        let mut out = if self.ceil { span.div_ceil(self.stride) } else { span / self.stride } + 1;
+        // PyTorch drops a last ceil-mode window that would start in the padding.
+        if self.ceil && (out - 1) * self.stride >= input + self.pad {
+            out -= 1;
+        }
+        Ok(out)
     }
-    let span = padded - eff;
-    let mut out = if ceil { span.div_ceil(stride) } else { span / stride } + 1;
-    // PyTorch drops a last ceil-mode window that would start in the padding.
-    if ceil && (out - 1) * stride >= input + pad {
-        out -= 1;
-    }
-    Ok(out)
 }
 
 impl Op {
@@ -238,7 +263,9 @@ impl Op {
     pub fn infer(&self, inputs: &[&Shape]) -> Result<Shape, ShapeError> {
         let x = match inputs.first() {
             Some(x) => *x,
-            None => return Err(ShapeError::Arity { op: self.kind_name(), want: 1 }),
+            None => {
+                return Err(ShapeError::Arity { op: self.kind_name(), want: 1 });
+            }
         };
         match self {
             Op::Input | Op::Identity | Op::Act(_) | Op::Dropout { .. } => Ok(x.clone()),
@@ -254,8 +281,15 @@ impl Op {
                         return Err(ShapeError::Groups { groups: c.groups, which, channels: ch, suggestion });
                     }
                 }
-                let h = window(dim(x, 2), c.kernel[0], c.stride[0], c.padding[0], c.dilation[0], false, "height", c.kernel[1])?;
-                let w = window(dim(x, 3), c.kernel[1], c.stride[1], c.padding[1], c.dilation[1], false, "width", c.kernel[0])?;
+                let win = |i: usize| Window {
+                    kernel: c.kernel[i],
+                    stride: c.stride[i],
+                    pad: c.padding[i],
+                    dilation: c.dilation[i],
+                    ceil: false,
+                };
+                let h = win(0).output(dim(x, 2), "height")?;
+                let w = win(1).output(dim(x, 3), "width")?;
                 Ok(Shape(vec![x.0[0].clone(), Dim::Size(c.out_channels), Dim::Size(h), Dim::Size(w)]))
             }
             Op::BatchNorm { channels, .. } => {
@@ -275,8 +309,15 @@ impl Op {
                         return Err(ShapeError::PadTooLarge { pad: p.padding[i], kernel: p.kernel[i] });
                     }
                 }
-                let h = window(dim(x, 2), p.kernel[0], p.stride[0], p.padding[0], 1, p.ceil_mode, "height", p.kernel[1])?;
-                let w = window(dim(x, 3), p.kernel[1], p.stride[1], p.padding[1], 1, p.ceil_mode, "width", p.kernel[0])?;
+                let win = |i: usize| Window {
+                    kernel: p.kernel[i],
+                    stride: p.stride[i],
+                    pad: p.padding[i],
+                    dilation: 1,
+                    ceil: p.ceil_mode,
+                };
+                let h = win(0).output(dim(x, 2), "height")?;
+                let w = win(1).output(dim(x, 3), "width")?;
                 Ok(x.with(2, h).with(3, w))
             }
             Op::GlobalAvgPool => {
@@ -315,8 +356,8 @@ impl Op {
                 }
                 let mut c: u128 = 0;
                 for y in inputs {
-                    let same_rest = y.rank() == x.rank()
-                        && y.0.iter().zip(&x.0).enumerate().all(|(i, (a, b))| i == 1 || a == b);
+                    let same_rest =
+                        y.rank() == x.rank() && y.0.iter().zip(&x.0).enumerate().all(|(i, (a, b))| i == 1 || a == b);
                     if !same_rest {
                         return Err(ShapeError::Mismatch { op: "concat", a: x.clone(), b: (*y).clone() });
                     }
@@ -343,10 +384,7 @@ impl Op {
         let b = |suffix, shape| StateEntry { suffix, shape, kind: StateKind::Buffer };
         match self {
             Op::Conv2d(c) => {
-                let mut v = vec![p(
-                    "weight",
-                    vec![c.out_channels, c.in_channels / c.groups, c.kernel[0], c.kernel[1]],
-                )];
+                let mut v = vec![p("weight", vec![c.out_channels, c.in_channels / c.groups, c.kernel[0], c.kernel[1]])];
                 if c.bias {
                     v.push(p("bias", vec![c.out_channels]));
                 }
@@ -402,13 +440,9 @@ impl Activation {
 }
 
 fn largest_divisor_at_most(n: u64, limit: u64) -> u64 {
-    (1..=limit.min(n)).rev().find(|d| n % d == 0).unwrap_or(1)
+    (1..=limit.min(n)).rev().find(|d| n.is_multiple_of(*d)).unwrap_or(1)
 }
 
 pub fn param_count(entries: &[StateEntry], kind: StateKind) -> u128 {
-    entries
-        .iter()
-        .filter(|e| e.kind == kind)
-        .map(|e| e.shape.iter().map(|&d| d as u128).product::<u128>())
-        .sum()
+    entries.iter().filter(|e| e.kind == kind).map(|e| e.shape.iter().map(|&d| d as u128).product::<u128>()).sum()
 }

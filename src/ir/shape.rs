@@ -49,10 +49,14 @@ impl Shape {
 
     /// Elements per batch item: the product of all but the first dimension.
     pub fn per_item(&self) -> u128 {
-        self.0.iter().skip(1).map(|d| match d {
-            Dim::Size(s) => *s as u128,
-            Dim::Sym(_) => 1,
-        }).product()
+        self.0
+            .iter()
+            .skip(1)
+            .map(|d| match d {
+                Dim::Size(s) => *s as u128,
+                Dim::Sym(_) => 1,
+            })
+            .product()
     }
 }
 

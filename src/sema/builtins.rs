@@ -4,8 +4,8 @@ use std::sync::LazyLock;
 
 use super::SemaError;
 use super::value::{Type, Value};
-use crate::ir::op::{Activation, Conv2d, MAX_DIM, Op, Pool, PoolKind};
 use crate::ir::Shape;
+use crate::ir::op::{Activation, Conv2d, MAX_DIM, Op, Pool, PoolKind};
 
 #[derive(Debug, Clone)]
 pub enum ArgDefault {
@@ -204,7 +204,9 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
         }
         "global_avg" => Op::GlobalAvgPool,
         "flatten" => Op::Flatten,
-        "linear" => Op::Linear { in_features: channels, out_features: a.int("features", 1, max)?, bias: a.bool("bias") },
+        "linear" => {
+            Op::Linear { in_features: channels, out_features: a.int("features", 1, max)?, bias: a.bool("bias") }
+        }
         "dropout" => {
             let p = a.float("p");
             if !(0.0..1.0).contains(&p) {

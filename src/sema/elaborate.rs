@@ -15,7 +15,9 @@ use crate::diag::{Diag, Diags};
 use crate::ir::op::{MAX_DIM, Op};
 use crate::ir::{Dim, Graph, GraphBuilder, Node, ScopeId, ScopeKind, Shape};
 use crate::source::Span;
-use crate::syntax::ast::{self, Arg, Atom, Body, Call, Chain, CombineKind, Expr, ExprKind, Label, LabelPart, Layer, Stmt};
+use crate::syntax::ast::{
+    self, Arg, Atom, Body, Call, Chain, CombineKind, Expr, ExprKind, Label, LabelPart, Layer, Stmt,
+};
 
 /// Bounds that keep absurd inputs from hanging or exhausting memory.
 #[derive(Clone, Copy, Debug)]
@@ -95,9 +97,7 @@ pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits) -> Result<Gr
     };
     let out = e.model(decl);
     match out {
-        Some((input, output)) if e.diags.is_empty() => {
-            Ok(e.b.finish(decl.name.name.clone(), input, output, decl.span))
-        }
+        Some((input, output)) if e.diags.is_empty() => Ok(e.b.finish(decl.name.name.clone(), input, output, decl.span)),
         _ => Err(e.diags),
     }
 }
@@ -154,17 +154,17 @@ impl<'p> Elab<'p> {
             Some(Value::Block(bv)) => bv,
             Some(other) => {
                 let found = other.type_name();
-                let _ = self.fail::<()>(Diag::new(SemaError::NotANetwork { found }).at(decl.network.span, "not a block"));
+                let _ =
+                    self.fail::<()>(Diag::new(SemaError::NotANetwork { found }).at(decl.network.span, "not a block"));
                 return None;
             }
             None => return None,
         };
         let shape = shape?;
         let root = self.b.root();
-        let input = self.b.add_node(
-            Node { op: Op::Input, name: "input".into(), span: decl.input.span, shape, scope: root },
-            &[],
-        );
+        let input = self
+            .b
+            .add_node(Node { op: Op::Input, name: "input".into(), span: decl.input.span, shape, scope: root }, &[]);
         let ctx = Ctx { scope: root, prefix: String::new() };
         let (args, call_span) = match &decl.network.kind {
             ExprKind::Call(c) => (None::<&[Arg]>, c.span),
@@ -175,7 +175,9 @@ impl<'p> Elab<'p> {
     }
 
     fn input_shape(&mut self, e: &Expr, env: &Env) -> Option<Shape> {
-        let ExprKind::List(items) = &e.kind else { return None };
+        let ExprKind::List(items) = &e.kind else {
+            return None;
+        };
         let mut dims = Vec::new();
         let mut ok = items.len() >= 2;
         for (i, item) in items.iter().enumerate() {
@@ -203,7 +205,9 @@ impl<'p> Elab<'p> {
         if let Some(v) = self.globals.get(name) {
             return v.clone().map(Some).ok_or(Poison);
         }
-        let Some(l) = self.prog.lets.iter().find(|l| l.name.name == name) else { return Ok(None) };
+        let Some(l) = self.prog.lets.iter().find(|l| l.name.name == name) else {
+            return Ok(None);
+        };
         // Mark first, so a constant defined through itself fails instead of recursing.
         self.globals.insert(name.into(), None);
         let v = self.eval(&l.value, &Env::default());
@@ -586,13 +590,13 @@ impl<'p> Elab<'p> {
                 }
                 None => {
                     if named_seen {
-                        let _ = self.fail::<()>(
-                            Diag::new(SemaError::PositionalAfterNamed).at(arg.span, "positional argument"),
-                        );
+                        let _ = self
+                            .fail::<()>(Diag::new(SemaError::PositionalAfterNamed).at(arg.span, "positional argument"));
                         failed = true;
                         continue;
                     }
-                    match (0..params.len()).find(|&i| given[i].is_none() && !prebound.iter().any(|b| b.0 == params[i].0))
+                    match (0..params.len())
+                        .find(|&i| given[i].is_none() && !prebound.iter().any(|b| b.0 == params[i].0))
                     {
                         Some(i) => i,
                         None => {
@@ -626,9 +630,7 @@ impl<'p> Elab<'p> {
             let v = match vals[i].take() {
                 Some(v) => Some(v),
                 None => match default {
-                    Some(DefaultSrc::Expr(e)) => {
-                        self.eval(e, &denv).and_then(|v| self.coerce(v, ty, e.span)).ok()
-                    }
+                    Some(DefaultSrc::Expr(e)) => self.eval(e, &denv).and_then(|v| self.coerce(v, ty, e.span)).ok(),
                     Some(DefaultSrc::Op(OpDefault::Int(n))) => Some(Value::Int(*n)),
                     Some(DefaultSrc::Op(OpDefault::Float(f))) => Some(Value::Float(*f)),
                     Some(DefaultSrc::Op(OpDefault::Bool(b))) => Some(Value::Bool(*b)),
@@ -754,10 +756,8 @@ impl<'p> Elab<'p> {
             self.b.scopes[0].kind = ScopeKind::Instance { template: bv.template.clone() };
         }
         let input = cur.map(|x| Rc::new(self.b.shape(x).clone()));
-        let mut inner_env = Env {
-            vars: params.iter().zip(vals).map(|(p, v)| (p.0.clone(), Some(v))).collect(),
-            input: Some(input),
-        };
+        let mut inner_env =
+            Env { vars: params.iter().zip(vals).map(|(p, v)| (p.0.clone(), Some(v))).collect(), input: Some(input) };
         self.frames.push(Frame { path: path.clone(), template: bv.template.clone(), use_span: call_span });
         let out = self.body(&decl.body, &mut inner_env, &Ctx { scope, prefix: path }, cur, None);
         self.frames.pop();

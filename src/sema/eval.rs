@@ -242,7 +242,9 @@ impl Elab<'_> {
     /// `bottleneck(groups: 32)`: a block with some arguments bound now and the
     /// rest bound where it is used as a layer.
     fn partial(&mut self, bv: &BlockVal, args: &[Arg], env: &Env) -> R<Value> {
-        let Some(decl) = self.prog.block(&bv.template) else { return Err(Poison) };
+        let Some(decl) = self.prog.block(&bv.template) else {
+            return Err(Poison);
+        };
         let params: Vec<(String, Type)> =
             decl.params.iter().map(|p| (p.name.name.clone(), self.param_type(&p.ty))).collect();
         let mut bound = bv.bound.clone();

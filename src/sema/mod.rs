@@ -11,8 +11,8 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 pub use elaborate::{Limits, check_constants, elaborate_model};
-pub use resolve::resolve;
 pub use program::{ModelRef, Program};
+pub use resolve::resolve;
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum SemaError {
@@ -29,7 +29,10 @@ pub enum SemaError {
     DuplicateArg { name: String },
 
     #[error("missing argument `{name}` of `{callee}`")]
-    #[diagnostic(code(resc::sema::missing_argument), help("pass it, e.g. `{callee}(.., {name}: <{ty}>)`, or give the parameter a default"))]
+    #[diagnostic(
+        code(resc::sema::missing_argument),
+        help("pass it, e.g. `{callee}(.., {name}: <{ty}>)`, or give the parameter a default")
+    )]
     MissingArg { callee: String, name: String, ty: String },
 
     #[error("too many arguments: `{callee}` takes {max}")]
@@ -45,7 +48,10 @@ pub enum SemaError {
     TypeMismatch { expected: String, found: String },
 
     #[error("label `{label}` is used twice in one scope")]
-    #[diagnostic(code(resc::sema::duplicate_label), help("labels become parameter names and must be unique; rename one"))]
+    #[diagnostic(
+        code(resc::sema::duplicate_label),
+        help("labels become parameter names and must be unique; rename one")
+    )]
     DuplicateLabel { label: String },
 
     #[error("`{name}` is defined twice")]
@@ -57,7 +63,10 @@ pub enum SemaError {
     DuplicateParam { name: String },
 
     #[error("block `{name}` contains itself: {cycle}")]
-    #[diagnostic(code(resc::sema::cyclic_block), help("a block cannot use itself, directly or through other blocks; the network would be infinite"))]
+    #[diagnostic(
+        code(resc::sema::cyclic_block),
+        help("a block cannot use itself, directly or through other blocks; the network would be infinite")
+    )]
     Cycle { name: String, cycle: String },
 
     #[error("integer overflow in `{op}`")]
@@ -73,7 +82,10 @@ pub enum SemaError {
     OutOfRange { what: String, allowed: String, value: String },
 
     #[error("repeat count {count} is too large")]
-    #[diagnostic(code(resc::sema::repeat_too_large), help("at most {max} repetitions of one layer; is the count a typo?"))]
+    #[diagnostic(
+        code(resc::sema::repeat_too_large),
+        help("at most {max} repetitions of one layer; is the count a typo?")
+    )]
     RepeatTooLarge { count: i64, max: i64 },
 
     #[error("repeat count {count} is negative")]
@@ -81,7 +93,10 @@ pub enum SemaError {
     NegativeRepeat { count: i64 },
 
     #[error("the model has more than {max} layers")]
-    #[diagnostic(code(resc::sema::model_too_large), help("a repeat count or loop range is probably far larger than intended"))]
+    #[diagnostic(
+        code(resc::sema::model_too_large),
+        help("a repeat count or loop range is probably far larger than intended")
+    )]
     ModelTooLarge { max: usize },
 
     #[error("blocks nest more than {max} deep")]
@@ -89,11 +104,17 @@ pub enum SemaError {
     TooDeep { max: usize },
 
     #[error("`{op}` has parameters, so it needs a label")]
-    #[diagnostic(code(resc::sema::needs_label), help("labels name the parameters (`conv1: conv(..)` gives `conv1.weight`); write `{op}1: {op}..`"))]
+    #[diagnostic(
+        code(resc::sema::needs_label),
+        help("labels name the parameters (`conv1: conv(..)` gives `conv1.weight`); write `{op}1: {op}..`")
+    )]
     NeedsLabel { op: String },
 
     #[error("`{name}` is {found}, not a layer")]
-    #[diagnostic(code(resc::sema::not_a_layer), help("a layer is a built-in op (`conv`, `bn`, `relu`, ...) or a block"))]
+    #[diagnostic(
+        code(resc::sema::not_a_layer),
+        help("a layer is a built-in op (`conv`, `bn`, `relu`, ...) or a block")
+    )]
     NotALayer { name: String, found: String },
 
     #[error("`{name}` cannot be called with arguments")]
@@ -105,7 +126,10 @@ pub enum SemaError {
     IndexOutOfRange { index: i64, len: usize },
 
     #[error("`{found}` has no field `{field}`")]
-    #[diagnostic(code(resc::sema::unknown_field), help("the input shape has `c` (or `channels`), `h` (`height`), `w` (`width`) and `rank`"))]
+    #[diagnostic(
+        code(resc::sema::unknown_field),
+        help("the input shape has `c` (or `channels`), `h` (`height`), `w` (`width`) and `rank`")
+    )]
     UnknownField { found: String, field: String },
 
     #[error("cannot find `{path}`")]
@@ -125,10 +149,15 @@ pub enum SemaError {
     Unsupported { what: String },
 
     #[error("`in` is only defined inside a block")]
-    #[diagnostic(code(resc::sema::in_outside_block), help("`in` is the input of the block being built; top-level constants cannot read it"))]
+    #[diagnostic(
+        code(resc::sema::in_outside_block),
+        help("`in` is the input of the block being built; top-level constants cannot read it")
+    )]
     InOutsideBlock,
 
-    #[error("a model input must be a list of positive sizes with an optional symbolic batch first, like `[N, 3, 224, 224]`")]
+    #[error(
+        "a model input must be a list of positive sizes with an optional symbolic batch first, like `[N, 3, 224, 224]`"
+    )]
     #[diagnostic(code(resc::sema::bad_input_shape))]
     BadInputShape,
 
@@ -151,15 +180,18 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
     {
         return Some(ours.to_string());
     }
-    let mut best: Option<(f64, &str)> = None;
+    // Fewest edits first, then the closest length, then Jaro-Winkler.
+    let mut best: Option<((usize, usize, i64), &str)> = None;
     for c in candidates {
         if c == name {
             continue;
         }
-        let score = strsim::jaro_winkler(name, c);
-        let close = score > 0.8 || strsim::levenshtein(name, c) <= (name.len() / 3).max(1);
-        if close && best.is_none_or(|(s, _)| score > s) {
-            best = Some((score, c));
+        let edits = strsim::levenshtein(name, c);
+        let jw = strsim::jaro_winkler(name, c);
+        let close = edits <= (name.len() / 3).max(1) || jw > 0.85;
+        let key = (edits, name.len().abs_diff(c.len()), -(jw * 1e6) as i64);
+        if close && best.is_none_or(|(k, _)| key < k) {
+            best = Some((key, c));
         }
     }
     best.map(|(_, c)| c.to_string())

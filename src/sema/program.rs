@@ -57,8 +57,8 @@ impl Program {
                             queue.push(id);
                         }
                     }
-                    ast::Item::Block(b) => p.add_block(b),
-                    ast::Item::Model(m) => p.models.push(m),
+                    ast::Item::Block(b) => p.add_block(*b),
+                    ast::Item::Model(m) => p.models.push(*m),
                     ast::Item::Let(l) => p.lets.push(l),
                 }
             }
@@ -112,9 +112,12 @@ impl Program {
                     Ok(text) => (path.display().to_string(), text, path.parent().map(Path::to_path_buf)),
                     Err(e) => {
                         self.diags.push(
-                            Diag::new(SemaError::UseNotFound { path: path.display().to_string(), reason: e.to_string() })
-                                .at(u.span, e.to_string())
-                                .with_help("paths are relative to the file that says `use`"),
+                            Diag::new(SemaError::UseNotFound {
+                                path: path.display().to_string(),
+                                reason: e.to_string(),
+                            })
+                            .at(u.span, e.to_string())
+                            .with_help("paths are relative to the file that says `use`"),
                         );
                         return None;
                     }
@@ -133,10 +136,7 @@ impl Program {
 
     /// The models written in the root file, in order.
     pub fn root_models(&self) -> Vec<ModelRef> {
-        (0..self.models.len())
-            .filter(|&i| self.models[i].span.file == self.root)
-            .map(ModelRef)
-            .collect()
+        (0..self.models.len()).filter(|&i| self.models[i].span.file == self.root).map(ModelRef).collect()
     }
 
     pub fn model(&self, r: ModelRef) -> &ast::ModelDecl {
@@ -144,7 +144,7 @@ impl Program {
     }
 
     /// Find a model by name: the root file's first, then those it uses.
-    pub fn find_model(&self, name: &str) -> Result<ModelRef, Diag> {
+    pub fn find_model(&self, name: &str) -> Result<ModelRef, Box<Diag>> {
         let mut order: Vec<usize> = self.root_models().into_iter().map(|m| m.0).collect();
         let rest: Vec<usize> = (0..self.models.len()).filter(|i| !order.contains(i)).collect();
         order.extend(rest);
@@ -155,10 +155,12 @@ impl Program {
         let mut d = Diag::new(SemaError::NoSuchModel { name: name.into() });
         d = match did_you_mean(name, names.iter().copied()) {
             Some(s) => d.with_help(format!("did you mean `{s}`?")),
-            None if names.is_empty() => d.with_help("this file defines no model; add `model NAME = network(..) on [N, C, H, W]`"),
+            None if names.is_empty() => {
+                d.with_help("this file defines no model; add `model NAME = network(..) on [N, C, H, W]`")
+            }
             None => d.with_help(format!("models here: {}", names.join(", "))),
         };
-        Err(d)
+        Err(Box::new(d))
     }
 
     pub fn span_text(&self, span: Span) -> &str {

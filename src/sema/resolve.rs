@@ -5,11 +5,13 @@
 
 use std::collections::HashMap;
 
+use super::builtins;
 use super::program::Program;
 use super::{SemaError, did_you_mean};
 use crate::diag::Diag;
-use super::builtins;
-use crate::syntax::ast::{Arg, Atom, BlockDecl, Body, Call, Chain, Expr, ExprKind, Ident, LabelPart, Layer, Stmt, TypeExpr};
+use crate::syntax::ast::{
+    Arg, Atom, BlockDecl, Body, Call, Chain, Expr, ExprKind, Ident, LabelPart, Layer, Stmt, TypeExpr,
+};
 
 const TYPES: &[&str] = &["int", "float", "bool", "str", "block"];
 
@@ -137,9 +139,8 @@ impl Walker<'_> {
             let params: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
             self.args(args, Some((name, &params)));
             if matches!(name, "conv" | "bn" | "linear") && !named {
-                self.diags.push(
-                    Diag::new(SemaError::NeedsLabel { op: name.into() }).at(c.span, "this layer has no name"),
-                );
+                self.diags
+                    .push(Diag::new(SemaError::NeedsLabel { op: name.into() }).at(c.span, "this layer has no name"));
             }
         } else if !self.prog.lets.iter().any(|l| l.name.name == name) {
             let mut cands = self.scope.clone();
@@ -232,7 +233,8 @@ fn check_params(b: &BlockDecl, diags: &mut Vec<Diag>) {
 fn check_type(t: &TypeExpr, diags: &mut Vec<Diag>) {
     match t {
         TypeExpr::Named(id) if !TYPES.contains(&id.name.as_str()) => {
-            let mut d = Diag::new(SemaError::UnknownName { what: "type", name: id.name.clone() }).at(id.span, "not a type");
+            let mut d =
+                Diag::new(SemaError::UnknownName { what: "type", name: id.name.clone() }).at(id.span, "not a type");
             d = match did_you_mean(&id.name, TYPES.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help("the types are int, float, bool, str, block and lists like [int; 4]"),

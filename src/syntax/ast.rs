@@ -17,8 +17,8 @@ pub struct File {
 #[derive(Debug)]
 pub enum Item {
     Use(Use),
-    Block(BlockDecl),
-    Model(ModelDecl),
+    Block(Box<BlockDecl>),
+    Model(Box<ModelDecl>),
     Let(Let),
 }
 
@@ -55,11 +55,7 @@ pub struct Param {
 #[derive(Clone, Debug)]
 pub enum TypeExpr {
     Named(Ident),
-    List {
-        elem: Box<TypeExpr>,
-        len: Option<Expr>,
-        span: Span,
-    },
+    List { elem: Box<TypeExpr>, len: Option<Expr>, span: Span },
 }
 
 impl TypeExpr {
@@ -135,15 +131,8 @@ pub struct Term {
 pub enum Atom {
     Call(Call),
     Residual(Residual),
-    Combine {
-        kind: CombineKind,
-        branches: Vec<Body>,
-        span: Span,
-    },
-    List {
-        items: Vec<Layer>,
-        span: Span,
-    },
+    Combine { kind: CombineKind, branches: Vec<Body>, span: Span },
+    List { items: Vec<Layer>, span: Span },
     For(ForLayer),
 }
 

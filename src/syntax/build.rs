@@ -63,14 +63,14 @@ impl Builder<'_> {
                 };
                 Item::Use(Use { target, span })
             }
-            Rule::block_decl => Item::Block(self.block_decl(item)),
+            Rule::block_decl => Item::Block(Box::new(self.block_decl(item))),
             Rule::model_decl => {
                 let mut it = item.into_inner();
                 let name = self.ident(it.next().expect("name"));
                 let network = self.expr(it.next().expect("network"));
                 let input = self.list_as_expr(it.next().expect("input"));
                 let with = it.next().map(|w| self.expr(w.into_inner().next().expect("with expr")));
-                Item::Model(ModelDecl { name, network, input, with, span })
+                Item::Model(Box::new(ModelDecl { name, network, input, with, span }))
             }
             Rule::let_stmt => Item::Let(self.let_stmt(item)),
             r => unreachable!("top item {r:?}"),
@@ -174,10 +174,8 @@ impl Builder<'_> {
         let span = self.span(&p);
         let mut it = p.into_inner();
         let atom = self.atom(it.next().expect("atom"));
-        let repeat = match it.next() {
-            Some(_star) => Some(self.postfix(it.next().expect("count"))),
-            None => None,
-        };
+        // `*` then the count.
+        let repeat = it.next().map(|_star| self.postfix(it.next().expect("count")));
         Term { atom, repeat, span }
     }
 

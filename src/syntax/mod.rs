@@ -50,7 +50,6 @@ pub enum SyntaxError {
 /// Parse one file. Returns the items that parsed and the errors of those that
 /// did not; the caller goes on with the good items so later phases still report.
 pub fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diag>) {
-    pest::set_error_detail(true);
     let mut diags = Vec::new();
     let mut out = ast::File { id: file, items: Vec::new() };
     for chunk in split::split(file, text, &mut diags) {
@@ -66,7 +65,14 @@ pub fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diag>) {
                     out.items.push(item);
                 }
             }
-            Err(e) => diags.push(pest_error(file, chunk.start, src, e)),
+            Err(e) => {
+                // Parse again with pest's attempt tracking, which names the
+                // expected tokens but slows every parse. The switch is global
+                // and only ever turned on, so concurrent parses stay correct.
+                pest::set_error_detail(true);
+                let e = ResParser::parse(Rule::top_item, src).err().unwrap_or(e);
+                diags.push(pest_error(file, chunk.start, src, e))
+            }
         }
     }
     (out, diags)
@@ -96,7 +102,10 @@ fn pest_error(file: FileId, offset: usize, src: &str, e: pest::error::Error<Rule
             if OPERATORS.contains(&token.as_str()) {
                 push("an operator".into());
             } else if KEYWORDS.contains(&token.as_str())
-                || (!token.is_empty() && token != "_" && token.chars().all(|c| c.is_ascii_punctuation()) && !token.contains(".."))
+                || (!token.is_empty()
+                    && token != "_"
+                    && token.chars().all(|c| c.is_ascii_punctuation())
+                    && !token.contains(".."))
                     && !matches!(token.as_str(), "//" | "/*" | "\"")
             {
                 push(format!("`{token}`"));

@@ -79,9 +79,7 @@ pub fn split(file: FileId, text: &str, diags: &mut Vec<Diag>) -> Vec<Chunk> {
                     i += 1;
                 }
                 if i >= bytes.len() || bytes[i] == b'\n' {
-                    diags.push(
-                        Diag::new(SyntaxError::UnclosedString).at(span(open, i), "this string is never closed"),
-                    );
+                    diags.push(Diag::new(SyntaxError::UnclosedString).at(span(open, i), "this string is never closed"));
                     broken = true;
                 } else {
                     i += 1;
@@ -161,14 +159,8 @@ fn report_unclosed(file: FileId, open: &[(u8, usize)], found_at: usize, diags: &
     let &(c, at) = open.first().expect("non-empty");
     let closer = closer_for(c) as char;
     diags.push(
-        Diag::new(SyntaxError::Unclosed {
-            open: c as char,
-            close: closer,
-        })
-        .at(Span::new(file, at, at + 1), format!("this `{}` is never closed", c as char))
-        .also(
-            Span::new(file, found_at, found_at),
-            format!("expected `{closer}` before here"),
-        ),
+        Diag::new(SyntaxError::Unclosed { open: c as char, close: closer })
+            .at(Span::new(file, at, at + 1), format!("this `{}` is never closed", c as char))
+            .also(Span::new(file, found_at, found_at), format!("expected `{closer}` before here")),
     );
 }
