@@ -446,3 +446,94 @@ fn largest_divisor_at_most(n: u64, limit: u64) -> u64 {
 pub fn param_count(entries: &[StateEntry], kind: StateKind) -> u128 {
     entries.iter().filter(|e| e.kind == kind).map(|e| e.shape.iter().map(|&d| d as u128).product::<u128>()).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nchw(c: u64, h: u64, w: u64) -> Shape {
+        Shape(vec![Dim::Sym("N".into()), Dim::Size(c), Dim::Size(h), Dim::Size(w)])
+    }
+
+    fn conv(cin: u64, cout: u64, k: u64, s: u64, p: u64, g: u64) -> Op {
+        Op::Conv2d(Conv2d {
+            in_channels: cin,
+            out_channels: cout,
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [p, p],
+            dilation: [1, 1],
+            groups: g,
+            bias: false,
+        })
+    }
+
+    #[test]
+    fn conv_output_follows_pytorch() {
+        let x = nchw(3, 224, 224);
+        assert_eq!(conv(3, 64, 7, 2, 3, 1).infer(&[&x]).unwrap(), nchw(64, 112, 112));
+        // Odd sizes round down: (7 + 2 - 3) / 2 + 1 = 4.
+        assert_eq!(conv(3, 8, 3, 2, 1, 1).infer(&[&nchw(3, 7, 7)]).unwrap(), nchw(8, 4, 4));
+    }
+
+    #[test]
+    fn conv_counts() {
+        let op = conv(64, 128, 3, 1, 1, 32);
+        let out = nchw(128, 56, 56);
+        assert_eq!(param_count(&op.state(), StateKind::Param), 128 * 2 * 9);
+        assert_eq!(op.macs(&out), 128 * 56 * 56 * 2 * 9);
+    }
+
+    #[test]
+    fn groups_must_divide_both_sides() {
+        let err = conv(96, 96, 3, 1, 1, 40).infer(&[&nchw(96, 8, 8)]).unwrap_err();
+        assert!(matches!(err, ShapeError::Groups { suggestion: 32, .. }), "{err:?}");
+        let err = conv(64, 100, 1, 1, 0, 32).infer(&[&nchw(64, 8, 8)]).unwrap_err();
+        assert!(matches!(err, ShapeError::Groups { which: "output", .. }), "{err:?}");
+    }
+
+    #[test]
+    fn ceil_mode_pool_drops_a_window_starting_in_padding() {
+        // Expected sizes printed by torch.nn.MaxPool2d for these settings.
+        let pool = |k, p, ceil| {
+            Op::Pool(Pool {
+                kind: PoolKind::Max,
+                kernel: [k, k],
+                stride: [2, 2],
+                padding: [p, p],
+                ceil_mode: ceil,
+                count_include_pad: true,
+            })
+        };
+        let side = |op: Op, n| op.infer(&[&nchw(8, n, n)]).unwrap().size(2).unwrap();
+        assert_eq!(side(pool(3, 1, true), 6), 4);
+        assert_eq!(side(pool(3, 1, false), 6), 3);
+        assert_eq!(side(pool(3, 1, true), 7), 4);
+        assert_eq!(side(pool(3, 0, true), 6), 3);
+        assert_eq!(side(pool(3, 0, false), 6), 2);
+        // ceil((5 + 2 - 2) / 2) + 1 = 4, but the last window would start in the padding.
+        assert_eq!(side(pool(2, 1, true), 5), 3);
+    }
+
+    #[test]
+    fn kernel_larger_than_input_is_an_error() {
+        let err = conv(3, 8, 7, 1, 0, 1).infer(&[&nchw(3, 5, 5)]).unwrap_err();
+        assert!(matches!(err, ShapeError::KernelTooLarge { padded: 5, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn concat_adds_channels_and_checks_the_rest() {
+        let a = nchw(8, 4, 4);
+        assert_eq!(Op::Concat.infer(&[&a, &nchw(4, 4, 4)]).unwrap(), nchw(12, 4, 4));
+        assert!(Op::Concat.infer(&[&a, &nchw(4, 2, 2)]).is_err());
+        assert!(Op::Add { residual: true }.infer(&[&a, &nchw(4, 4, 4)]).is_err());
+    }
+
+    #[test]
+    fn option_a_shortcut_shapes() {
+        let x = nchw(16, 32, 32);
+        let s = Op::Subsample { stride: 2 }.infer(&[&x]).unwrap();
+        assert_eq!(s, nchw(16, 16, 16));
+        assert_eq!(Op::PadChannels { before: 8, after: 8 }.infer(&[&s]).unwrap(), nchw(32, 16, 16));
+    }
+}

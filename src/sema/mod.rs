@@ -222,3 +222,17 @@ const ALIASES: &[(&str, &str)] = &[
     ("num_classes", "classes"),
     ("cardinality", "groups"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggestions_prefer_fewest_edits_and_known_aliases() {
+        let models = ["resnet18", "resnet50", "resnet152"];
+        assert_eq!(did_you_mean("resnet51", models).as_deref(), Some("resnet50"));
+        assert_eq!(did_you_mean("BatchNorm2d", ["bn", "conv"]).as_deref(), Some("bn"));
+        assert_eq!(did_you_mean("padding", ["stride", "pad"]).as_deref(), Some("pad"));
+        assert_eq!(did_you_mean("zzz", ["conv", "bn"]), None);
+    }
+}

@@ -179,3 +179,41 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::ast::{ExprKind, Item};
+
+    fn first_let(src: &str) -> ast::Expr {
+        let (file, diags) = parse_file(FileId(0), src);
+        assert!(diags.is_empty(), "{diags:?}");
+        match file.items.into_iter().next() {
+            Some(Item::Let(l)) => l.value,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn precedence() {
+        // 1 + (2 * 3) == 7 and true
+        let e = first_let("let x = 1 + 2 * 3 == 7 and true");
+        let ExprKind::Binary(ast::BinOp::And, lhs, _) = e.kind else { panic!("{e:?}") };
+        assert!(matches!(lhs.kind, ExprKind::Binary(ast::BinOp::Eq, ..)));
+    }
+
+    #[test]
+    fn one_error_per_broken_item() {
+        let src = "block a() { x: conv(1,, 2) }\nblock b() { relu }\nblock c() { y: [1, 2 }\n";
+        let (file, diags) = parse_file(FileId(0), src);
+        assert_eq!(file.items.len(), 1, "the good item survives");
+        assert_eq!(diags.len(), 2, "{diags:?}");
+    }
+
+    #[test]
+    fn keywords_need_a_word_boundary() {
+        // `order` starts with `or`, `android` contains `and`: names, not operators.
+        let e = first_let("let x = order + android");
+        assert!(matches!(e.kind, ExprKind::Binary(ast::BinOp::Add, ..)), "{e:?}");
+    }
+}
