@@ -15,6 +15,21 @@ pub struct Summary {
     pub buffers: u128,
     pub macs: u128,
     pub state: Vec<StateItem>,
+    /// Stochastic depth, when the model has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drop_path: Option<DropPathSummary>,
+}
+
+#[derive(Serialize)]
+pub struct DropPathSummary {
+    pub schedule: String,
+    pub blocks: Vec<BlockSurvival>,
+}
+
+#[derive(Serialize)]
+pub struct BlockSurvival {
+    pub block: String,
+    pub survival: f64,
 }
 
 pub fn summary(g: &Graph) -> Summary {
@@ -27,6 +42,13 @@ pub fn summary(g: &Graph) -> Summary {
         buffers: c.buffers,
         macs: c.macs,
         state: passes::state(g),
+        drop_path: g.drop_path.as_ref().map(|schedule| DropPathSummary {
+            schedule: schedule.clone(),
+            blocks: passes::survival(g)
+                .into_iter()
+                .map(|(block, survival)| BlockSurvival { block, survival })
+                .collect(),
+        }),
     }
 }
 

@@ -22,6 +22,8 @@ struct Row {
     op: String,
     shape: String,
     counts: Counts,
+    /// The lowest and highest drop-path survival inside.
+    survival: Option<(f64, f64)>,
 }
 
 pub fn emit(g: &Graph, opts: &Options) -> String {
@@ -34,43 +36,58 @@ pub fn emit(g: &Graph, opts: &Options) -> String {
         ScopeKind::Instance { template } => template.as_str(),
         _ => "",
     };
+    let survival = passes::survival(g);
 
-    let headers = ["layer", "op", "output", "params", "MACs"];
-    let cells: Vec<[String; 5]> = rows
+    let mut headers = vec!["layer", "op", "output", "params", "MACs"];
+    if !survival.is_empty() {
+        headers.push("survival");
+    }
+    let right_aligned = |col: usize| col >= 3;
+    let mut cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [r.name.clone(), r.op.clone(), r.shape.clone(), dash_if_zero(r.counts.params), dash_if_zero(r.counts.macs)]
+            let mut row = vec![
+                r.name.clone(),
+                r.op.clone(),
+                r.shape.clone(),
+                dash_if_zero(r.counts.params),
+                dash_if_zero(r.counts.macs),
+            ];
+            if !survival.is_empty() {
+                row.push(match r.survival {
+                    Some((lo, hi)) if (hi - lo).abs() < 5e-5 => format!("{lo:.4}"),
+                    Some((lo, hi)) => format!("{hi:.4}-{lo:.4}"),
+                    None => String::new(),
+                });
+            }
+            row
         })
         .collect();
-    let total_row =
-        ["total".to_string(), String::new(), String::new(), group_digits(total.params), group_digits(total.macs)];
-    let mut widths = headers.map(str::len);
-    for row in cells.iter().chain(std::iter::once(&total_row)) {
+    let mut total_row =
+        vec!["total".to_string(), String::new(), String::new(), group_digits(total.params), group_digits(total.macs)];
+    total_row.resize(headers.len(), String::new());
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    cells.push(total_row);
+    for row in &cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let line = |row: &[String; 5]| -> String {
-        format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3],
-            w4 = widths[4]
-        )
-        .trim_end()
-        .to_string()
+    let total_row = cells.pop().expect("pushed above");
+    let line = |row: &[String]| -> String {
+        let mut l = String::new();
+        for (i, (c, w)) in row.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                l += "  ";
+            }
+            l += &if right_aligned(i) { format!("{c:>w$}") } else { format!("{c:<w$}") };
+        }
+        l.trim_end().to_string()
     };
-    let rule: String = "-".repeat(widths.iter().sum::<usize>() + 8);
+    let rule: String = "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1));
     let mut out = String::new();
     out += &format!("model {} = {template}  {input} -> {output}\n", g.name);
-    out += &line(&headers.map(String::from));
+    out += &line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
     out.push('\n');
     out += &rule;
     out.push('\n');
@@ -89,11 +106,34 @@ pub fn emit(g: &Graph, opts: &Options) -> String {
         group_digits(total.buffers),
         short_count(total.macs)
     );
+    if let Some(desc) = &g.drop_path {
+        out += &format!("stochastic depth: {desc}; survival of the {} residual blocks in order:\n", survival.len());
+        for chunk in survival.chunks(10) {
+            let line: Vec<String> = chunk.iter().map(|(_, p)| format!("{p:.4}")).collect();
+            out += &format!("  {}\n", line.join(" "));
+        }
+    }
     out
 }
 
 fn dash_if_zero(n: u128) -> String {
     if n == 0 { "-".into() } else { group_digits(n) }
+}
+
+fn survival_range(g: &Graph, nodes: &[petgraph::stable_graph::NodeIndex]) -> Option<(f64, f64)> {
+    nodes.iter().fold(None, |acc, &n| match &g.node(n).op {
+        crate::ir::Op::DropPath(d) => {
+            let (lo, hi) = acc.unwrap_or((d.survival, d.survival));
+            Some((lo.min(d.survival), hi.max(d.survival)))
+        }
+        _ => acc,
+    })
+}
+
+fn scope_survival(g: &Graph, id: ScopeId) -> Option<(f64, f64)> {
+    let mut nodes = Vec::new();
+    g.scope_nodes(id, &mut nodes);
+    survival_range(g, &nodes)
 }
 
 fn scope_counts(g: &Graph, id: ScopeId) -> Counts {
@@ -151,6 +191,7 @@ fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Ro
                         op: node.op.describe(),
                         shape: node.shape.to_string(),
                         counts: passes::node_counts(g, n),
+                        survival: survival_range(g, &[n]),
                     });
                 }
                 i += 1;
@@ -160,7 +201,13 @@ fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Ro
                     ScopeKind::Container => container_name(g, s),
                     _ => g.scope(s).path.clone(),
                 };
-                rows.push(Row { name, op: scope_op(g, s), shape: scope_shape(g, s), counts: scope_counts(g, s) });
+                rows.push(Row {
+                    name,
+                    op: scope_op(g, s),
+                    shape: scope_shape(g, s),
+                    counts: scope_counts(g, s),
+                    survival: scope_survival(g, s),
+                });
                 rows_of(g, s, level + 1, depth, rows);
                 i += 1;
             }
@@ -180,21 +227,30 @@ fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Ro
                 if run > 1 {
                     let Child::Scope(last) = children[j - 1] else { unreachable!() };
                     let mut counts = Counts::default();
+                    let mut nodes = Vec::new();
                     for c in &children[i..j] {
                         if let Child::Scope(t) = c {
                             counts += scope_counts(g, *t);
+                            g.scope_nodes(*t, &mut nodes);
                         }
                     }
+                    let survival = survival_range(g, &nodes);
                     let parent = sp.rsplit_once('.').map_or("", |p| p.0);
                     let range = format!("{}-{}", last_part(sp), last_part(&g.scope(last).path));
                     let name = if parent.is_empty() { range } else { format!("{parent}.{range}") };
-                    rows.push(Row { name, op: format!("{run} x {}", first.0), shape: first.2, counts });
+                    rows.push(Row { name, op: format!("{run} x {}", first.0), shape: first.2, counts, survival });
                 } else {
                     let name = match &g.scope(s).kind {
                         ScopeKind::Container => container_name(g, s),
                         _ => sp.clone(),
                     };
-                    rows.push(Row { name, op: first.0, shape: first.2, counts: first.1 });
+                    rows.push(Row {
+                        name,
+                        op: first.0,
+                        shape: first.2,
+                        counts: first.1,
+                        survival: scope_survival(g, s),
+                    });
                 }
                 i = j;
             }

@@ -73,6 +73,8 @@ pub struct Graph {
     /// the reference `state_dict`.
     pub order: Vec<NodeIndex>,
     pub span: Span,
+    /// The stochastic-depth schedule, described, when the model has one.
+    pub drop_path: Option<String>,
 }
 
 impl Graph {
@@ -164,6 +166,6 @@ impl GraphBuilder {
     }
 
     pub fn finish(self, name: String, input: NodeIndex, output: NodeIndex, span: Span) -> Graph {
-        Graph { name, graph: self.graph, scopes: self.scopes, input, output, order: self.order, span }
+        Graph { name, graph: self.graph, scopes: self.scopes, input, output, order: self.order, span, drop_path: None }
     }
 }

@@ -42,6 +42,37 @@ pub enum Op {
         after: u64,
     },
     Identity,
+    /// Channels `start..end` (DPN's residual and dense parts); `end` 0 means all.
+    Slice {
+        start: u64,
+        end: u64,
+    },
+    /// `[N, radix * C, H, W]` to `[N, C, H, W]`: the sum of the radix splits.
+    SplitSum {
+        radix: u64,
+    },
+    /// ResNeSt's attention weights: a softmax over the radix splits within
+    /// each of `groups` cardinal groups (sigmoid when radix is 1). Channel order
+    /// in and out is timm's: in `[group][radix][c]`, out `[radix][group][c]`.
+    RadixSoftmax {
+        radix: u64,
+        groups: u64,
+    },
+    /// Elementwise product; the second input may be `[N, C, 1, 1]`.
+    Mul,
+    /// Stochastic depth on a residual branch: drop it whole with probability
+    /// `1 - survival` in training.
+    DropPath(DropPath),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DropPath {
+    pub survival: f64,
+    /// `true`: multiply by `survival` at test time (the paper). `false`: divide
+    /// by it in training, identity at test time (timm).
+    pub scale_at_test: bool,
+    /// One draw per sample (timm) or one per batch (the paper).
+    pub per_sample: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -65,6 +96,7 @@ pub enum Activation {
     Tanh,
     Gelu,
     Silu,
+    Elu(f64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +169,19 @@ pub enum ShapeError {
         help("`pad_channels` only adds channels: its target must be at least the input's channels")
     )]
     PadChannels { have: u64, want: u64 },
+
+    #[error("channels {start}..{end} are out of range for an input of {channels}")]
+    #[diagnostic(
+        code(resc::shape::slice),
+        help(
+            "a slice takes channels from 0 up to the input's {channels}; is the split larger than the block's output?"
+        )
+    )]
+    Slice { start: u64, end: u64, channels: u64 },
+
+    #[error("radix {radix} does not divide the {channels} channels")]
+    #[diagnostic(code(resc::shape::radix), help("split attention needs radix x groups to divide the channels"))]
+    Radix { radix: u64, channels: u64 },
 
     #[error("a dimension of {size} is too large")]
     #[diagnostic(code(resc::shape::too_large), help("dimensions are limited to {limit}"))]
@@ -219,6 +264,11 @@ impl Op {
             Op::Subsample { .. } => "subsample",
             Op::PadChannels { .. } => "pad_channels",
             Op::Identity => "identity",
+            Op::Slice { .. } => "slice",
+            Op::SplitSum { .. } => "split_sum",
+            Op::RadixSoftmax { .. } => "radix_softmax",
+            Op::Mul => "mul",
+            Op::DropPath(_) => "drop_path",
         }
     }
 
@@ -255,6 +305,11 @@ impl Op {
             Op::Subsample { stride } => format!("subsample /{stride}"),
             Op::PadChannels { before, after } => format!("pad_channels +{before}+{after}"),
             Op::Act(Activation::LeakyRelu(s)) => format!("leaky_relu {s}"),
+            Op::Slice { start, end: 0 } => format!("slice {start}.."),
+            Op::Slice { start, end } => format!("slice {start}..{end}"),
+            Op::SplitSum { radix } => format!("split_sum /{radix}"),
+            Op::RadixSoftmax { radix, groups } => format!("radix_softmax r{radix} g{groups}"),
+            Op::DropPath(d) => format!("drop_path p={:.4}", d.survival),
             _ => self.kind_name().into(),
         }
     }
@@ -369,6 +424,37 @@ impl Op {
                 want_rank("subsample", x, 4)?;
                 Ok(x.with(2, dim(x, 2).div_ceil(*stride)).with(3, dim(x, 3).div_ceil(*stride)))
             }
+            Op::Slice { start, end } => {
+                let c = dim(x, 1);
+                let end = if *end == 0 { c } else { *end };
+                if *start >= end || end > c {
+                    return Err(ShapeError::Slice { start: *start, end, channels: c });
+                }
+                Ok(x.with(1, end - start))
+            }
+            Op::SplitSum { radix } => {
+                let c = dim(x, 1);
+                if !c.is_multiple_of(*radix) {
+                    return Err(ShapeError::Radix { radix: *radix, channels: c });
+                }
+                Ok(x.with(1, c / radix))
+            }
+            Op::RadixSoftmax { radix, groups } => {
+                let c = dim(x, 1);
+                if !c.is_multiple_of(radix * groups) {
+                    return Err(ShapeError::Radix { radix: radix * groups, channels: c });
+                }
+                Ok(x.clone())
+            }
+            Op::Mul => {
+                let Some(y) = inputs.get(1) else { return Err(ShapeError::Arity { op: "mul", want: 2 }) };
+                let broadcast = y.rank() == 4 && dim(y, 2) == 1 && dim(y, 3) == 1 && dim(y, 1) == dim(x, 1);
+                if *y != x && !broadcast {
+                    return Err(ShapeError::Mismatch { op: "mul", a: x.clone(), b: (*y).clone() });
+                }
+                Ok(x.clone())
+            }
+            Op::DropPath(_) => Ok(x.clone()),
             Op::PadChannels { before, after } => {
                 if x.rank() < 2 {
                     want_rank("pad_channels", x, 4)?;
@@ -435,6 +521,7 @@ impl Activation {
             Activation::Tanh => "tanh",
             Activation::Gelu => "gelu",
             Activation::Silu => "silu",
+            Activation::Elu(_) => "elu",
         }
     }
 }

@@ -61,6 +61,20 @@ pub fn state(g: &Graph) -> Vec<StateItem> {
     out
 }
 
+/// Drop-path survival probabilities in residual order, with the block they belong to.
+pub fn survival(g: &Graph) -> Vec<(String, f64)> {
+    g.order
+        .iter()
+        .filter_map(|&ix| match &g.node(ix).op {
+            crate::ir::Op::DropPath(d) => {
+                let name = &g.node(ix).name;
+                Some((name.strip_suffix(".drop_path").unwrap_or(name).to_string(), d.survival))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Re-derives every shape from the node's inputs and checks the graph's
 /// invariants. A failure here is a compiler bug, not a user error.
 pub fn verify(g: &Graph) -> Result<(), String> {

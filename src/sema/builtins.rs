@@ -77,6 +77,10 @@ static SIGS: LazyLock<Vec<OpSig>> = LazyLock::new(|| {
         sig("linear", vec![p("features", Type::Int, Required), p("bias", Type::Bool, Bool(true))]),
         sig("dropout", vec![p("p", Type::Float, Float(0.5))]),
         sig("identity", vec![]),
+        sig("elu", vec![p("alpha", Type::Float, Float(1.0))]),
+        sig("slice", vec![p("start", Type::Int, Required), p("end", Type::Int, Int(0))]),
+        sig("split_sum", vec![p("radix", Type::Int, Required)]),
+        sig("radix_softmax", vec![p("radix", Type::Int, Required), p("groups", Type::Int, Int(1))]),
         sig("subsample", vec![p("stride", Type::Int, Required)]),
         sig("pad_channels", vec![p("channels", Type::Int, Required)]),
     ]
@@ -91,7 +95,23 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Functions usable in expressions.
-pub const FUNCTIONS: &[&str] = &["floor", "ceil", "round", "min", "max", "abs", "len", "int", "float"];
+pub const FUNCTIONS: &[&str] = &[
+    "floor",
+    "ceil",
+    "round",
+    "min",
+    "max",
+    "abs",
+    "len",
+    "int",
+    "float",
+    "make_divisible",
+    // stochastic depth
+    "drop_path",
+    "linear",
+    "linspace",
+    "constant",
+];
 
 /// A failed argument check: which parameter, and why.
 pub struct ArgError {
@@ -215,6 +235,22 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
             Op::Dropout { p }
         }
         "identity" => Op::Identity,
+        "elu" => Op::Act(Activation::Elu(a.float("alpha"))),
+        "slice" => {
+            let start = a.int("start", 0, max)?;
+            let end = a.int("end", 0, max)?;
+            if end != 0 && end <= start {
+                return Err(range_err(
+                    "end",
+                    "`slice` end",
+                    &format!("greater than the start {start}, or 0 for all"),
+                    end,
+                ));
+            }
+            Op::Slice { start, end }
+        }
+        "split_sum" => Op::SplitSum { radix: a.int("radix", 1, max)? },
+        "radix_softmax" => Op::RadixSoftmax { radix: a.int("radix", 1, max)?, groups: a.int("groups", 1, max)? },
         "subsample" => Op::Subsample { stride: a.int("stride", 1, max)? },
         "pad_channels" => {
             let want = a.int("channels", 1, max)?;

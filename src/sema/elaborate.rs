@@ -2,6 +2,7 @@
 //! blocks, repetitions and loops, and builds the IR graph. Shapes are inferred
 //! as nodes are added, since blocks may read their input's shape (`in.c`).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -9,14 +10,14 @@ use petgraph::stable_graph::NodeIndex;
 
 use super::builtins::{self, ArgDefault as OpDefault, OpSig};
 use super::program::{ModelRef, Program};
-use super::value::{BlockVal, Type, Value};
+use super::value::{BlockVal, DropPathSpec, Type, Value};
 use super::{SemaError, did_you_mean};
 use crate::diag::{Diag, Diags};
-use crate::ir::op::{MAX_DIM, Op};
+use crate::ir::op::{DropPath, MAX_DIM, Op};
 use crate::ir::{Dim, Graph, GraphBuilder, Node, ScopeId, ScopeKind, Shape};
 use crate::source::Span;
 use crate::syntax::ast::{
-    self, Arg, Atom, Body, Call, Chain, CombineKind, Expr, ExprKind, Label, LabelPart, Layer, Stmt,
+    self, Arg, Atom, Body, Call, Chain, CombineKind, Expr, ExprKind, FromTarget, Label, LabelPart, Layer, Stmt,
 };
 
 /// Bounds that keep absurd inputs from hanging or exhausting memory.
@@ -48,6 +49,8 @@ pub struct Env {
     pub vars: Vec<(String, Option<Value>)>,
     /// `in`: `None` outside blocks, `Some(None)` after an upstream error.
     pub input: Option<Option<Rc<Shape>>>,
+    /// The node `in` refers to, for `from in`.
+    pub input_node: Option<NodeIndex>,
 }
 
 impl Env {
@@ -61,6 +64,14 @@ impl Env {
 struct Ctx {
     scope: ScopeId,
     prefix: String,
+    /// Inside `dense { }`: the block input and every layer output so far.
+    dense: Option<Rc<RefCell<Vec<NodeIndex>>>>,
+}
+
+impl Ctx {
+    fn plain(&self) -> Ctx {
+        Ctx { dense: None, ..self.clone() }
+    }
 }
 
 struct Frame {
@@ -79,6 +90,11 @@ pub struct Elab<'p> {
     globals: HashMap<String, Option<Value>>,
     aborted: bool,
     model_name: String,
+    /// The output of every labelled layer, by path, for `from`.
+    outputs: HashMap<String, NodeIndex>,
+    /// Drop-path nodes in residual order; their survival is set once all are known.
+    drop_path: Option<Rc<DropPathSpec>>,
+    dp_nodes: Vec<NodeIndex>,
 }
 
 /// Build the IR graph of one model, or report everything wrong with it.
@@ -94,10 +110,28 @@ pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits) -> Result<Gr
         globals: HashMap::new(),
         aborted: false,
         model_name: decl.name.name.clone(),
+        outputs: HashMap::new(),
+        drop_path: None,
+        dp_nodes: Vec::new(),
     };
     let out = e.model(decl);
     match out {
-        Some((input, output)) if e.diags.is_empty() => Ok(e.b.finish(decl.name.name.clone(), input, output, decl.span)),
+        Some((input, output)) if e.diags.is_empty() => {
+            let mut g = e.b.finish(decl.name.name.clone(), input, output, decl.span);
+            g.drop_path = e.drop_path.map(|d| d.describe());
+            Ok(g)
+        }
+        _ if e.diags.is_empty() => {
+            // Every failure path reports; reaching here is a bug, said plainly.
+            e.diags.push(
+                Diag::new(crate::driver::InternalError::Verify {
+                    model: decl.name.name.clone(),
+                    detail: "the model could not be built, and no error says why".into(),
+                })
+                .at(decl.name.span, "this model"),
+            );
+            Err(e.diags)
+        }
         _ => Err(e.diags),
     }
 }
@@ -114,6 +148,9 @@ pub fn check_constants(prog: &Program) -> Diags {
         globals: HashMap::new(),
         aborted: false,
         model_name: String::new(),
+        outputs: HashMap::new(),
+        drop_path: None,
+        dp_nodes: Vec::new(),
     };
     for l in &prog.lets {
         let _ = e.global(&l.name.name);
@@ -146,9 +183,17 @@ impl<'p> Elab<'p> {
         let shape = self.input_shape(&decl.input, &env);
         let net = self.eval(&decl.network, &env).ok();
         if let Some(w) = &decl.with {
-            let _ = self.fail::<()>(
-                Diag::new(SemaError::Unsupported { what: "`with` options on a model".into() }).at(w.span, "here"),
-            );
+            match self.eval(w, &env) {
+                Ok(Value::DropPath(d)) => self.drop_path = Some(d),
+                Ok(other) => {
+                    let found = other.type_name();
+                    let _ = self.fail::<()>(
+                        Diag::new(SemaError::TypeMismatch { expected: "a `drop_path(..)` schedule".into(), found })
+                            .at(w.span, "the only model option is stochastic depth"),
+                    );
+                }
+                Err(_) => {}
+            }
         }
         let bv = match net {
             Some(Value::Block(bv)) => bv,
@@ -165,13 +210,33 @@ impl<'p> Elab<'p> {
         let input = self
             .b
             .add_node(Node { op: Op::Input, name: "input".into(), span: decl.input.span, shape, scope: root }, &[]);
-        let ctx = Ctx { scope: root, prefix: String::new() };
+        let ctx = Ctx { scope: root, prefix: String::new(), dense: None };
         let (args, call_span) = match &decl.network.kind {
             ExprKind::Call(c) => (None::<&[Arg]>, c.span),
             _ => (None, decl.network.span),
         };
         let out = self.instantiate(&bv, args, call_span, None, &ctx, &env, Some(input), true)?;
+        self.set_survival(decl)?;
         Some((input, out))
+    }
+
+    /// Number the residual blocks 1..L and give each drop-path its survival.
+    fn set_survival(&mut self, decl: &ast::ModelDecl) -> Option<()> {
+        let Some(spec) = self.drop_path.clone() else { return Some(()) };
+        let span = decl.with.as_ref().map_or(decl.span, |w| w.span);
+        let probs = match spec.survival(self.dp_nodes.len()) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.fail::<()>(Diag::new(e).at(span, "this schedule"));
+                return None;
+            }
+        };
+        for (&n, p) in self.dp_nodes.iter().zip(probs) {
+            if let Op::DropPath(d) = &mut self.b.graph[n].op {
+                d.survival = p;
+            }
+        }
+        Some(())
     }
 
     fn input_shape(&mut self, e: &Expr, env: &Env) -> Option<Shape> {
@@ -301,7 +366,7 @@ impl<'p> Elab<'p> {
                 let path = Self::join(&ctx.prefix, n);
                 self.register(&path, span, n)?;
                 let scope = self.b.add_scope(ctx.scope, path.clone(), ScopeKind::Container, span);
-                Ok(Ctx { scope, prefix: path })
+                Ok(Ctx { scope, prefix: path, dense: ctx.dense.clone() })
             }
         }
     }
@@ -341,7 +406,26 @@ impl<'p> Elab<'p> {
                     let v = self.eval(&l.value, env).ok();
                     env.vars.push((l.name.name.clone(), v));
                 }
-                Stmt::Layer(layer) => cur = self.layer(layer, env, ctx, cur, auto.map(String::from)),
+                Stmt::Assert { cond, message, span } => {
+                    if let Ok(false) = self.eval_bool(cond, env) {
+                        let message = message.clone().unwrap_or_else(|| "assertion failed".into());
+                        let _ = self
+                            .fail::<()>(Diag::new(SemaError::Assertion { message }).at(*span, "this check fails here"));
+                    }
+                }
+                Stmt::From(f) => cur = self.from_target(f, env, ctx),
+                Stmt::Layer(layer) => match &ctx.dense {
+                    Some(feats) if !Self::is_generator(layer) => {
+                        let feats = feats.clone();
+                        let input = self.dense_input(&feats.borrow(), layer.span, ctx);
+                        let out = self.layer(layer, env, &ctx.plain(), input, auto.map(String::from));
+                        match out {
+                            Some(o) => feats.borrow_mut().push(o),
+                            None => cur = None,
+                        }
+                    }
+                    _ => cur = self.layer(layer, env, ctx, cur, auto.map(String::from)),
+                },
             }
         }
         env.vars.truncate(mark);
@@ -353,7 +437,56 @@ impl<'p> Elab<'p> {
             Some(label) => (Some(self.label_text(label, env).ok()?), label.span),
             None => (auto, l.span),
         };
-        self.chain(&l.chain, env, ctx, cur, name.as_deref(), nspan)
+        let out = self.chain(&l.chain, env, ctx, cur, name.as_deref(), nspan);
+        if let (Some(n), Some(o)) = (&name, out) {
+            self.outputs.insert(Self::join(&ctx.prefix, n), o);
+        }
+        out
+    }
+
+    /// Unlabelled `for` and `if` only generate layers: inside `dense`, the
+    /// layers they generate are the dense units, not the loop.
+    fn is_generator(l: &Layer) -> bool {
+        l.label.is_none()
+            && matches!(l.chain.terms.as_slice(), [t] if t.repeat.is_none() && matches!(t.atom, Atom::For(_) | Atom::If(_)))
+    }
+
+    /// The input of the next layer of a dense block: everything so far, concatenated.
+    fn dense_input(&mut self, feats: &[NodeIndex], span: Span, ctx: &Ctx) -> Cur {
+        match feats {
+            [] => None,
+            [one] => Some(*one),
+            many => {
+                let path = Self::join(&ctx.prefix, "concat");
+                self.add(Op::Concat, path, span, many, &ctx.plain())
+            }
+        }
+    }
+
+    /// `from label`: the output of a labelled layer of the current block,
+    /// looked up from the innermost name scope outwards.
+    fn from_target(&mut self, f: &FromTarget, env: &Env, ctx: &Ctx) -> Cur {
+        let Some(label) = &f.label else {
+            return env.input_node;
+        };
+        let name = self.label_text(label, env).ok()?;
+        let root = self.frames.last().map(|fr| fr.path.clone()).unwrap_or_default();
+        let mut prefix = ctx.prefix.clone();
+        loop {
+            if let Some(&n) = self.outputs.get(&Self::join(&prefix, &name)) {
+                return Some(n);
+            }
+            if prefix.len() <= root.len() || prefix.is_empty() {
+                break;
+            }
+            prefix = prefix.rsplit_once('.').map_or(String::new(), |p| p.0.to_string());
+        }
+        let _ = self.fail::<()>(
+            Diag::new(SemaError::UnknownName { what: "layer to continue from", name })
+                .at(label.span, "no earlier layer of this block has this label")
+                .with_help("`from` takes the label of a layer written before it in the same block, or `in`"),
+        );
+        None
     }
 
     fn chain(&mut self, ch: &Chain, env: &mut Env, ctx: &Ctx, cur: Cur, name: Option<&str>, nspan: Span) -> Cur {
@@ -411,7 +544,12 @@ impl<'p> Elab<'p> {
                         Some(c) => self.eval_bool(c, env).ok()?,
                     };
                     if take {
-                        s = self.body(&sc.then, env, &inner, x, None);
+                        // Pre-activation blocks project the activated input, not `x`.
+                        let start = match &sc.from {
+                            Some(t) => self.from_target(t, env, &inner),
+                            None => x,
+                        };
+                        s = self.body(&sc.then, env, &inner, start, None);
                         s_span = Some(sc.then.span);
                     } else if let Some(o) = &sc.otherwise {
                         s = self.body(o, env, &inner, x, None);
@@ -443,6 +581,20 @@ impl<'p> Elab<'p> {
                     );
                     return None;
                 }
+                let f = match self.drop_path.clone() {
+                    Some(spec) => {
+                        let path = Self::join(&inner.prefix, "drop_path");
+                        let op = Op::DropPath(DropPath {
+                            survival: 1.0,
+                            scale_at_test: spec.scale_at_test,
+                            per_sample: spec.per_sample,
+                        });
+                        let n = self.add(op, path, r.span, &[f], &inner)?;
+                        self.dp_nodes.push(n);
+                        n
+                    }
+                    None => f,
+                };
                 let path = Self::join(&inner.prefix, "add");
                 self.add(Op::Add { residual: true }, path, r.span, &[f, s], &inner)
             }
@@ -454,6 +606,7 @@ impl<'p> Elab<'p> {
                 let (op, opname) = match kind {
                     CombineKind::Add => (Op::Add { residual: false }, "add"),
                     CombineKind::Concat => (Op::Concat, "concat"),
+                    CombineKind::Mul => (Op::Mul, "mul"),
                 };
                 if let Err(e) = op.infer(&shapes.iter().collect::<Vec<_>>()) {
                     let keyword = Span { end: span.start + opname.len(), ..*span };
@@ -475,6 +628,26 @@ impl<'p> Elab<'p> {
                     cur = self.layer(item, env, &inner, cur, Some(k.to_string()));
                 }
                 cur
+            }
+            Atom::Group(b) => {
+                let inner = self.container(ctx, name, nspan).ok()?;
+                self.body(b, env, &inner.plain(), cur, None)
+            }
+            Atom::Dense(b) => {
+                let inner = self.container(ctx, name, nspan).ok()?;
+                let feats = Rc::new(RefCell::new(vec![cur?]));
+                let dctx = Ctx { dense: Some(feats.clone()), ..inner.clone() };
+                self.body(b, env, &dctx, cur, None)?;
+                let feats = feats.borrow().clone();
+                self.dense_input(&feats, b.span, &inner)
+            }
+            Atom::If(i) => {
+                // `if` makes no scope: its name goes to the layer it chooses.
+                let taken = if self.eval_bool(&i.cond, env).ok()? { Some(&i.then) } else { i.otherwise.as_ref() };
+                match taken {
+                    Some(b) => self.body(b, env, ctx, cur, name),
+                    None => cur,
+                }
             }
             Atom::For(f) => {
                 let inner = self.container(ctx, name, nspan).ok()?;
@@ -624,7 +797,7 @@ impl<'p> Elab<'p> {
             }
         }
         // Defaults may read earlier parameters: `out: int = planes * 4`.
-        let mut denv = Env { vars: Vec::new(), input: env.input.clone() };
+        let mut denv = Env { vars: Vec::new(), input: env.input.clone(), input_node: env.input_node };
         let mut out = Vec::with_capacity(params.len());
         for (i, (pname, ty, default)) in params.iter().enumerate() {
             let v = match vals[i].take() {
@@ -634,7 +807,9 @@ impl<'p> Elab<'p> {
                     Some(DefaultSrc::Op(OpDefault::Int(n))) => Some(Value::Int(*n)),
                     Some(DefaultSrc::Op(OpDefault::Float(f))) => Some(Value::Float(*f)),
                     Some(DefaultSrc::Op(OpDefault::Bool(b))) => Some(Value::Bool(*b)),
-                    Some(DefaultSrc::Op(OpDefault::SameAsKernel)) => out.get(1).cloned(),
+                    Some(DefaultSrc::Op(OpDefault::SameAsKernel)) => {
+                        params.iter().position(|p| p.0 == "kernel").and_then(|k| out.get(k).cloned())
+                    }
                     Some(DefaultSrc::Op(OpDefault::Required)) | None => {
                         if !failed {
                             let _ = self.fail::<()>(
@@ -756,10 +931,13 @@ impl<'p> Elab<'p> {
             self.b.scopes[0].kind = ScopeKind::Instance { template: bv.template.clone() };
         }
         let input = cur.map(|x| Rc::new(self.b.shape(x).clone()));
-        let mut inner_env =
-            Env { vars: params.iter().zip(vals).map(|(p, v)| (p.0.clone(), Some(v))).collect(), input: Some(input) };
+        let mut inner_env = Env {
+            vars: params.iter().zip(vals).map(|(p, v)| (p.0.clone(), Some(v))).collect(),
+            input: Some(input),
+            input_node: cur,
+        };
         self.frames.push(Frame { path: path.clone(), template: bv.template.clone(), use_span: call_span });
-        let out = self.body(&decl.body, &mut inner_env, &Ctx { scope, prefix: path }, cur, None);
+        let out = self.body(&decl.body, &mut inner_env, &Ctx { scope, prefix: path, dense: None }, cur, None);
         self.frames.pop();
         out
     }

@@ -5,9 +5,8 @@ use std::rc::Rc;
 use super::SemaError;
 use super::builtins::FUNCTIONS;
 use super::elaborate::{Elab, Env, Poison, R};
-use super::value::{BlockVal, Type, Value};
+use super::value::{BlockVal, DropPathSpec, Schedule, Type, Value};
 use crate::diag::Diag;
-use crate::ir::Shape;
 use crate::source::Span;
 use crate::syntax::ast::{Arg, BinOp, Call, Expr, ExprKind, UnOp};
 
@@ -287,6 +286,9 @@ impl Elab<'_> {
     fn function(&mut self, c: &Call, env: &Env) -> R<Value> {
         let name = c.name.name.as_str();
         let args = c.args.as_deref().unwrap_or(&[]);
+        if name == "drop_path" {
+            return self.drop_path_fn(c, args, env);
+        }
         let mut vals = Vec::new();
         for a in args {
             if let Some(n) = &a.name {
@@ -297,14 +299,16 @@ impl Elab<'_> {
             }
             vals.push((self.eval(&a.value, env)?, a.value.span));
         }
-        let want = match name {
-            "min" | "max" => 2,
-            _ => 1,
+        let (least, most) = match name {
+            "min" | "max" => (2, 2),
+            "make_divisible" => (1, 3),
+            _ => (1, 1),
         };
-        if vals.len() != want {
+        if vals.len() < least || vals.len() > most {
+            let what = if least == most { format!("{least}") } else { format!("{least} to {most}") };
             return self.fail(
-                Diag::new(SemaError::TooManyArgs { callee: name.into(), max: want })
-                    .at(c.span, format!("`{name}` takes {want} argument{}", if want == 1 { "" } else { "s" })),
+                Diag::new(SemaError::TooManyArgs { callee: name.into(), max: most })
+                    .at(c.span, format!("`{name}` takes {what} argument{}", if most == 1 { "" } else { "s" })),
             );
         }
         let (v, vspan) = vals[0].clone();
@@ -359,8 +363,134 @@ impl Elab<'_> {
                 let (a, b) = (num(self, &v, vspan)?, num(self, &w, wspan)?);
                 Ok(Value::Float(if name == "min" { a.min(b) } else { a.max(b) }))
             }
+            "make_divisible" => {
+                // timm's rounding of channel counts: to the nearest multiple of
+                // `divisor`, at least `min`, and never more than 10% down.
+                let v = num(self, &v, vspan)?;
+                let divisor = match vals.get(1) {
+                    Some((Value::Int(d), _)) if *d > 0 => *d,
+                    Some((other, span)) => return self.mismatch(*span, "a positive int", other),
+                    None => 8,
+                };
+                let min = match vals.get(2) {
+                    Some((Value::Int(m), _)) => *m,
+                    Some((other, span)) => return self.mismatch(*span, "an int", other),
+                    None => divisor,
+                };
+                let mut out = min.max(((v + divisor as f64 / 2.0) as i64) / divisor * divisor);
+                if (out as f64) < 0.9 * v {
+                    out += divisor;
+                }
+                Ok(Value::Int(out))
+            }
+            "linear" | "linspace" | "constant" => {
+                let p = num(self, &v, vspan)?;
+                let (schedule, ok, allowed) = match name {
+                    "linear" => (Schedule::Linear { p_last: p }, p > 0.0 && p <= 1.0, "in (0, 1]"),
+                    "linspace" => (Schedule::Linspace { rate: p }, (0.0..1.0).contains(&p), "in [0, 1)"),
+                    _ => (Schedule::Constant { survival: p }, p > 0.0 && p <= 1.0, "in (0, 1]"),
+                };
+                if !ok {
+                    let what = match name {
+                        "linear" => "the last block's survival p_L",
+                        "linspace" => "the last block's drop rate",
+                        _ => "the survival probability",
+                    };
+                    return self.fail(
+                        Diag::new(SemaError::OutOfRange {
+                            what: what.into(),
+                            allowed: allowed.into(),
+                            value: p.to_string(),
+                        })
+                        .at(vspan, "out of range"),
+                    );
+                }
+                Ok(Value::Schedule(Rc::new(schedule)))
+            }
             _ => unreachable!("function {name}"),
         }
+    }
+
+    /// `drop_path(schedule, scaling: "test" | "inverted", per: "sample" | "batch")`.
+    /// The paper's linear rule defaults to its own conventions (scale at test
+    /// time, one draw per batch), timm's linspace to timm's.
+    fn drop_path_fn(&mut self, c: &Call, args: &[Arg], env: &Env) -> R<Value> {
+        let mut schedule = None;
+        let mut scaling: Option<(String, Span)> = None;
+        let mut per: Option<(String, Span)> = None;
+        for a in args {
+            let v = self.eval(&a.value, env)?;
+            match a.name.as_ref().map(|n| n.name.as_str()) {
+                None | Some("schedule") => {
+                    schedule = Some(match v {
+                        Value::Schedule(s) => s.as_ref().clone(),
+                        Value::List(l) => {
+                            let mut probs = Vec::new();
+                            for x in l.iter() {
+                                let p = match x {
+                                    Value::Int(i) => *i as f64,
+                                    Value::Float(f) => *f,
+                                    other => return self.mismatch(a.value.span, "a list of probabilities", other),
+                                };
+                                if !(p > 0.0 && p <= 1.0) {
+                                    return self.fail(
+                                        Diag::new(SemaError::OutOfRange {
+                                            what: "a survival probability".into(),
+                                            allowed: "in (0, 1]".into(),
+                                            value: p.to_string(),
+                                        })
+                                        .at(a.value.span, "in this list"),
+                                    );
+                                }
+                                probs.push(p);
+                            }
+                            Schedule::Explicit(probs)
+                        }
+                        other => {
+                            return self.mismatch(
+                                a.value.span,
+                                "a schedule: linear(p_L), linspace(rate), constant(p) or a list",
+                                &other,
+                            );
+                        }
+                    })
+                }
+                Some(key @ ("scaling" | "per")) => {
+                    let Value::Str(s) = v else { return self.mismatch(a.value.span, "a string", &v) };
+                    let allowed: &[&str] = if key == "scaling" { &["test", "inverted"] } else { &["sample", "batch"] };
+                    if !allowed.contains(&s.as_ref()) {
+                        return self.fail(
+                            Diag::new(SemaError::OutOfRange {
+                                what: format!("`{key}`"),
+                                allowed: format!("\"{}\" or \"{}\"", allowed[0], allowed[1]),
+                                value: format!("\"{s}\""),
+                            })
+                            .at(a.value.span, "here"),
+                        );
+                    }
+                    let slot = if key == "scaling" { &mut scaling } else { &mut per };
+                    *slot = Some((s.to_string(), a.value.span));
+                }
+                Some(other) => {
+                    let span = a.name.as_ref().map_or(a.span, |n| n.span);
+                    return self.unknown_arg("drop_path", span, other, &["schedule", "scaling", "per"]);
+                }
+            }
+        }
+        let Some(schedule) = schedule else {
+            return self.fail(
+                Diag::new(SemaError::MissingArg {
+                    callee: "drop_path".into(),
+                    name: "schedule".into(),
+                    ty: "schedule".into(),
+                })
+                .at(c.span, "which survival schedule?"),
+            );
+        };
+        let timm_style = matches!(schedule, Schedule::Linspace { .. });
+        let scale_at_test = scaling.map_or(!timm_style, |s| s.0 == "test");
+        let per_sample = per.map_or(timm_style, |p| p.0 == "sample");
+        Ok(Value::DropPath(Rc::new(DropPathSpec { schedule, scale_at_test, per_sample })))
     }
 
     /// Check a value against a declared type, converting where the language
@@ -432,9 +562,4 @@ fn compare(op: BinOp, a: f64, b: f64) -> bool {
         BinOp::Ge => a >= b,
         _ => unreachable!("not a comparison"),
     }
-}
-
-#[allow(dead_code)]
-fn shape_value(s: Shape) -> Value {
-    Value::Shape(Rc::new(s))
 }

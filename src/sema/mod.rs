@@ -165,6 +165,10 @@ pub enum SemaError {
     #[diagnostic(code(resc::sema::not_a_network), help("write `model NAME = network(args) on [N, C, H, W]`"))]
     NotANetwork { found: String },
 
+    #[error("{message}")]
+    #[diagnostic(code(resc::sema::assertion))]
+    Assertion { message: String },
+
     #[error("no model `{name}`")]
     #[diagnostic(code(resc::sema::no_such_model))]
     NoSuchModel { name: String },

@@ -10,7 +10,7 @@ use super::program::Program;
 use super::{SemaError, did_you_mean};
 use crate::diag::Diag;
 use crate::syntax::ast::{
-    Arg, Atom, BlockDecl, Body, Call, Chain, Expr, ExprKind, Ident, LabelPart, Layer, Stmt, TypeExpr,
+    Arg, Atom, BlockDecl, Body, Call, Chain, Expr, ExprKind, FromTarget, Ident, Label, LabelPart, Layer, Stmt, TypeExpr,
 };
 
 const TYPES: &[&str] = &["int", "float", "bool", "str", "block"];
@@ -67,18 +67,30 @@ impl Walker<'_> {
                     self.scope.push(l.name.name.clone());
                 }
                 Stmt::Layer(l) => self.layer(l, indexed),
+                Stmt::Assert { cond, .. } => self.expr(cond),
+                Stmt::From(f) => self.from_target(f),
             }
         }
         self.scope.truncate(mark);
     }
 
+    fn label(&mut self, label: &Label) {
+        for p in &label.parts {
+            if let LabelPart::Expr(e) = p {
+                self.expr(e);
+            }
+        }
+    }
+
+    fn from_target(&mut self, f: &FromTarget) {
+        if let Some(l) = &f.label {
+            self.label(l);
+        }
+    }
+
     fn layer(&mut self, l: &Layer, indexed: bool) {
         if let Some(label) = &l.label {
-            for p in &label.parts {
-                if let LabelPart::Expr(e) = p {
-                    self.expr(e);
-                }
-            }
+            self.label(label);
         }
         self.chain(&l.chain, l.label.is_some() || indexed);
     }
@@ -99,6 +111,9 @@ impl Walker<'_> {
             Atom::Residual(r) => {
                 self.body(&r.body, false);
                 if let Some(sc) = &r.shortcut {
+                    if let Some(f) = &sc.from {
+                        self.from_target(f);
+                    }
                     if let Some(c) = &sc.cond {
                         self.expr(c);
                     }
@@ -110,6 +125,14 @@ impl Walker<'_> {
             }
             Atom::Combine { branches, .. } => branches.iter().for_each(|b| self.body(b, false)),
             Atom::List { items, .. } => items.iter().for_each(|l| self.layer(l, true)),
+            Atom::Group(b) | Atom::Dense(b) => self.body(b, false),
+            Atom::If(i) => {
+                self.expr(&i.cond);
+                self.body(&i.then, named);
+                if let Some(o) = &i.otherwise {
+                    self.body(o, named);
+                }
+            }
             Atom::For(f) => {
                 self.expr(&f.iter);
                 let mark = self.scope.len();
@@ -282,6 +305,13 @@ fn chain_uses(prog: &Program, chain: &Chain, out: &mut Vec<(String, crate::sourc
             Atom::Combine { branches, .. } => branches.iter().for_each(|b| direct_uses(prog, b, out)),
             Atom::List { items, .. } => items.iter().for_each(|l| chain_uses(prog, &l.chain, out)),
             Atom::For(f) => direct_uses(prog, &f.body, out),
+            Atom::Group(b) | Atom::Dense(b) => direct_uses(prog, b, out),
+            Atom::If(i) => {
+                direct_uses(prog, &i.then, out);
+                if let Some(o) = &i.otherwise {
+                    direct_uses(prog, o, out);
+                }
+            }
         }
     }
 }

@@ -17,6 +17,66 @@ pub enum Value {
     Block(Rc<BlockVal>),
     /// `in`: the input shape of the current block.
     Shape(Rc<Shape>),
+    /// `linear(0.5)`, `linspace(0.1)`, `constant(0.8)`: survival by block.
+    Schedule(Rc<Schedule>),
+    /// `drop_path(schedule, ..)`: a model's stochastic depth.
+    DropPath(Rc<DropPathSpec>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// Huang et al.: `p_l = 1 - l / L * (1 - p_L)` for blocks l = 1..L.
+    Linear {
+        p_last: f64,
+    },
+    /// timm: drop rates `linspace(0, rate)` over the blocks, survival `1 - rate_l`.
+    Linspace {
+        rate: f64,
+    },
+    Constant {
+        survival: f64,
+    },
+    Explicit(Vec<f64>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DropPathSpec {
+    pub schedule: Schedule,
+    pub scale_at_test: bool,
+    pub per_sample: bool,
+}
+
+impl DropPathSpec {
+    /// Survival probabilities of `blocks` residual blocks, in order.
+    pub fn survival(&self, blocks: usize) -> Result<Vec<f64>, super::SemaError> {
+        let l = blocks as f64;
+        Ok(match &self.schedule {
+            Schedule::Linear { p_last } => (1..=blocks).map(|i| 1.0 - i as f64 / l * (1.0 - p_last)).collect(),
+            Schedule::Linspace { rate } => {
+                (0..blocks).map(|i| if blocks > 1 { 1.0 - rate * i as f64 / (l - 1.0) } else { 1.0 }).collect()
+            }
+            Schedule::Constant { survival } => vec![*survival; blocks],
+            Schedule::Explicit(v) => {
+                if v.len() != blocks {
+                    return Err(super::SemaError::ListLength { expected: blocks, got: v.len() });
+                }
+                v.clone()
+            }
+        })
+    }
+
+    /// One line for the summary: `linear(p_L = 0.5), scaled at test time, per batch`.
+    pub fn describe(&self) -> String {
+        let s = match &self.schedule {
+            Schedule::Linear { p_last } => format!("linear(p_L = {p_last})"),
+            Schedule::Linspace { rate } => format!("linspace(0, {rate}) drop rates"),
+            Schedule::Constant { survival } => format!("constant({survival})"),
+            Schedule::Explicit(v) => format!("{} explicit probabilities", v.len()),
+        };
+        let scaling = if self.scale_at_test { "scaled by p at test time" } else { "divided by p in training" };
+        let per = if self.per_sample { "drawn per sample" } else { "drawn per batch" };
+        format!("{s}, {scaling}, {per}")
+    }
 }
 
 /// A block template with some arguments already bound: `bottleneck(groups: 32)`.
@@ -66,6 +126,8 @@ impl Value {
             Value::Range(..) => "range".into(),
             Value::Block(_) => "block".into(),
             Value::Shape(_) => "shape".into(),
+            Value::Schedule(_) => "schedule".into(),
+            Value::DropPath(_) => "drop_path".into(),
         }
     }
 
@@ -102,6 +164,8 @@ impl fmt::Display for Value {
             Value::Range(a, b) => write!(f, "{a}..{b}"),
             Value::Block(b) => write!(f, "{}", b.template),
             Value::Shape(s) => write!(f, "{s}"),
+            Value::Schedule(s) => write!(f, "{s:?}"),
+            Value::DropPath(d) => write!(f, "{}", d.describe()),
         }
     }
 }

@@ -92,6 +92,22 @@ pub struct Body {
 pub enum Stmt {
     Let(Let),
     Layer(Layer),
+    /// `assert cond, "message"`
+    Assert {
+        cond: Expr,
+        message: Option<String>,
+        span: Span,
+    },
+    /// `from label`: the flow continues from an earlier labelled layer.
+    From(FromTarget),
+}
+
+/// A labelled layer of the current block (`act0`, `c1x1_w_s{s}`), or `in`.
+#[derive(Clone, Debug)]
+pub struct FromTarget {
+    /// `None` for `in`.
+    pub label: Option<Label>,
+    pub span: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -131,9 +147,30 @@ pub struct Term {
 pub enum Atom {
     Call(Call),
     Residual(Residual),
-    Combine { kind: CombineKind, branches: Vec<Body>, span: Span },
-    List { items: Vec<Layer>, span: Span },
+    Combine {
+        kind: CombineKind,
+        branches: Vec<Body>,
+        span: Span,
+    },
+    List {
+        items: Vec<Layer>,
+        span: Span,
+    },
     For(ForLayer),
+    /// `{ ... }`: a group of layers, a name scope when labelled.
+    Group(Body),
+    /// `dense { ... }`: each layer sees the concat of everything before it.
+    Dense(Body),
+    If(IfLayer),
+}
+
+#[derive(Clone, Debug)]
+pub struct IfLayer {
+    pub cond: Expr,
+    pub then: Body,
+    /// `else if` is an `else` whose body holds one `if` layer.
+    pub otherwise: Option<Body>,
+    pub span: Span,
 }
 
 impl Atom {
@@ -143,6 +180,8 @@ impl Atom {
             Atom::Residual(r) => r.span,
             Atom::Combine { span, .. } | Atom::List { span, .. } => *span,
             Atom::For(f) => f.span,
+            Atom::Group(b) | Atom::Dense(b) => b.span,
+            Atom::If(i) => i.span,
         }
     }
 }
@@ -151,6 +190,8 @@ impl Atom {
 pub enum CombineKind {
     Add,
     Concat,
+    /// Elementwise product, broadcasting `[N, C, 1, 1]` over `[N, C, H, W]`.
+    Mul,
 }
 
 #[derive(Clone, Debug)]
@@ -162,6 +203,8 @@ pub struct Residual {
 
 #[derive(Clone, Debug)]
 pub struct Shortcut {
+    /// Where the shortcut starts, when not at the residual's input.
+    pub from: Option<FromTarget>,
     pub cond: Option<Expr>,
     pub then: Body,
     pub otherwise: Option<Body>,

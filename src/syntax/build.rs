@@ -131,6 +131,17 @@ impl Builder<'_> {
             .map(|s| match s.as_rule() {
                 Rule::let_stmt => Stmt::Let(self.let_stmt(s)),
                 Rule::layer_stmt => Stmt::Layer(self.layer(s)),
+                Rule::assert_stmt => {
+                    let span = self.span(&s);
+                    let mut it = s.into_inner().skip(1); // the keyword
+                    let cond = self.expr(it.next().expect("condition"));
+                    let message = it.next().map(|m| {
+                        let m = m.as_str();
+                        m[1..m.len() - 1].to_string()
+                    });
+                    Stmt::Assert { cond, message, span }
+                }
+                Rule::from_stmt => Stmt::From(self.from_target(s.into_inner().nth(1).expect("target"))),
                 r => unreachable!("stmt {r:?}"),
             })
             .collect();
@@ -149,6 +160,35 @@ impl Builder<'_> {
             }
         }
         Layer { label, chain: chain.expect("chain"), span }
+    }
+
+    fn from_target(&mut self, p: Pair<Rule>) -> FromTarget {
+        let span = self.span(&p);
+        let inner = p.into_inner().next().expect("target");
+        let label = match inner.as_rule() {
+            Rule::label => Some(self.label(inner)),
+            _ => None,
+        };
+        FromTarget { label, span }
+    }
+
+    fn if_layer(&mut self, p: Pair<Rule>) -> IfLayer {
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let cond = self.expr(it.next().expect("condition"));
+        let then = self.body(it.next().expect("then"));
+        let otherwise = it.next().map(|q| match q.as_rule() {
+            Rule::body => self.body(q),
+            _ => {
+                // `else if`: a body holding the one nested `if` layer.
+                let inner_span = self.span(&q);
+                let nested = Atom::If(self.if_layer(q));
+                let chain =
+                    Chain { terms: vec![Term { atom: nested, repeat: None, span: inner_span }], span: inner_span };
+                Body { stmts: vec![Stmt::Layer(Layer { label: None, chain, span: inner_span })], span: inner_span }
+            }
+        });
+        IfLayer { cond, then, otherwise, span }
     }
 
     fn label(&mut self, p: Pair<Rule>) -> Label {
@@ -189,9 +229,12 @@ impl Builder<'_> {
                 let shortcut = it.next().map(|s| {
                     let sspan = self.span(&s);
                     let mut cond = None;
+                    let mut from = None;
                     let mut bodies = Vec::new();
                     for q in s.into_inner() {
                         match q.as_rule() {
+                            Rule::from_target => from = Some(self.from_target(q)),
+                            Rule::from_kw => {}
                             Rule::expr => cond = Some(self.expr(q)),
                             Rule::body => bodies.push(self.body(q)),
                             r => unreachable!("shortcut part {r:?}"),
@@ -199,6 +242,7 @@ impl Builder<'_> {
                     }
                     let mut bodies = bodies.into_iter();
                     Shortcut {
+                        from,
                         cond,
                         then: bodies.next().expect("shortcut body"),
                         otherwise: bodies.next(),
@@ -211,11 +255,15 @@ impl Builder<'_> {
                 let mut it = p.into_inner();
                 let kind = match it.next().expect("kind").as_str() {
                     "add" => CombineKind::Add,
+                    "mul" => CombineKind::Mul,
                     _ => CombineKind::Concat,
                 };
                 let branches = it.map(|b| self.body(b)).collect();
                 Atom::Combine { kind, branches, span }
             }
+            Rule::body => Atom::Group(self.body(p)),
+            Rule::dense => Atom::Dense(self.body(p.into_inner().next().expect("body"))),
+            Rule::if_layer => Atom::If(self.if_layer(p)),
             Rule::seq_list => {
                 let items = p.into_inner().map(|l| self.layer(l)).collect();
                 Atom::List { items, span }
