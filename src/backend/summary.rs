@@ -175,7 +175,10 @@ fn scope_op(g: &Graph, id: ScopeId) -> String {
             _ => runs.push((what, 1)),
         }
     }
-    runs.iter().map(|(w, k)| format!("{k} x {w}")).collect::<Vec<_>>().join(", ")
+    let text =
+        runs.iter().map(|(w, k)| if *k == 1 { w.clone() } else { format!("{k} x {w}") }).collect::<Vec<_>>().join(", ");
+    // A long mixed sequence says how long it is instead.
+    if text.chars().count() > 40 { format!("{} layers", s.children.len()) } else { text }
 }
 
 fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Row>) {

@@ -3,7 +3,7 @@
 //! as nodes are added, since blocks may read their input's shape (`in.c`).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use petgraph::stable_graph::NodeIndex;
@@ -92,6 +92,8 @@ pub struct Elab<'p> {
     model_name: String,
     /// The output of every labelled layer, by path, for `from`.
     outputs: HashMap<String, NodeIndex>,
+    /// Labelled layers that failed: `from` them is silent.
+    poisoned: HashSet<String>,
     /// Drop-path nodes in residual order; their survival is set once all are known.
     drop_path: Option<Rc<DropPathSpec>>,
     dp_nodes: Vec<NodeIndex>,
@@ -111,6 +113,7 @@ pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits) -> Result<Gr
         aborted: false,
         model_name: decl.name.name.clone(),
         outputs: HashMap::new(),
+        poisoned: HashSet::new(),
         drop_path: None,
         dp_nodes: Vec::new(),
     };
@@ -149,6 +152,7 @@ pub fn check_constants(prog: &Program) -> Diags {
         aborted: false,
         model_name: String::new(),
         outputs: HashMap::new(),
+        poisoned: HashSet::new(),
         drop_path: None,
         dp_nodes: Vec::new(),
     };
@@ -411,9 +415,13 @@ impl<'p> Elab<'p> {
                         let message = message.clone().unwrap_or_else(|| "assertion failed".into());
                         let _ = self
                             .fail::<()>(Diag::new(SemaError::Assertion { message }).at(*span, "this check fails here"));
+                        // The template said its arguments are wrong: building
+                        // the rest of it would only report consequences.
+                        env.vars.truncate(mark);
+                        return None;
                     }
                 }
-                Stmt::From(f) => cur = self.from_target(f, env, ctx),
+                Stmt::From(f) => cur = self.continue_from(f, env, ctx),
                 Stmt::Layer(layer) => match &ctx.dense {
                     Some(feats) if !Self::is_generator(layer) => {
                         let feats = feats.clone();
@@ -438,8 +446,17 @@ impl<'p> Elab<'p> {
             None => (auto, l.span),
         };
         let out = self.chain(&l.chain, env, ctx, cur, name.as_deref(), nspan);
-        if let (Some(n), Some(o)) = (&name, out) {
-            self.outputs.insert(Self::join(&ctx.prefix, n), o);
+        if let Some(n) = &name {
+            let path = Self::join(&ctx.prefix, n);
+            match out {
+                Some(o) => {
+                    self.outputs.insert(path, o);
+                }
+                // `from` this label later is a consequence, not a new error.
+                None => {
+                    self.poisoned.insert(path);
+                }
+            }
         }
         out
     }
@@ -465,7 +482,7 @@ impl<'p> Elab<'p> {
 
     /// `from label`: the output of a labelled layer of the current block,
     /// looked up from the innermost name scope outwards.
-    fn from_target(&mut self, f: &FromTarget, env: &Env, ctx: &Ctx) -> Cur {
+    fn continue_from(&mut self, f: &FromTarget, env: &Env, ctx: &Ctx) -> Cur {
         let Some(label) = &f.label else {
             return env.input_node;
         };
@@ -473,8 +490,12 @@ impl<'p> Elab<'p> {
         let root = self.frames.last().map(|fr| fr.path.clone()).unwrap_or_default();
         let mut prefix = ctx.prefix.clone();
         loop {
-            if let Some(&n) = self.outputs.get(&Self::join(&prefix, &name)) {
+            let path = Self::join(&prefix, &name);
+            if let Some(&n) = self.outputs.get(&path) {
                 return Some(n);
+            }
+            if self.poisoned.contains(&path) {
+                return None;
             }
             if prefix.len() <= root.len() || prefix.is_empty() {
                 break;
@@ -546,7 +567,7 @@ impl<'p> Elab<'p> {
                     if take {
                         // Pre-activation blocks project the activated input, not `x`.
                         let start = match &sc.from {
-                            Some(t) => self.from_target(t, env, &inner),
+                            Some(t) => self.continue_from(t, env, &inner),
                             None => x,
                         };
                         s = self.body(&sc.then, env, &inner, start, None);

@@ -165,6 +165,13 @@ pub enum SemaError {
     #[diagnostic(code(resc::sema::not_a_network), help("write `model NAME = network(args) on [N, C, H, W]`"))]
     NotANetwork { found: String },
 
+    #[error("the model has {blocks} residual blocks, but the schedule lists {got} survival probabilities")]
+    #[diagnostic(
+        code(resc::sema::schedule_length),
+        help("give one probability per residual block, in order, or use linear(p_L)")
+    )]
+    ScheduleLength { blocks: usize, got: usize },
+
     #[error("{message}")]
     #[diagnostic(code(resc::sema::assertion))]
     Assertion { message: String },

@@ -68,7 +68,7 @@ impl Walker<'_> {
                 }
                 Stmt::Layer(l) => self.layer(l, indexed),
                 Stmt::Assert { cond, .. } => self.expr(cond),
-                Stmt::From(f) => self.from_target(f),
+                Stmt::From(f) => self.continue_from(f),
             }
         }
         self.scope.truncate(mark);
@@ -82,7 +82,7 @@ impl Walker<'_> {
         }
     }
 
-    fn from_target(&mut self, f: &FromTarget) {
+    fn continue_from(&mut self, f: &FromTarget) {
         if let Some(l) = &f.label {
             self.label(l);
         }
@@ -112,7 +112,7 @@ impl Walker<'_> {
                 self.body(&r.body, false);
                 if let Some(sc) = &r.shortcut {
                     if let Some(f) = &sc.from {
-                        self.from_target(f);
+                        self.continue_from(f);
                     }
                     if let Some(c) = &sc.cond {
                         self.expr(c);

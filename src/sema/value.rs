@@ -58,7 +58,7 @@ impl DropPathSpec {
             Schedule::Constant { survival } => vec![*survival; blocks],
             Schedule::Explicit(v) => {
                 if v.len() != blocks {
-                    return Err(super::SemaError::ListLength { expected: blocks, got: v.len() });
+                    return Err(super::SemaError::ScheduleLength { blocks, got: v.len() });
                 }
                 v.clone()
             }

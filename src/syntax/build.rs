@@ -141,7 +141,7 @@ impl Builder<'_> {
                     });
                     Stmt::Assert { cond, message, span }
                 }
-                Rule::from_stmt => Stmt::From(self.from_target(s.into_inner().nth(1).expect("target"))),
+                Rule::from_stmt => Stmt::From(self.continue_from(s.into_inner().nth(1).expect("target"))),
                 r => unreachable!("stmt {r:?}"),
             })
             .collect();
@@ -162,7 +162,7 @@ impl Builder<'_> {
         Layer { label, chain: chain.expect("chain"), span }
     }
 
-    fn from_target(&mut self, p: Pair<Rule>) -> FromTarget {
+    fn continue_from(&mut self, p: Pair<Rule>) -> FromTarget {
         let span = self.span(&p);
         let inner = p.into_inner().next().expect("target");
         let label = match inner.as_rule() {
@@ -233,7 +233,7 @@ impl Builder<'_> {
                     let mut bodies = Vec::new();
                     for q in s.into_inner() {
                         match q.as_rule() {
-                            Rule::from_target => from = Some(self.from_target(q)),
+                            Rule::from_target => from = Some(self.continue_from(q)),
                             Rule::from_kw => {}
                             Rule::expr => cond = Some(self.expr(q)),
                             Rule::body => bodies.push(self.body(q)),
