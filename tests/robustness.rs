@@ -24,7 +24,31 @@ fn sources() -> Vec<String> {
         .filter(|l| !["resnet1202", "resnet152", "resnet101", "resnet110", "resnet56"].iter().any(|m| l.contains(m)))
         .map(|l| format!("{l}\n"))
         .collect();
-    let mut v = vec![resnet, std::fs::read_to_string("examples/plain_vs_residual.res").unwrap()];
+    // One model per family file keeps every construct and the time low.
+    let keep_first_model = |path: &str| -> String {
+        let mut seen = false;
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| {
+                if !l.starts_with("model ") {
+                    return true;
+                }
+                let first = !seen;
+                seen = true;
+                first
+            })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let mut v = vec![
+        resnet,
+        std::fs::read_to_string("examples/plain_vs_residual.res").unwrap(),
+        keep_first_model("stdlib/dpn.res"),
+        keep_first_model("stdlib/resnest.res"),
+        keep_first_model("stdlib/densenet.res"),
+        keep_first_model("stdlib/resnetv2.res"),
+    ];
     v.push(std::fs::read_to_string("tests/cases/errors/many_errors_one_file.res").unwrap());
     v
 }
