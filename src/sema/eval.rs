@@ -248,33 +248,10 @@ impl Elab<'_> {
             decl.params.iter().map(|p| (p.name.name.clone(), self.param_type(&p.ty))).collect();
         let mut bound = bv.bound.clone();
         let mut named_seen = false;
+        let names: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
         for arg in args {
-            let idx = match &arg.name {
-                Some(n) => {
-                    named_seen = true;
-                    match params.iter().position(|p| p.0 == n.name) {
-                        Some(i) => i,
-                        None => {
-                            let cands: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
-                            return self.unknown_arg(&bv.template, n.span, &n.name, &cands);
-                        }
-                    }
-                }
-                None => {
-                    if named_seen {
-                        return self.fail(Diag::new(SemaError::PositionalAfterNamed).at(arg.span, "positional"));
-                    }
-                    match params.iter().position(|p| !bound.iter().any(|b| b.0 == p.0)) {
-                        Some(i) => i,
-                        None => {
-                            return self.fail(
-                                Diag::new(SemaError::TooManyArgs { callee: bv.template.clone(), max: params.len() })
-                                    .at(arg.span, "extra argument"),
-                            );
-                        }
-                    }
-                }
-            };
+            let open = |i: usize| !bound.iter().any(|b| b.0 == params[i].0);
+            let idx = self.arg_slot(&bv.template, &names, arg, &mut named_seen, open).ok_or(Poison)?;
             let v = self.eval(&arg.value, env)?;
             let v = self.coerce(v, &params[idx].1, arg.value.span)?;
             bound.retain(|b| b.0 != params[idx].0);

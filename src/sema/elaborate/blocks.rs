@@ -3,6 +3,39 @@
 use super::*;
 
 impl Elab<'_> {
+    /// Which parameter an argument binds: its name's, or for a positional
+    /// argument the first still open. Reports and returns `None` when there is
+    /// none (unknown name, positional after named, too many).
+    pub(in crate::sema) fn arg_slot(
+        &mut self,
+        callee: &str,
+        names: &[&str],
+        arg: &Arg,
+        named_seen: &mut bool,
+        open: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
+        if let Some(n) = &arg.name {
+            *named_seen = true;
+            let found = names.iter().position(|p| *p == n.name);
+            if found.is_none() {
+                let _ = self.unknown_arg::<()>(callee, n.span, &n.name, names);
+            }
+            return found;
+        }
+        if *named_seen {
+            let _ = self.fail::<()>(Diag::new(SemaError::PositionalAfterNamed).at(arg.span, "positional argument"));
+            return None;
+        }
+        let found = (0..names.len()).find(|&i| open(i));
+        if found.is_none() {
+            let _ = self.fail::<()>(
+                Diag::new(SemaError::TooManyArgs { callee: callee.into(), max: names.len() })
+                    .at(arg.span, "extra argument"),
+            );
+        }
+        found
+    }
+
     /// Bind call arguments to parameters: positional in order, then named,
     /// then defaults. Returns values in parameter order.
     fn bind(
@@ -24,40 +57,13 @@ impl Elab<'_> {
         let mut named_seen = false;
         let mut failed = false;
         for arg in args {
-            let idx = match &arg.name {
-                Some(n) => {
-                    named_seen = true;
-                    match params.iter().position(|p| p.0 == n.name) {
-                        Some(i) => i,
-                        None => {
-                            let cands: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
-                            // Reported; the other arguments still bind, so later
-                            // layers keep their shapes and their own errors show.
-                            let _ = self.unknown_arg::<()>(callee, n.span, &n.name, &cands);
-                            continue;
-                        }
-                    }
-                }
-                None => {
-                    if named_seen {
-                        let _ = self
-                            .fail::<()>(Diag::new(SemaError::PositionalAfterNamed).at(arg.span, "positional argument"));
-                        failed = true;
-                        continue;
-                    }
-                    match (0..params.len())
-                        .find(|&i| given[i].is_none() && !prebound.iter().any(|b| b.0 == params[i].0))
-                    {
-                        Some(i) => i,
-                        None => {
-                            let _ = self.fail::<()>(
-                                Diag::new(SemaError::TooManyArgs { callee: callee.into(), max: params.len() })
-                                    .at(arg.span, "extra argument"),
-                            );
-                            continue;
-                        }
-                    }
-                }
+            let open = |i: usize| given[i].is_none() && !prebound.iter().any(|b| b.0 == params[i].0);
+            let names: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
+            // A bad argument is reported and skipped; the others still bind,
+            // so later layers keep their shapes and their own errors show.
+            let Some(idx) = self.arg_slot(callee, &names, arg, &mut named_seen, open) else {
+                failed |= arg.name.is_none() && named_seen;
+                continue;
             };
             if let Some(first) = given[idx] {
                 let _ = self.fail::<()>(
