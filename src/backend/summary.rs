@@ -160,9 +160,14 @@ fn scope_op(g: &Graph, id: ScopeId) -> String {
     if let ScopeKind::Instance { template } = &s.kind {
         return template.clone();
     }
-    // Runs of instances of one template: "1 x basic, 3 x bottleneck".
+    // Runs of instances of one template: "1 x basic, 3 x bottleneck". Between
+    // blocks, glue without parameters (a dense block's concats) is left out.
+    let has_scopes = s.children.iter().any(|c| matches!(c, Child::Scope(_)));
     let mut runs: Vec<(String, usize)> = Vec::new();
     for c in &s.children {
+        if has_scopes && matches!(c, Child::Node(n) if !g.node(*n).op.has_state()) {
+            continue;
+        }
         let what = match c {
             Child::Scope(cs) => match &g.scope(*cs).kind {
                 ScopeKind::Instance { template } => template.clone(),
@@ -181,6 +186,28 @@ fn scope_op(g: &Graph, id: ScopeId) -> String {
     if text.chars().count() > 40 { format!("{} layers", s.children.len()) } else { text }
 }
 
+/// A labelled group of mixed content (`features`, `stages`) gets no row of its
+/// own: its parts are shown in its place. A stage (instances of one template),
+/// a list of ops or a block instance is one row.
+fn is_transparent(g: &Graph, id: ScopeId) -> bool {
+    let s = g.scope(id);
+    if s.kind != ScopeKind::Container {
+        return false;
+    }
+    let mut templates = Vec::new();
+    for c in &s.children {
+        match c {
+            Child::Scope(cs) => match &g.scope(*cs).kind {
+                ScopeKind::Instance { template } => templates.push(template.as_str()),
+                _ => return true,
+            },
+            Child::Node(n) if g.node(*n).op.has_state() => templates.push("op"),
+            Child::Node(_) => {}
+        }
+    }
+    templates.windows(2).any(|w| w[0] != w[1]) && templates.iter().any(|t| *t != "op")
+}
+
 fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Row>) {
     let children = &g.scope(id).children;
     let mut i = 0;
@@ -197,6 +224,10 @@ fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Ro
                         survival: survival_range(g, &[n]),
                     });
                 }
+                i += 1;
+            }
+            Child::Scope(s) if is_transparent(g, s) => {
+                rows_of(g, s, level, depth, rows);
                 i += 1;
             }
             Child::Scope(s) if level < depth => {
