@@ -32,10 +32,17 @@ pub fn load(path: &Path) -> std::io::Result<Program> {
 /// Check the program and build the selected models' graphs. On failure,
 /// every error found in every phase, sorted by position.
 pub fn compile(prog: &Program, select: Select<'_>) -> Result<Vec<Graph>, Vec<Diag>> {
-    compile_with(prog, select, Limits::default())
+    compile_with(prog, select, &Options::default())
 }
 
-pub fn compile_with(prog: &Program, select: Select<'_>, limits: Limits) -> Result<Vec<Graph>, Vec<Diag>> {
+/// How to build: bounds on absurd input, and an input size other than the declared one.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub limits: Limits,
+    pub input: Option<Vec<u64>>,
+}
+
+pub fn compile_with(prog: &Program, select: Select<'_>, opts: &Options) -> Result<Vec<Graph>, Vec<Diag>> {
     let mut diags = Diags::default();
     for d in sema::resolve(prog) {
         diags.push(d);
@@ -53,7 +60,7 @@ pub fn compile_with(prog: &Program, select: Select<'_>, limits: Limits) -> Resul
     };
     let mut graphs = Vec::new();
     for m in models {
-        match sema::elaborate_model(prog, m, limits) {
+        match sema::elaborate_model(prog, m, opts.limits, opts.input.as_deref()) {
             Ok(g) => {
                 if let Err(detail) = passes::verify(&g) {
                     let decl = prog.model(m);

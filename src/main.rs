@@ -35,6 +35,9 @@ struct SummaryArgs {
     /// One JSON object per model instead of a table.
     #[arg(long)]
     json: bool,
+    /// Another input size than the model declares: CxHxW, or NxCxHxW.
+    #[arg(long, value_parser = parse_dims, value_name = "CxHxW")]
+    input: Option<Dims>,
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
 }
@@ -144,10 +147,25 @@ fn compile(prog: &Program, select: Select<'_>, color: Color) -> Result<Vec<Graph
     })
 }
 
+/// `3x64x64`: a shape given on the command line.
+#[derive(Clone, Debug)]
+struct Dims(Vec<u64>);
+
+fn parse_dims(s: &str) -> Result<Dims, String> {
+    s.split(['x', ','])
+        .map(|d| d.trim().parse::<u64>().map_err(|_| format!("`{d}` is not a size; write e.g. 3x64x64")))
+        .collect::<Result<_, _>>()
+        .map(Dims)
+}
+
 fn cmd_summary(file: &Path, args: &SummaryArgs) -> Result<(), Failure> {
     let prog = load(file)?;
     let select = args.model.as_deref().map_or(Select::Root, Select::Named);
-    let graphs = compile(&prog, select, args.color)?;
+    let opts = driver::Options { input: args.input.clone().map(|d| d.0), ..Default::default() };
+    let graphs = driver::compile_with(&prog, select, &opts).map_err(|diags| {
+        eprint!("{}", report::human(&diags, term_width(), use_color(args.color)));
+        Failure::Diagnostics
+    })?;
     let mut out = String::new();
     if args.json {
         if let [one] = graphs.as_slice() {

@@ -125,3 +125,19 @@ fn works_from_any_directory() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(Path::new(env!("CARGO_BIN_EXE_resc")).is_absolute());
 }
+
+#[test]
+fn input_size_can_be_overridden() {
+    let o = resc(&["summary", "stdlib/resnet.res", "--model", "resnet18", "--input", "3x32x32", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["input"], serde_json::json!([1, 3, 32, 32]));
+    assert_eq!(v["params"], 11_689_512, "parameters do not depend on the input size");
+    // 1,814,073,344 MACs at 224x224: the convolutions scale with the area, the fc does not.
+    let macs = v["macs"].as_u64().unwrap();
+    assert!(macs < 1_814_073_344 / 40, "{macs}");
+
+    let bad = resc(&["stdlib/resnet.res", "--model", "resnet18", "--input", "32x32"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("resc::sema::input_override"), "{}", stderr(&bad));
+}

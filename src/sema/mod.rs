@@ -176,6 +176,13 @@ pub enum SemaError {
     #[diagnostic(code(resc::sema::assertion))]
     Assertion { message: String },
 
+    #[error("an input of {given} does not fit a model whose input has rank {rank}")]
+    #[diagnostic(
+        code(resc::sema::input_override),
+        help("give all dimensions (NxCxHxW) or all but the batch (CxHxW), each at least 1")
+    )]
+    InputOverride { given: String, rank: usize },
+
     #[error("no model `{name}`")]
     #[diagnostic(code(resc::sema::no_such_model))]
     NoSuchModel { name: String },

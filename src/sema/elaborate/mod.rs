@@ -93,6 +93,7 @@ pub struct Elab<'p> {
     globals: HashMap<String, Option<Value>>,
     aborted: bool,
     model_name: String,
+    input_override: Option<Vec<u64>>,
     /// The output of every labelled layer, by path, for `from`.
     outputs: HashMap<String, NodeIndex>,
     /// Labelled layers that failed: `from` them is silent.
@@ -103,7 +104,8 @@ pub struct Elab<'p> {
 }
 
 /// Build the IR graph of one model, or report everything wrong with it.
-pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits) -> Result<Graph, Diags> {
+/// `input` replaces the declared input's sizes (`--input`).
+pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits, input: Option<&[u64]>) -> Result<Graph, Diags> {
     let decl = prog.model(m);
     let mut e = Elab {
         prog,
@@ -115,6 +117,7 @@ pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits) -> Result<Gr
         globals: HashMap::new(),
         aborted: false,
         model_name: decl.name.name.clone(),
+        input_override: input.map(<[u64]>::to_vec),
         outputs: HashMap::new(),
         poisoned: HashSet::new(),
         drop_path: None,
@@ -154,6 +157,7 @@ pub fn check_constants(prog: &Program) -> Diags {
         globals: HashMap::new(),
         aborted: false,
         model_name: String::new(),
+        input_override: None,
         outputs: HashMap::new(),
         poisoned: HashSet::new(),
         drop_path: None,
@@ -269,6 +273,23 @@ impl<'p> Elab<'p> {
         if !ok {
             let _ = self.fail::<()>(Diag::new(SemaError::BadInputShape).at(e.span, "this input shape"));
             return None;
+        }
+        if let Some(given) = self.input_override.clone() {
+            // `--input CxHxW` keeps a symbolic batch; `NxCxHxW` sets it too.
+            let skip = usize::from(given.len() + 1 == dims.len() && matches!(dims[0], Dim::Sym(_)));
+            if given.len() + skip != dims.len() || given.iter().any(|&d| d == 0 || d > MAX_DIM) {
+                let _ = self.fail::<()>(
+                    Diag::new(SemaError::InputOverride {
+                        given: given.iter().map(u64::to_string).collect::<Vec<_>>().join("x"),
+                        rank: dims.len(),
+                    })
+                    .at(e.span, "the model's declared input"),
+                );
+                return None;
+            }
+            for (d, &g) in dims.iter_mut().skip(skip).zip(&given) {
+                *d = Dim::Size(g);
+            }
         }
         Some(Shape(dims))
     }
