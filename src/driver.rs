@@ -35,6 +35,16 @@ pub fn compile(prog: &Program, select: Select<'_>) -> Result<Vec<Graph>, Vec<Dia
     compile_with(prog, select, &Options::default())
 }
 
+/// For a program with errors: what each selected model's build got to, so a
+/// summary can show the layers up to the failure.
+pub fn partial(prog: &Program, select: Select<'_>, opts: &Options) -> Vec<Graph> {
+    let models: Vec<ModelRef> = match select {
+        Select::Root => prog.root_models(),
+        Select::Named(name) => prog.find_model(name).into_iter().collect(),
+    };
+    models.into_iter().filter_map(|m| sema::elaborate_partial(prog, m, opts.limits, opts.input.as_deref())).collect()
+}
+
 /// How to build: bounds on absurd input, and an input size other than the declared one.
 #[derive(Clone, Debug, Default)]
 pub struct Options {

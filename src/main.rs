@@ -164,6 +164,15 @@ fn cmd_summary(file: &Path, args: &SummaryArgs) -> Result<(), Failure> {
     let opts = driver::Options { input: args.input.clone().map(|d| d.0), ..Default::default() };
     let graphs = driver::compile_with(&prog, select, &opts).map_err(|diags| {
         eprint!("{}", report::human(&diags, term_width(), use_color(args.color)));
+        if !args.json {
+            // What was built before the errors still helps to find them.
+            let mut out = String::new();
+            for g in driver::partial(&prog, select, &opts) {
+                out += &format!("\n(partial: `{}` has errors; these layers were built)\n", g.name);
+                out += &summary::emit(&g, &summary::Options { depth: args.depth });
+            }
+            let _ = write_stdout(&out);
+        }
         Failure::Diagnostics
     })?;
     let mut out = String::new();

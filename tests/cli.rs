@@ -141,3 +141,14 @@ fn input_size_can_be_overridden() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("resc::sema::input_override"), "{}", stderr(&bad));
 }
+
+#[test]
+fn errors_come_with_a_summary_up_to_the_failure() {
+    let o = resc(&["tests/cases/errors/kernel_too_large.res"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("(partial: `m` has errors; these layers were built)"), "{out}");
+    // conv1 and conv2 fit; conv3 is the one that fails.
+    assert!(out.contains("conv1") && out.contains("conv2") && !out.contains("conv3"), "{out}");
+    assert!(stderr(&o).contains("resc::shape::kernel_too_large"));
+}

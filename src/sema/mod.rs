@@ -10,7 +10,7 @@ pub mod value;
 use miette::Diagnostic;
 use thiserror::Error;
 
-pub use elaborate::{Limits, check_constants, elaborate_model};
+pub use elaborate::{Limits, check_constants, elaborate_model, elaborate_partial};
 pub use program::{ModelRef, Program};
 pub use resolve::resolve;
 

@@ -107,23 +107,7 @@ pub struct Elab<'p> {
 /// `input` replaces the declared input's sizes (`--input`).
 pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits, input: Option<&[u64]>) -> Result<Graph, Diags> {
     let decl = prog.model(m);
-    let mut e = Elab {
-        prog,
-        limits,
-        b: GraphBuilder::new(decl.span),
-        diags: Diags::default(),
-        frames: Vec::new(),
-        names: HashMap::new(),
-        globals: HashMap::new(),
-        aborted: false,
-        model_name: decl.name.name.clone(),
-        input_override: input.map(<[u64]>::to_vec),
-        outputs: HashMap::new(),
-        poisoned: HashSet::new(),
-        drop_path: None,
-        dp_nodes: Vec::new(),
-    };
-    let out = e.model(decl);
+    let (mut e, out) = run(prog, m, limits, input);
     match out {
         Some((input, output)) if e.diags.is_empty() => {
             let mut g = e.b.finish(decl.name.name.clone(), input, output, decl.span);
@@ -143,6 +127,45 @@ pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits, input: Optio
         }
         _ => Err(e.diags),
     }
+}
+
+/// What could be built of a model that has errors: every layer up to the
+/// failures, for a summary "up to the failing layer". `None` if nothing was.
+pub fn elaborate_partial(prog: &Program, m: ModelRef, limits: Limits, input: Option<&[u64]>) -> Option<Graph> {
+    let decl = prog.model(m);
+    let (e, _) = run(prog, m, limits, input);
+    let (&first, &last) = (e.b.order.first()?, e.b.order.last()?);
+    if first == last {
+        return None;
+    }
+    Some(e.b.finish(decl.name.name.clone(), first, last, decl.span))
+}
+
+fn run<'p>(
+    prog: &'p Program,
+    m: ModelRef,
+    limits: Limits,
+    input: Option<&[u64]>,
+) -> (Elab<'p>, Option<(NodeIndex, NodeIndex)>) {
+    let decl = prog.model(m);
+    let mut e = Elab {
+        prog,
+        limits,
+        b: GraphBuilder::new(decl.span),
+        diags: Diags::default(),
+        frames: Vec::new(),
+        names: HashMap::new(),
+        globals: HashMap::new(),
+        aborted: false,
+        model_name: decl.name.name.clone(),
+        input_override: input.map(<[u64]>::to_vec),
+        outputs: HashMap::new(),
+        poisoned: HashSet::new(),
+        drop_path: None,
+        dp_nodes: Vec::new(),
+    };
+    let out = e.model(decl);
+    (e, out)
 }
 
 /// Evaluate every top-level constant, so that errors in unused ones show too.
