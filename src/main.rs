@@ -90,6 +90,8 @@ enum Color {
 enum Emit {
     Ir,
     Dot,
+    /// Rust source of a burn 0.22 module.
+    Burn,
 }
 
 fn main() -> ExitCode {
@@ -279,6 +281,19 @@ fn cmd_build(file: &Path, model: &str, emit: Emit, output: Option<&Path>) -> Res
     let text = match emit {
         Emit::Ir => ir_text::emit(g, &prog.sources),
         Emit::Dot => dot::emit(g),
+        Emit::Burn => match resc::backend::burn::emit(g, &prog.sources) {
+            Ok(code) => code,
+            Err(e) => {
+                let decl = prog.find_model(model).map(|m| prog.model(m).name.span).ok();
+                let mut d = resc::diag::Diag::new(e);
+                if let Some(span) = decl {
+                    d = d.at(span, "this model");
+                }
+                d.resolve(&prog.sources);
+                eprint!("{}", report::human(&[d], term_width(), use_color(Color::Auto)));
+                return Err(Failure::Diagnostics);
+            }
+        },
     };
     match output {
         Some(path) => std::fs::write(path, text).map_err(|e| {

@@ -1,6 +1,7 @@
 //! Backends take a validated graph and produce something for people or tools.
 //! Each exposes `emit(&Graph, &Options) -> String`.
 
+pub mod burn;
 pub mod dot;
 pub mod ir_text;
 pub mod json;

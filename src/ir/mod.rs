@@ -53,6 +53,9 @@ pub struct Scope {
     /// Where it was written: the call for an instance, the labelled layer for a container.
     pub span: Span,
     pub children: Vec<Child>,
+    /// For an instance, its integer arguments and input channels
+    /// (`in_channels`): backends name their parameters after them.
+    pub args: Vec<(String, i64)>,
 }
 
 /// The ordered contents of a scope.
@@ -134,6 +137,7 @@ impl GraphBuilder {
                 parent: None,
                 span: model_span,
                 children: Vec::new(),
+                args: Vec::new(),
             }],
             order: Vec::new(),
         }
@@ -145,7 +149,7 @@ impl GraphBuilder {
 
     pub fn add_scope(&mut self, parent: ScopeId, path: String, kind: ScopeKind, span: Span) -> ScopeId {
         let id = ScopeId(self.scopes.len() as u32);
-        self.scopes.push(Scope { path, kind, parent: Some(parent), span, children: Vec::new() });
+        self.scopes.push(Scope { path, kind, parent: Some(parent), span, children: Vec::new(), args: Vec::new() });
         self.scopes[parent.0 as usize].children.push(Child::Scope(id));
         id
     }

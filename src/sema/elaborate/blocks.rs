@@ -213,6 +213,18 @@ impl Elab<'_> {
         if is_root {
             self.b.scopes[0].kind = ScopeKind::Instance { template: bv.template.clone() };
         }
+        let mut args: Vec<(String, i64)> = params
+            .iter()
+            .zip(&vals)
+            .filter_map(|(p, v)| match v {
+                Value::Int(i) => Some((p.0.clone(), *i)),
+                _ => None,
+            })
+            .collect();
+        if let Some(c) = cur.and_then(|x| self.b.shape(x).channels()) {
+            args.push(("in_channels".into(), c as i64));
+        }
+        self.b.scopes[scope.0 as usize].args = args;
         let input = cur.map(|x| Rc::new(self.b.shape(x).clone()));
         let mut inner_env = Env {
             vars: params.iter().zip(vals).map(|(p, v)| (p.0.clone(), Some(v))).collect(),

@@ -1,0 +1,115 @@
+//! The generated burn code against what resc says: parameter counts, output
+//! shapes, checkpoints with PyTorch names, training, and stochastic depth.
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn_models::{MODELS, resnet20, resnet32, resnet110_sd};
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("burn-models-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn every_model_has_the_ir_counts_and_shapes() {
+    let device = Device::flex();
+    for m in MODELS {
+        let model = (m.build)(&device);
+        // burn counts BN running statistics as parameters; resc keeps them apart.
+        assert_eq!(model.state_elements() as u128, m.params + m.buffers, "{}: parameters", m.name);
+        let x = Tensor::<4>::random(m.test_input, burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let y = model.run(x);
+        assert_eq!(y.dims(), m.test_output, "{}: output shape", m.name);
+        let finite = y.is_finite().all().into_scalar::<bool>();
+        assert!(finite, "{}: non-finite output", m.name);
+    }
+}
+
+#[test]
+fn inference_is_deterministic() {
+    let device = Device::flex();
+    let model = resnet110_sd::Resnet110SdConfig::new().init(&device);
+    let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let a = model.forward(x.clone()).into_data();
+    let b = model.forward(x).into_data();
+    assert_eq!(a, b, "no dropout or drop-path outside training");
+}
+
+#[test]
+fn safetensors_round_trip_with_pytorch_names() {
+    let device = Device::flex();
+    let model = resnet20::Resnet20Config::new().init(&device);
+    let path = tmp("resnet20.safetensors");
+    model.save_pytorch_safetensors(&path).expect("save");
+    let fresh = resnet20::Resnet20Config::new().init(&device);
+    let loaded = fresh.load_pytorch_safetensors(&path).expect("load");
+    let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let (a, b) = (model.forward(x.clone()), loaded.forward(x));
+    let diff = (a - b).abs().max().into_scalar::<f32>();
+    assert!(diff < 1e-6, "reloaded model differs by {diff}");
+    std::fs::remove_file(&path).ok();
+}
+
+#[test]
+fn loader_reports_missing_and_unused_tensors() {
+    let device = Device::flex();
+    // resnet32 has two more blocks per stage than resnet20.
+    let big = tmp("resnet32.safetensors");
+    resnet32::Resnet32Config::new().init(&device).save_pytorch_safetensors(&big).expect("save");
+    let err = resnet20::Resnet20Config::new().init(&device).load_pytorch_safetensors(&big).expect_err("extra tensors");
+    let msg = err.to_string();
+    assert!(msg.contains("layer1.3.conv1.weight"), "{msg}");
+    let small = tmp("resnet20-small.safetensors");
+    resnet20::Resnet20Config::new().init(&device).save_pytorch_safetensors(&small).expect("save");
+    let err = resnet32::Resnet32Config::new().init(&device).load_pytorch_safetensors(&small).expect_err("missing");
+    assert!(matches!(err, resnet32::LoadError::Missing(_)), "{err}");
+    std::fs::remove_file(&big).ok();
+    std::fs::remove_file(&small).ok();
+}
+
+#[test]
+fn a_training_step_lowers_the_loss() {
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use burn::optim::{GradientsParams, SgdConfig};
+    let device = Device::flex().autodiff();
+    let mut model = resnet20::Resnet20Config::new().init(&device);
+    let mut optim = SgdConfig::new().init();
+    let x = Tensor::<4>::random([16, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let labels: Vec<i64> = (0..16).map(|i| i % 10).collect();
+    let y = Tensor::<1, Int>::from_ints(labels.as_slice(), &device);
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut losses = Vec::new();
+    for _ in 0..8 {
+        let loss = loss_fn.forward(model.forward(x.clone()), y.clone());
+        losses.push(loss.clone().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(0.05, model, grads);
+    }
+    assert!(losses.last() < losses.first(), "losses: {losses:?}");
+}
+
+#[test]
+fn drop_path_drops_at_the_scheduled_rate_in_training_only() {
+    let train = Device::flex().autodiff();
+    let x = Tensor::<4>::ones([4000, 1, 1, 1], &train);
+    // Paper convention: per-sample draws, scaled at test time.
+    let y = resnet110_sd::drop_path(x, 0.7, true, true);
+    let kept = y.sum().into_scalar::<f32>() / 4000.0;
+    assert!((kept - 0.7).abs() < 0.03, "kept {kept}");
+    let test = Device::flex();
+    let x = Tensor::<4>::ones([100, 1, 1, 1], &test);
+    let y = resnet110_sd::drop_path(x, 0.7, true, true);
+    let min = y.clone().min().into_scalar::<f32>();
+    let max = y.max().into_scalar::<f32>();
+    assert!((min - 0.7).abs() < 1e-6 && (max - 0.7).abs() < 1e-6, "never dropped at test time, only scaled");
+    // The survival the model carries is resc's linear schedule.
+    let model = resnet110_sd::Resnet110SdConfig::new().init(&test);
+    let all: Vec<f64> = [&model.layer1, &model.layer2, &model.layer3]
+        .iter()
+        .flat_map(|stage| stage.iter().map(|b| b.drop_path_survival))
+        .collect();
+    assert_eq!(all.len(), 54);
+    for (l, p) in all.iter().enumerate() {
+        assert!((p - (1.0 - (l + 1) as f64 / 54.0 * 0.5)).abs() < 1e-12, "block {l}: {p}");
+    }
+    let _ = model.num_params();
+}

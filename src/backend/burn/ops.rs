@@ -1,0 +1,316 @@
+//! One codegen unit per op: the burn builder of a module field, and the
+//! inline tensor code of a stateless op.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use super::plan::OpKind;
+use crate::ir::op::{Activation, Op};
+
+/// A construction value of a generated module.
+#[derive(Clone, Debug)]
+pub enum Lit {
+    Usize(u64),
+    F64(f64),
+    Bool(bool),
+    /// Built code: the blocks of a stage whose length differs between instances.
+    Code {
+        tokens: TokenStream,
+        ty: TokenStream,
+    },
+}
+
+impl PartialEq for Lit {
+    fn eq(&self, other: &Lit) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Lit {
+    pub fn tokens(&self) -> TokenStream {
+        match self {
+            Lit::Usize(v) => {
+                let l = Literal::u64_unsuffixed(*v);
+                quote! { #l }
+            }
+            Lit::F64(v) => {
+                let l = Literal::f64_unsuffixed(*v);
+                quote! { #l }
+            }
+            Lit::Bool(b) => quote! { #b },
+            Lit::Code { tokens, .. } => tokens.clone(),
+        }
+    }
+
+    pub fn rust_type(&self) -> TokenStream {
+        match self {
+            Lit::Usize(_) => quote! { usize },
+            Lit::F64(_) => quote! { f64 },
+            Lit::Bool(_) => quote! { bool },
+            Lit::Code { ty, .. } => ty.clone(),
+        }
+    }
+
+    pub fn key(&self) -> String {
+        match self {
+            Lit::Usize(v) => format!("u{v}"),
+            Lit::F64(v) => format!("f{v:e}"),
+            Lit::Bool(b) => format!("b{b}"),
+            Lit::Code { tokens, .. } => format!("c{tokens}"),
+        }
+    }
+}
+
+/// The values a module field is built from, named.
+pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
+    use Lit::*;
+    match op {
+        Op::Conv2d(c) => vec![
+            ("in", Usize(c.in_channels)),
+            ("out", Usize(c.out_channels)),
+            ("kh", Usize(c.kernel[0])),
+            ("kw", Usize(c.kernel[1])),
+            ("sh", Usize(c.stride[0])),
+            ("sw", Usize(c.stride[1])),
+            ("ph", Usize(c.padding[0])),
+            ("pw", Usize(c.padding[1])),
+            ("dh", Usize(c.dilation[0])),
+            ("dw", Usize(c.dilation[1])),
+            ("groups", Usize(c.groups)),
+            ("bias", Bool(c.bias)),
+        ],
+        Op::BatchNorm { channels, eps } => vec![("channels", Usize(*channels)), ("eps", F64(*eps))],
+        Op::Linear { in_features, out_features, bias } => {
+            vec![("in", Usize(*in_features)), ("out", Usize(*out_features)), ("bias", Bool(*bias))]
+        }
+        Op::Pool(p) => vec![
+            ("kh", Usize(p.kernel[0])),
+            ("kw", Usize(p.kernel[1])),
+            ("sh", Usize(p.stride[0])),
+            ("sw", Usize(p.stride[1])),
+            ("ph", Usize(p.padding[0])),
+            ("pw", Usize(p.padding[1])),
+            ("ceil", Bool(p.ceil_mode)),
+            ("count_pad", Bool(p.count_include_pad)),
+        ],
+        Op::Dropout { p } => vec![("p", F64(*p))],
+        _ => Vec::new(),
+    }
+}
+
+/// `Conv2dConfig::new(..)..init(device)` and the like. `v` gives the tokens of
+/// each fact (a literal or an `init` argument); `lit` its value where it is a
+/// literal, so defaults can be left out.
+pub fn builder(kind: OpKind, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+    let is = |name: &str, want: Lit| lit(name) == Some(want);
+    let pad = |v: &dyn Fn(&str) -> TokenStream| {
+        let (ph, pw) = (v("ph"), v("pw"));
+        quote! { PaddingConfig2d::Explicit(#ph, #pw, #ph, #pw) }
+    };
+    let zero_pad = is("ph", Lit::Usize(0)) && is("pw", Lit::Usize(0));
+    match kind {
+        OpKind::Conv => {
+            let (cin, cout, kh, kw) = (v("in"), v("out"), v("kh"), v("kw"));
+            let mut b = quote! { Conv2dConfig::new([#cin, #cout], [#kh, #kw]) };
+            if !(is("sh", Lit::Usize(1)) && is("sw", Lit::Usize(1))) {
+                let (sh, sw) = (v("sh"), v("sw"));
+                b = quote! { #b.with_stride([#sh, #sw]) };
+            }
+            if !zero_pad {
+                let p = pad(v);
+                b = quote! { #b.with_padding(#p) };
+            }
+            if !(is("dh", Lit::Usize(1)) && is("dw", Lit::Usize(1))) {
+                let (dh, dw) = (v("dh"), v("dw"));
+                b = quote! { #b.with_dilation([#dh, #dw]) };
+            }
+            if !is("groups", Lit::Usize(1)) {
+                let g = v("groups");
+                b = quote! { #b.with_groups(#g) };
+            }
+            if !is("bias", Lit::Bool(true)) {
+                let bias = v("bias");
+                b = quote! { #b.with_bias(#bias) };
+            }
+            quote! { #b.init(device) }
+        }
+        OpKind::Bn => {
+            let c = v("channels");
+            let mut b = quote! { BatchNormConfig::new(#c) };
+            if !is("eps", Lit::F64(1e-5)) {
+                let e = v("eps");
+                b = quote! { #b.with_epsilon(#e) };
+            }
+            quote! { #b.init(device) }
+        }
+        OpKind::Linear => {
+            let (i, o) = (v("in"), v("out"));
+            let mut b = quote! { LinearConfig::new(#i, #o) };
+            if !is("bias", Lit::Bool(true)) {
+                let bias = v("bias");
+                b = quote! { #b.with_bias(#bias) };
+            }
+            quote! { #b.init(device) }
+        }
+        OpKind::MaxPool | OpKind::AvgPool => {
+            let (kh, kw, sh, sw) = (v("kh"), v("kw"), v("sh"), v("sw"));
+            let mut b = if kind == OpKind::MaxPool {
+                quote! { MaxPool2dConfig::new([#kh, #kw]) }
+            } else {
+                quote! { AvgPool2dConfig::new([#kh, #kw]) }
+            };
+            b = quote! { #b.with_strides([#sh, #sw]) };
+            if !zero_pad {
+                let p = pad(v);
+                b = quote! { #b.with_padding(#p) };
+            }
+            if !is("ceil", Lit::Bool(false)) {
+                let c = v("ceil");
+                b = quote! { #b.with_ceil_mode(#c) };
+            }
+            if kind == OpKind::AvgPool && !is("count_pad", Lit::Bool(true)) {
+                let c = v("count_pad");
+                b = quote! { #b.with_count_include_pad(#c) };
+            }
+            quote! { #b.init() }
+        }
+        OpKind::Dropout => {
+            let p = v("p");
+            quote! { DropoutConfig::new(#p).init() }
+        }
+    }
+}
+
+/// The constants of an inline op, named; they become fields when they differ
+/// between instances.
+pub fn inline_consts(op: &Op) -> Vec<(&'static str, Lit)> {
+    use Lit::*;
+    match op {
+        Op::Act(Activation::LeakyRelu(s)) => vec![("slope", F64(*s))],
+        Op::Act(Activation::Elu(a)) => vec![("alpha", F64(*a))],
+        Op::Slice { start, end } => vec![("start", Usize(*start)), ("end", Usize(*end))],
+        Op::SplitSum { radix } => vec![("radix", Usize(*radix))],
+        Op::RadixSoftmax { radix, groups } => vec![("radix", Usize(*radix)), ("groups", Usize(*groups))],
+        Op::Subsample { stride } => vec![("stride", Usize(*stride))],
+        Op::PadChannels { before, after } => vec![("before", Usize(*before)), ("after", Usize(*after))],
+        Op::DropPath(d) => vec![
+            ("survival", F64(d.survival)),
+            ("scale_at_test", Bool(d.scale_at_test)),
+            ("per_sample", Bool(d.per_sample)),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// Inline tensor code for a stateless op on `args`; `c` gives each constant's tokens.
+pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+    let a = &args[0];
+    let act = quote! { burn::tensor::activation };
+    match op {
+        Op::Act(Activation::Relu) => quote! { #act::relu(#a) },
+        Op::Act(Activation::Relu6) => quote! { #a.clamp(0.0, 6.0) },
+        Op::Act(Activation::LeakyRelu(_)) => {
+            let s = c("slope");
+            quote! { #act::leaky_relu(#a, #s) }
+        }
+        Op::Act(Activation::Sigmoid) => quote! { #act::sigmoid(#a) },
+        Op::Act(Activation::Tanh) => quote! { #act::tanh(#a) },
+        Op::Act(Activation::Gelu) => quote! { #act::gelu(#a) },
+        Op::Act(Activation::Silu) => quote! { #act::silu(#a) },
+        Op::Act(Activation::Elu(_)) => {
+            let alpha = c("alpha");
+            quote! { #act::elu(#a, #alpha) }
+        }
+        Op::Identity | Op::Input => quote! { #a },
+        Op::GlobalAvgPool => quote! { #a.mean_dim(3).mean_dim(2) },
+        Op::Flatten => quote! { #a.flatten(1, 3) },
+        Op::Add { .. } => {
+            let rest = &args[1..];
+            quote! { #a #(+ #rest)* }
+        }
+        Op::Mul => {
+            let b = &args[1];
+            quote! { #a * #b }
+        }
+        Op::Concat => quote! { Tensor::cat(vec![#(#args),*], 1) },
+        Op::Slice { end, .. } => {
+            let start = c("start");
+            if *end == 0 {
+                quote! {{
+                    let t = #a;
+                    let channels = t.dims()[1];
+                    t.narrow(1, #start, channels - #start)
+                }}
+            } else {
+                let end = c("end");
+                quote! { #a.narrow(1, #start, #end - #start) }
+            }
+        }
+        Op::SplitSum { .. } => {
+            let r = c("radix");
+            quote! {{
+                let t = #a;
+                let [n, channels, h, w] = t.dims();
+                t.reshape([n, #r, channels / #r, h, w]).sum_dim(1).reshape([n, channels / #r, h, w])
+            }}
+        }
+        Op::RadixSoftmax { .. } => {
+            let (r, g) = (c("radix"), c("groups"));
+            quote! {{
+                let t = #a;
+                let [n, channels, h, w] = t.dims();
+                if #r > 1 {
+                    // timm's order: [group][radix][c] in, [radix][group][c] out.
+                    let t = t.reshape([n, #g, #r, channels / (#g * #r)]).swap_dims(1, 2);
+                    #act::softmax(t, 1).reshape([n, channels, h, w])
+                } else {
+                    #act::sigmoid(t)
+                }
+            }}
+        }
+        Op::Subsample { .. } => {
+            let s = c("stride");
+            quote! { AvgPool2dConfig::new([1, 1]).with_strides([#s, #s]).init().forward(#a) }
+        }
+        Op::PadChannels { .. } => {
+            let (b, af) = (c("before"), c("after"));
+            quote! {{
+                let t = #a;
+                let [n, _, h, w] = t.dims();
+                let device = t.device();
+                Tensor::cat(vec![Tensor::zeros([n, #b, h, w], &device), t, Tensor::zeros([n, #af, h, w], &device)], 1)
+            }}
+        }
+        Op::DropPath(_) => {
+            let (p, test, per) = (c("survival"), c("scale_at_test"), c("per_sample"));
+            quote! { drop_path(#a, #p, #test, #per) }
+        }
+        Op::Conv2d(_) | Op::BatchNorm { .. } | Op::Linear { .. } | Op::Pool(_) | Op::Dropout { .. } => {
+            unreachable!("module ops are fields")
+        }
+    }
+}
+
+/// Stochastic depth, generated only into models that use it.
+pub fn drop_path_fn() -> TokenStream {
+    quote! {
+        /// Stochastic depth on a residual branch. In training (an autodiff
+        /// device), the branch is kept with probability `survival`, drawn per
+        /// sample or once per batch; `scale_at_test` follows the paper (scale
+        /// by `survival` at test time) instead of timm (divide by it in training).
+        pub fn drop_path(x: Tensor<4>, survival: f64, scale_at_test: bool, per_sample: bool) -> Tensor<4> {
+            let training = x.device().is_autodiff();
+            if !training {
+                return if scale_at_test { x * survival } else { x };
+            }
+            if survival >= 1.0 {
+                return x;
+            }
+            let [n, _, _, _] = x.dims();
+            let draws = if per_sample { n } else { 1 };
+            let keep = Tensor::<4>::random([draws, 1, 1, 1], burn::tensor::Distribution::Bernoulli(survival), &x.device());
+            let kept = x * keep;
+            if scale_at_test { kept } else { kept / survival }
+        }
+    }
+}

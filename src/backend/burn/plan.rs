@@ -1,0 +1,430 @@
+//! From the IR to a plan of Rust types: which scopes become structs, their
+//! fields, and the forward program of each struct, unified over all the
+//! instances of one template.
+
+use std::collections::{BTreeMap, HashMap};
+
+use petgraph::stable_graph::NodeIndex;
+
+use super::CodegenError;
+use crate::ir::{Child, Graph, Op, ScopeId, ScopeKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Conv,
+    Bn,
+    Linear,
+    MaxPool,
+    AvgPool,
+    Dropout,
+}
+
+impl OpKind {
+    pub fn of(op: &Op) -> Option<OpKind> {
+        Some(match op {
+            Op::Conv2d(_) => OpKind::Conv,
+            Op::BatchNorm { .. } => OpKind::Bn,
+            Op::Linear { .. } => OpKind::Linear,
+            Op::Pool(p) if p.kind == crate::ir::op::PoolKind::Max => OpKind::MaxPool,
+            Op::Pool(_) => OpKind::AvgPool,
+            Op::Dropout { .. } => OpKind::Dropout,
+            _ => return None,
+        })
+    }
+}
+
+/// One step of a forward program.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// Identity across instances: a field path, or an inline op's source position.
+    pub key: String,
+    pub kind: StepKind,
+    /// The IR node whose value the step produces (in this instance).
+    pub out: NodeIndex,
+    pub inputs: Vec<NodeIndex>,
+}
+
+#[derive(Clone, Debug)]
+pub enum StepKind {
+    /// An op computed inline (activations, adds, concats, slices...).
+    Inline(NodeIndex),
+    /// An op held in a module field (`conv1`, `downsample.1`).
+    FieldOp { path: Vec<String>, node: NodeIndex },
+    /// `self.path.forward(x)` on a struct field.
+    Call { path: Vec<String>, scope: ScopeId },
+    /// `for block in &self.path { x = block.forward(x) }`.
+    Loop { path: Vec<String>, scope: ScopeId },
+}
+
+/// A struct type and its instances in the model.
+#[derive(Debug)]
+pub struct StructType {
+    pub name: String,
+    /// The `.res` template, or the group's label, it comes from.
+    pub origin: String,
+    pub instances: Vec<ScopeId>,
+}
+
+pub struct Plan<'g> {
+    pub g: &'g Graph,
+    /// Type key of each struct-bearing scope.
+    pub type_of: HashMap<ScopeId, String>,
+    pub types: BTreeMap<String, StructType>,
+    /// Types in dependency order: a type's field types come before it.
+    pub order: Vec<String>,
+}
+
+fn last_part(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}
+
+pub fn camel(name: &str) -> String {
+    let mut out = String::new();
+    let mut up = true;
+    for c in name.chars() {
+        if c == '_' || c == '.' || c == '#' {
+            up = true;
+        } else if up {
+            out.extend(c.to_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    if out.starts_with(|c: char| c.is_ascii_digit()) { format!("M{out}") } else { out }
+}
+
+impl<'g> Plan<'g> {
+    pub fn new(g: &'g Graph) -> Result<Plan<'g>, CodegenError> {
+        let mut plan = Plan { g, type_of: HashMap::new(), types: BTreeMap::new(), order: Vec::new() };
+        plan.assign_types(ScopeId(0), None);
+        plan.order_types();
+        Ok(plan)
+    }
+
+    pub fn label_of_child(&self, c: &Child) -> &str {
+        match c {
+            Child::Scope(s) => last_part(&self.g.scope(*s).path),
+            Child::Node(n) => last_part(&self.g.node(*n).name),
+        }
+    }
+
+    /// A block called without a label adds its layers to its caller.
+    pub fn is_unlabelled_instance(&self, s: ScopeId) -> bool {
+        let sc = self.g.scope(s);
+        matches!(sc.kind, ScopeKind::Instance { .. })
+            && sc.parent.is_some_and(|p| self.g.scope(p).path == sc.path && s.0 != 0)
+    }
+
+    /// The children of a scope with unlabelled instances opened up.
+    pub fn flat_children(&self, s: ScopeId) -> Vec<Child> {
+        let mut out = Vec::new();
+        for c in &self.g.scope(s).children {
+            match c {
+                Child::Scope(cs) if self.is_unlabelled_instance(*cs) => out.extend(self.flat_children(*cs)),
+                _ => out.push(*c),
+            }
+        }
+        out
+    }
+
+    /// A container whose members are named 0, 1, ...
+    pub fn is_numbered(&self, s: ScopeId) -> bool {
+        let sc = self.g.scope(s);
+        sc.kind == ScopeKind::Container && {
+            let kids = self.flat_children(s);
+            !kids.is_empty() && kids.iter().all(|c| self.label_of_child(c).parse::<u64>().is_ok())
+        }
+    }
+
+    pub fn is_struct_scope(&self, s: ScopeId) -> bool {
+        let sc = self.g.scope(s);
+        match sc.kind {
+            ScopeKind::Model => true,
+            ScopeKind::Instance { .. } => s.0 == 0 || !self.is_unlabelled_instance(s),
+            ScopeKind::Container => !self.is_numbered(s),
+        }
+    }
+
+    fn assign_types(&mut self, s: ScopeId, parent_type: Option<&str>) {
+        let g = self.g;
+        let sc = g.scope(s);
+        let mut mine = parent_type.map(str::to_string);
+        if self.is_struct_scope(s) {
+            let (key, origin) = match (&sc.kind, s.0) {
+                (_, 0) => (format!("model:{}", g.name), g.name.clone()),
+                (ScopeKind::Instance { template }, _) => (format!("block:{template}"), template.clone()),
+                _ => {
+                    // Groups with the same label pattern and the same members share a type:
+                    // `stages.0` .. `stages.3`, each `{ blocks: .. }`.
+                    let label = last_part(&sc.path);
+                    let pattern: String = label.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+                    let members: Vec<String> =
+                        self.flat_children(s).iter().map(|c| self.label_of_child(c).to_string()).collect();
+                    let p = parent_type.unwrap_or("");
+                    (format!("group:{p}/{pattern}/{}", members.join(",")), label.to_string())
+                }
+            };
+            self.type_of.insert(s, key.clone());
+            self.types
+                .entry(key.clone())
+                .or_insert_with(|| StructType { name: String::new(), origin, instances: Vec::new() })
+                .instances
+                .push(s);
+            mine = Some(key);
+        }
+        let kids: Vec<ScopeId> = sc
+            .children
+            .iter()
+            .filter_map(|c| match c {
+                Child::Scope(cs) => Some(*cs),
+                Child::Node(_) => None,
+            })
+            .collect();
+        for k in kids {
+            self.assign_types(k, mine.as_deref());
+        }
+    }
+
+    /// Names, and an order where each type follows the types of its fields.
+    fn order_types(&mut self) {
+        let mut used: HashMap<String, usize> = HashMap::new();
+        let keys: Vec<String> = self.types.keys().cloned().collect();
+        // Model first so its name wins; then blocks, then groups.
+        let mut sorted = keys.clone();
+        sorted.sort_by_key(|k| (!k.starts_with("model:"), !k.starts_with("block:"), k.clone()));
+        for k in &sorted {
+            let t = self.types.get_mut(k).expect("key");
+            let mut name = camel(&t.origin);
+            if k.starts_with("group:") {
+                name = camel(&t.origin.replace(|c: char| c.is_ascii_digit(), ""));
+                if name.is_empty() || name == "M" {
+                    name = "Stage".into();
+                }
+            }
+            let n = used.entry(name.clone()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                name = format!("{name}{n}");
+            }
+            t.name = name;
+        }
+        // Depth-first from the model over first instances: children before parents.
+        let mut order = Vec::new();
+        self.visit_order(ScopeId(0), &mut order);
+        for k in keys {
+            if !order.contains(&k) {
+                order.push(k);
+            }
+        }
+        self.order = order;
+    }
+
+    fn visit_order(&self, s: ScopeId, order: &mut Vec<String>) {
+        for c in &self.g.scope(s).children {
+            if let Child::Scope(cs) = c {
+                self.visit_order(*cs, order);
+            }
+        }
+        if let Some(k) = self.type_of.get(&s)
+            && !order.contains(k)
+        {
+            order.push(k.clone());
+        }
+    }
+
+    pub fn type_name(&self, s: ScopeId) -> &str {
+        &self.types[&self.type_of[&s]].name
+    }
+
+    /// Is this numbered container a stage: members all of one struct type?
+    pub fn stage_type(&self, s: ScopeId) -> Option<String> {
+        if !self.is_numbered(s) {
+            return None;
+        }
+        let mut ty: Option<String> = None;
+        for c in self.flat_children(s) {
+            let Child::Scope(cs) = c else { return None };
+            let t = self.type_of.get(&cs)?;
+            if ty.as_ref().is_some_and(|x| x != t) {
+                return None;
+            }
+            ty = Some(t.clone());
+        }
+        ty
+    }
+
+    /// The chain of scopes from `n`'s scope up to (excluding) `top`, outermost
+    /// first, without unlabelled instances.
+    fn chain_below(&self, n: NodeIndex, top: ScopeId) -> Option<Vec<ScopeId>> {
+        let mut chain = Vec::new();
+        let mut cur = Some(self.g.node(n).scope);
+        while let Some(s) = cur {
+            if s == top {
+                chain.reverse();
+                return Some(chain);
+            }
+            if !self.is_unlabelled_instance(s) {
+                chain.push(s);
+            }
+            cur = self.g.scope(s).parent;
+        }
+        None
+    }
+
+    /// The forward program of one struct instance, and its input node.
+    pub fn program(&self, s: ScopeId) -> Result<(NodeIndex, Vec<Step>), CodegenError> {
+        let g = self.g;
+        let mut nodes = Vec::new();
+        g.scope_nodes(s, &mut nodes);
+        let inside: std::collections::HashSet<NodeIndex> = nodes.iter().copied().collect();
+        let input = if s.0 == 0 { Some(g.input) } else { None };
+        let mut steps: Vec<Step> = Vec::new();
+        let mut done_members: Vec<ScopeId> = Vec::new();
+        let mut occurrences: HashMap<String, usize> = HashMap::new();
+        let mut external: Option<NodeIndex> = input;
+        for &n in g.order.iter().filter(|n| inside.contains(n)) {
+            if matches!(g.node(n).op, Op::Input) {
+                continue;
+            }
+            for i in g.inputs(n) {
+                if !inside.contains(&i) || matches!(g.node(i).op, Op::Input) {
+                    match external {
+                        None => external = Some(i),
+                        Some(e) if e == i => {}
+                        Some(_) => {
+                            return Err(CodegenError::Unsupported {
+                                what: "a block that reads more than one tensor from outside it".into(),
+                                at: g.scope(s).path.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+            let chain = self.chain_below(n, s).expect("node under its scope");
+            let step = match chain.first() {
+                None => {
+                    let node = g.node(n);
+                    match OpKind::of(&node.op) {
+                        Some(_) => {
+                            let rel = relative(&node.name, &g.scope(s).path);
+                            Step {
+                                key: rel.clone(),
+                                kind: StepKind::FieldOp { path: vec![rel], node: n },
+                                out: n,
+                                inputs: g.inputs(n),
+                            }
+                        }
+                        None => {
+                            let base = format!("{}@{}:{}", node.op.kind_name(), node.span.file.0, node.span.start);
+                            let k = occurrences.entry(base.clone()).or_insert(0);
+                            *k += 1;
+                            Step { key: format!("{base}#{k}"), kind: StepKind::Inline(n), out: n, inputs: g.inputs(n) }
+                        }
+                    }
+                }
+                Some(&top) => {
+                    if done_members.contains(&top) {
+                        continue;
+                    }
+                    let label = last_part(&g.scope(top).path).to_string();
+                    if self.is_struct_scope(top) {
+                        done_members.push(top);
+                        self.member_step(vec![label], top, &inside)?
+                    } else if self.stage_type(top).is_some() {
+                        done_members.push(top);
+                        let (inp, out) = self.boundary(top)?;
+                        Step {
+                            key: label.clone(),
+                            kind: StepKind::Loop { path: vec![label], scope: top },
+                            out,
+                            inputs: vec![inp],
+                        }
+                    } else {
+                        // A numbered list of mixed layers: a tuple field.
+                        match chain.get(1) {
+                            Some(&elem) => {
+                                if done_members.contains(&elem) {
+                                    continue;
+                                }
+                                done_members.push(elem);
+                                let idx = last_part(&g.scope(elem).path).to_string();
+                                if !self.is_struct_scope(elem) {
+                                    return Err(CodegenError::Unsupported {
+                                        what: "a list inside a list".into(),
+                                        at: g.scope(elem).path.clone(),
+                                    });
+                                }
+                                self.member_step(vec![label, idx], elem, &inside)?
+                            }
+                            None => {
+                                let node = g.node(n);
+                                let idx = last_part(&node.name).to_string();
+                                let key = format!("{label}.{idx}");
+                                let kind = match OpKind::of(&node.op) {
+                                    Some(_) => StepKind::FieldOp { path: vec![label, idx], node: n },
+                                    None => StepKind::Inline(n),
+                                };
+                                Step { key, kind, out: n, inputs: g.inputs(n) }
+                            }
+                        }
+                    }
+                }
+            };
+            steps.push(step);
+        }
+        let input = external.ok_or_else(|| CodegenError::Unsupported {
+            what: "a block with no input".into(),
+            at: g.scope(s).path.clone(),
+        })?;
+        Ok((input, steps))
+    }
+
+    fn member_step(
+        &self,
+        path: Vec<String>,
+        scope: ScopeId,
+        _inside: &std::collections::HashSet<NodeIndex>,
+    ) -> Result<Step, CodegenError> {
+        let (inp, out) = self.boundary(scope)?;
+        Ok(Step { key: path.join("."), kind: StepKind::Call { path, scope }, out, inputs: vec![inp] })
+    }
+
+    /// The one tensor a scope reads from outside, and its output.
+    pub fn boundary(&self, s: ScopeId) -> Result<(NodeIndex, NodeIndex), CodegenError> {
+        let g = self.g;
+        let mut nodes = Vec::new();
+        g.scope_nodes(s, &mut nodes);
+        let inside: std::collections::HashSet<NodeIndex> = nodes.iter().copied().collect();
+        let mut ext = None;
+        for &n in &nodes {
+            for i in g.inputs(n) {
+                if !inside.contains(&i) {
+                    match ext {
+                        None => ext = Some(i),
+                        Some(e) if e == i => {}
+                        Some(_) => {
+                            return Err(CodegenError::Unsupported {
+                                what: "a block that reads more than one tensor from outside it".into(),
+                                at: g.scope(s).path.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let out = g.scope_output(s);
+        match (ext, out) {
+            (Some(i), Some(o)) => Ok((i, o)),
+            _ => Err(CodegenError::Unsupported { what: "an empty block".into(), at: g.scope(s).path.clone() }),
+        }
+    }
+}
+
+pub fn relative(name: &str, prefix: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        name.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')).unwrap_or(name).to_string()
+    }
+}
