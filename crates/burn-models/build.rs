@@ -29,6 +29,10 @@ fn main() {
             let out_shape = small.node(small.output).shape.concrete(1);
             let ty = resc::backend::burn::camel(&g.name);
             let drop_path = g.drop_path.is_some();
+            let state: Vec<String> = resc::passes::state(&g)
+                .iter()
+                .map(|e| format!("({:?}, &{:?})", e.name, e.shape.iter().map(|&d| d as usize).collect::<Vec<_>>()))
+                .collect();
             writeln!(index, "#[path = {:?}]\npub mod {};", file.display().to_string(), g.name).unwrap();
             writeln!(
                 index,
@@ -38,7 +42,7 @@ fn main() {
             .unwrap();
             writeln!(
                 entries,
-                "    Entry {{ name: {:?}, params: {}, buffers: {}, test_input: [1, {}, {}, {}], test_output: [{}, {}], drop_path: {drop_path}, build: |d| Box::new({m}::{ty}Config::new().init(d)) }},",
+                "    Entry {{ name: {:?}, params: {}, buffers: {}, test_input: [1, {}, {}, {}], test_output: [{}, {}], drop_path: {drop_path}, state: &[{}], build: |d| Box::new({m}::{ty}Config::new().init(d)), load: |d, p| Ok(Box::new({m}::{ty}Config::new().init(d).load_pytorch_safetensors(p).map_err(|e| e.to_string())?)) }},",
                 g.name,
                 counts.params,
                 counts.buffers,
@@ -47,6 +51,7 @@ fn main() {
                 test_input[2],
                 out_shape[0],
                 out_shape[1],
+                state.join(", "),
                 m = g.name,
             )
             .unwrap();

@@ -22,7 +22,11 @@ pub struct Entry {
     pub test_input: [usize; 4],
     pub test_output: [usize; 2],
     pub drop_path: bool,
+    /// Every parameter and BN statistic with its PyTorch name and shape.
+    pub state: &'static [(&'static str, &'static [usize])],
     pub build: fn(&Device) -> Box<dyn Net>,
+    /// Builds the model and loads a PyTorch-named safetensors checkpoint.
+    pub load: fn(&Device, &std::path::Path) -> Result<Box<dyn Net>, String>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/models.rs"));
