@@ -152,3 +152,18 @@ fn errors_come_with_a_summary_up_to_the_failure() {
     assert!(out.contains("conv1") && out.contains("conv2") && !out.contains("conv3"), "{out}");
     assert!(stderr(&o).contains("resc::shape::kernel_too_large"));
 }
+
+#[test]
+fn build_emits_burn_source() {
+    let out = std::env::temp_dir().join(format!("resc-burn-{}.rs", std::process::id()));
+    let o = resc(&["build", "stdlib/resnet.res", "--model", "resnet50", "--emit", "burn", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let code = std::fs::read_to_string(&out).expect("written");
+    std::fs::remove_file(&out).ok();
+    assert!(code.contains("pub struct Resnet50Config"), "a Config for the model");
+    assert!(code.contains("pub fn forward(&self, x: Tensor<4>) -> Tensor<2>"), "the model's forward");
+    assert!(code.contains("pub struct Bottleneck"), "one struct per block template");
+    assert!(code.contains("pub layer3: Vec<Bottleneck>"), "a Vec per stage");
+    assert!(code.contains("pub downsample: Option<(Conv2d, BatchNorm)>"), "torchvision's downsample.0/.1 keys");
+    assert!(code.contains("Conv2dConfig::new([3, 64], [7, 7])"), "real burn builders");
+}

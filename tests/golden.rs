@@ -98,3 +98,36 @@ fn error_cases_have_codes() {
         }
     }
 }
+
+/// The generated burn source of a few models, so that a change in the output
+/// is seen in review. `RESC_BLESS=1` rewrites them (refused under `CI=true`).
+#[test]
+fn burn_snapshots() {
+    let cases = [
+        ("resnet", "resnet18"),
+        ("stochastic_depth", "resnet110_sd"),
+        ("resnetv2", "resnetv2_50"),
+        ("densenet", "densenet40_k12"),
+        ("dpn", "dpn68"),
+        ("resnest", "resnest50d_4s2x40d"),
+    ];
+    let bless = std::env::var_os("RESC_BLESS").is_some() && std::env::var("CI").map_or(true, |v| v != "true");
+    let mut failures = Vec::new();
+    for (module, model) in cases {
+        let name = resc::stdlib::display_name(module);
+        let prog = resc::sema::Program::load_text(&name, None, resc::stdlib::source(module).expect("module"));
+        let g = driver::compile(&prog, Select::Named(model)).expect("compiles").remove(0);
+        let code = resc::backend::burn::emit(&g, &prog.sources).expect("generates");
+        let path = format!("tests/snapshots/burn/{model}.rs");
+        if bless {
+            std::fs::write(&path, &code).expect("write snapshot");
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(want) if want == code => {}
+            Ok(_) => failures.push(format!("{path} differs from the generated code (RESC_BLESS=1 rewrites it)")),
+            Err(_) => failures.push(format!("{path} is missing (RESC_BLESS=1 writes it)")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

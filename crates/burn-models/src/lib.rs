@@ -11,6 +11,9 @@ pub trait Net {
     fn state_elements(&self) -> usize;
 }
 
+/// Builds a model and loads a checkpoint into it.
+pub type Loader = fn(&Device, &std::path::Path) -> Result<Box<dyn Net>, String>;
+
 /// A generated model and what the compiler said about it.
 pub struct Entry {
     pub name: &'static str,
@@ -26,7 +29,7 @@ pub struct Entry {
     pub state: &'static [(&'static str, &'static [usize])],
     pub build: fn(&Device) -> Box<dyn Net>,
     /// Builds the model and loads a PyTorch-named safetensors checkpoint.
-    pub load: fn(&Device, &std::path::Path) -> Result<Box<dyn Net>, String>,
+    pub load: Loader,
 }
 
 include!(concat!(env!("OUT_DIR"), "/models.rs"));

@@ -43,7 +43,9 @@ fn write_checkpoint(state: &[(&str, &[usize])], path: &std::path::Path) {
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = data
         .iter()
-        .map(|(n, b, s)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+        .map(|(n, b, s)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        })
         .collect();
     safetensors::tensor::serialize_to_file(views, None, path).expect("write checkpoint");
 }
@@ -56,11 +58,8 @@ fn generated_models_match_torchvision_and_timm() {
     for entry in std::fs::read_dir("../../tests/fixtures/numerics").expect("fixtures").flatten() {
         let path = entry.path();
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let want: Vec<f32> = std::fs::read_to_string(&path)
-            .unwrap()
-            .lines()
-            .map(|l| l.parse().expect("float"))
-            .collect();
+        let want: Vec<f32> =
+            std::fs::read_to_string(&path).unwrap().lines().map(|l| l.parse().expect("float")).collect();
         let m = MODELS.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("no model {name}"));
         let ckpt = std::env::temp_dir().join(format!("numerics-{}-{name}.safetensors", std::process::id()));
         write_checkpoint(m.state, &ckpt);

@@ -109,8 +109,6 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
     }
     let config_doc = format!(" Builds the model: `{config}::new().init(&device)`.");
     let file = quote! {
-        #![doc = #header]
-        #![allow(clippy::all)]
 
         #imports
 
@@ -136,7 +134,10 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
         what: format!("its own output (generated code does not parse: {e})"),
         at: g.name.clone(),
     })?;
-    Ok(prettyplease::unparse(&parsed))
+    // A plain comment, not `//!`: the file then works as a module file and
+    // through `include!` alike.
+    let header: String = header.lines().map(|l| format!("//{l}\n")).collect();
+    Ok(format!("{header}\n{}", prettyplease::unparse(&parsed)))
 }
 
 fn loader(model: &proc_macro2::Ident) -> TokenStream {
@@ -236,16 +237,21 @@ fn render_struct(
     let inits = u.fields.iter().map(|f| {
         let fname = format_ident!("{}", f.rust_name);
         let init = &f.init;
-        quote! { #fname: #init, }
+        if init.to_string() == f.rust_name {
+            quote! { #fname, }
+        } else {
+            quote! { #fname: #init, }
+        }
     });
     let in_rank = proc_macro2::Literal::usize_unsuffixed(u.in_rank);
     let out_rank = proc_macro2::Literal::usize_unsuffixed(u.out_rank);
     let body = &u.forward;
     let uses_device = u.fields.iter().any(|f| f.init.to_string().contains("device"));
-    let allow = if uses_device {
-        quote! {}
-    } else {
-        quote! { #[allow(unused_variables)] }
+    let allow = match (uses_device, u.params.len() > 6) {
+        (true, false) => quote! {},
+        (true, true) => quote! { #[allow(clippy::too_many_arguments)] },
+        (false, false) => quote! { #[allow(unused_variables)] },
+        (false, true) => quote! { #[allow(unused_variables, clippy::too_many_arguments)] },
     };
     let _ = is_model;
     Ok(quote! {

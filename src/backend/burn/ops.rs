@@ -243,11 +243,18 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
                 }}
             } else {
                 let end = c("end");
-                quote! { #a.narrow(1, #start, #end - #start) }
+                if start.to_string() == "0" {
+                    quote! { #a.narrow(1, 0, #end) }
+                } else {
+                    quote! { #a.narrow(1, #start, #end - #start) }
+                }
             }
         }
         Op::SplitSum { .. } => {
             let r = c("radix");
+            if r.to_string() == "1" {
+                return quote! { #a };
+            }
             quote! {{
                 let t = #a;
                 let [n, channels, h, w] = t.dims();
@@ -256,17 +263,27 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
         }
         Op::RadixSoftmax { .. } => {
             let (r, g) = (c("radix"), c("groups"));
-            quote! {{
-                let t = #a;
-                let [n, channels, h, w] = t.dims();
-                if #r > 1 {
-                    // timm's order: [group][radix][c] in, [radix][group][c] out.
-                    let t = t.reshape([n, #g, #r, channels / (#g * #r)]).swap_dims(1, 2);
+            let literal = |t: &TokenStream| t.to_string().parse::<u64>().ok();
+            // timm's order: [group][radix][c] in, [radix][group][c] out.
+            let softmax = |per: TokenStream| {
+                quote! {{
+                    let t = #a;
+                    let [n, channels, h, w] = t.dims();
+                    let t = t.reshape([n, #g, #r, channels / #per]).swap_dims(1, 2);
                     #act::softmax(t, 1).reshape([n, channels, h, w])
-                } else {
-                    #act::sigmoid(t)
+                }}
+            };
+            match (literal(&r), literal(&g)) {
+                (Some(1), _) => quote! { #act::sigmoid(#a) },
+                (Some(rv), Some(gv)) => {
+                    let k = Literal::u64_unsuffixed(rv * gv);
+                    softmax(quote! { #k })
                 }
-            }}
+                _ => {
+                    let soft = softmax(quote! { (#g * #r) });
+                    quote! { if #r > 1 { #soft } else { #act::sigmoid(#a) } }
+                }
+            }
         }
         Op::Subsample { .. } => {
             let s = c("stride");

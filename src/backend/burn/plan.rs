@@ -157,8 +157,10 @@ impl<'g> Plan<'g> {
                 _ => {
                     // Groups with the same label pattern and the same members share a type:
                     // `stages.0` .. `stages.3`, each `{ blocks: .. }`.
+                    // Numbered groups (`stages.0` .. `stages.3`) may share a type;
+                    // named ones (`denseblock1`) keep their own.
                     let label = last_part(&sc.path);
-                    let pattern: String = label.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+                    let pattern = if label.parse::<u64>().is_ok() { "#".to_string() } else { label.to_string() };
                     let members: Vec<String> =
                         self.flat_children(s).iter().map(|c| self.label_of_child(c).to_string()).collect();
                     let p = parent_type.unwrap_or("");

@@ -491,7 +491,7 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
     let mut var_names: HashMap<Ref, proc_macro2::Ident> = HashMap::new();
     var_names.insert(Ref::Input, format_ident!("x"));
     let mut taken: Vec<String> = vec!["x".into()];
-    let mut body = Vec::new();
+    let mut body: Vec<(proc_macro2::Ident, TokenStream)> = Vec::new();
     let rep_inst = |key: &str| (0..n_inst).find_map(|i| step_of(i, key)).expect("holder");
     for key in &order {
         let step = rep_inst(key);
@@ -576,17 +576,34 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
                 &none_tok,
             ),
         };
-        body.push(quote! { let #v = #expr; });
+        body.push((v.clone(), expr));
         var_names.insert(Ref::Step(key.clone()), v);
     }
-    let out_id = var_names[&output].clone();
+    // The last value is returned as an expression, not bound and returned.
+    let last_is_output = matches!((&output, order.last()), (Ref::Step(k), Some(last)) if k == last)
+        && uses.get(&output).copied().unwrap_or(0) == 1;
+    let tail = if last_is_output {
+        let (_, e) = body.pop().expect("a last step");
+        e
+    } else {
+        let out_id = var_names[&output].clone();
+        quote! { #out_id }
+    };
+    // `let a = ..; a` reads better as `..`.
+    let mut tail = tail;
+    while let Some((v, _)) = body.last()
+        && *v == tail.to_string()
+    {
+        tail = body.pop().expect("a last let").1;
+    }
+    let lets = body.iter().map(|(v, e)| quote! { let #v = #e; });
     let in_rank = g.node(progs[0].0).shape.rank();
     let out_node = match &output {
         Ref::Input => progs[0].0,
         Ref::Step(k) => rep_inst(k).out,
     };
     let out_rank = g.node(out_node).shape.rank();
-    let forward = quote! { #(#body)* #out_id };
+    let forward = quote! { #(#lets)* #tail };
     Ok(Unified { fields: out_fields, params, forward, in_rank, out_rank, uses_repeat })
 }
 
