@@ -131,3 +131,30 @@ fn burn_snapshots() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every standard-library and example model generates burn code (the
+/// burn-models crate compiles and runs it; this keeps the generator's own
+/// test fast and free of burn).
+#[test]
+fn every_model_generates_burn_code() {
+    let mut programs: Vec<resc::sema::Program> = resc::stdlib::NAMES
+        .iter()
+        .map(|m| {
+            resc::sema::Program::load_text(&resc::stdlib::display_name(m), None, resc::stdlib::source(m).unwrap())
+        })
+        .collect();
+    for e in std::fs::read_dir("examples").expect("examples").flatten() {
+        if e.path().extension().is_some_and(|x| x == "res") {
+            programs.push(driver::load(&e.path()).expect("example"));
+        }
+    }
+    let mut n = 0;
+    for prog in &programs {
+        for g in driver::compile(prog, Select::Root).expect("compiles") {
+            let code = resc::backend::burn::emit(&g, &prog.sources).unwrap_or_else(|e| panic!("{}: {e}", g.name));
+            assert!(code.contains("#[derive(Module, Debug)]"), "{}", g.name);
+            n += 1;
+        }
+    }
+    assert!(n >= 50, "{n} models");
+}
