@@ -139,9 +139,7 @@ fn burn_snapshots() {
 fn every_model_generates_burn_code() {
     let mut programs: Vec<resc::sema::Program> = resc::stdlib::NAMES
         .iter()
-        .map(|m| {
-            resc::sema::Program::load_text(&resc::stdlib::display_name(m), None, resc::stdlib::source(m).unwrap())
-        })
+        .map(|m| resc::sema::Program::load_text(&resc::stdlib::display_name(m), None, resc::stdlib::source(m).unwrap()))
         .collect();
     for e in std::fs::read_dir("examples").expect("examples").flatten() {
         if e.path().extension().is_some_and(|x| x == "res") {

@@ -3,6 +3,7 @@
 
 pub mod burn;
 pub mod dot;
+pub mod interp;
 pub mod ir_text;
 pub mod json;
 pub mod summary;
