@@ -1,0 +1,165 @@
+//! Weights for running a model: safetensors with the reference `state_dict`
+//! names, checked against the model, or reproducible random ones.
+
+use std::collections::HashMap;
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use crate::ir::Graph;
+use crate::passes;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum WeightsError {
+    #[error("cannot read the weights file: {0}")]
+    #[diagnostic(code(resc::weights::unreadable))]
+    Unreadable(String),
+
+    #[error("the weights file is not valid safetensors: {0}")]
+    #[diagnostic(code(resc::weights::invalid), help("a truncated download looks like this; fetch the file again"))]
+    Invalid(String),
+
+    #[error("the weights lack {} tensors the model needs: {}", .0.len(), .0.join(", "))]
+    #[diagnostic(
+        code(resc::weights::missing),
+        help("are these weights for another model? their names must be the reference state_dict keys")
+    )]
+    Missing(Vec<String>),
+
+    #[error("the weights have {} tensors the model has no place for: {}", .0.len(), .0.join(", "))]
+    #[diagnostic(
+        code(resc::weights::unused),
+        help("BN's num_batches_tracked is expected and ignored; anything else means another model")
+    )]
+    Unused(Vec<String>),
+
+    #[error("`{name}` has shape {got:?}, the model needs {want:?}")]
+    #[diagnostic(code(resc::weights::shape))]
+    Shape { name: String, want: Vec<usize>, got: Vec<usize> },
+
+    #[error("`{name}` is {dtype}; resc runs in f32")]
+    #[diagnostic(
+        code(resc::weights::dtype),
+        help("convert the checkpoint to float32 (or float16/float64, which resc converts)")
+    )]
+    Dtype { name: String, dtype: String },
+}
+
+/// Reads a safetensors file and checks it against the model: every
+/// parameter and BN statistic present with its shape, nothing else but BN's
+/// step counters.
+pub fn load_safetensors(path: &std::path::Path, g: &Graph) -> Result<HashMap<String, Vec<f32>>, WeightsError> {
+    let bytes = std::fs::read(path).map_err(|e| WeightsError::Unreadable(format!("{}: {e}", path.display())))?;
+    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| WeightsError::Invalid(e.to_string()))?;
+    let state = passes::state(g);
+    let mut out = HashMap::new();
+    let mut missing = Vec::new();
+    for entry in &state {
+        let Ok(view) = file.tensor(&entry.name) else {
+            missing.push(entry.name.clone());
+            continue;
+        };
+        let want: Vec<usize> = entry.shape.iter().map(|&d| d as usize).collect();
+        if view.shape() != want.as_slice() {
+            return Err(WeightsError::Shape { name: entry.name.clone(), want, got: view.shape().to_vec() });
+        }
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            safetensors::Dtype::F32 => {
+                data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+            }
+            safetensors::Dtype::F64 => {
+                data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect()
+            }
+            safetensors::Dtype::F16 => {
+                data.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect()
+            }
+            other => return Err(WeightsError::Dtype { name: entry.name.clone(), dtype: format!("{other:?}") }),
+        };
+        out.insert(entry.name.clone(), values);
+    }
+    if !missing.is_empty() {
+        return Err(WeightsError::Missing(missing));
+    }
+    let known: std::collections::HashSet<&str> = state.iter().map(|e| e.name.as_str()).collect();
+    let mut unused: Vec<String> = file
+        .names()
+        .into_iter()
+        .filter(|n| !known.contains(n) && !n.ends_with("num_batches_tracked"))
+        .map(String::from)
+        .collect();
+    unused.sort();
+    if !unused.is_empty() {
+        return Err(WeightsError::Unused(unused));
+    }
+    Ok(out)
+}
+
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let frac = (h & 0x3ff) as f32;
+    match exp {
+        0 => sign * frac * 2f32.powi(-24),
+        31 => {
+            if frac == 0.0 {
+                sign * f32::INFINITY
+            } else {
+                f32::NAN
+            }
+        }
+        e => sign * (1.0 + frac / 1024.0) * 2f32.powi(e - 15),
+    }
+}
+
+/// A small, reproducible generator (xorshift*), enough for test weights.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn uniform(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+        bits as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// Random weights as PyTorch initialises them (uniform with Kaiming's bound)
+/// and BN at its initial state, reproducible from `seed`.
+pub fn random(g: &Graph, seed: u64) -> HashMap<String, Vec<f32>> {
+    let mut rng = Rng::new(seed);
+    let state = passes::state(g);
+    let norm: std::collections::HashSet<&str> =
+        state.iter().filter_map(|e| e.name.strip_suffix(".running_mean")).collect();
+    let fan_in: HashMap<&str, u64> = state
+        .iter()
+        .filter_map(|e| {
+            let prefix = e.name.strip_suffix(".weight")?;
+            (e.shape.len() > 1).then(|| (prefix, e.shape.iter().skip(1).product::<u64>().max(1)))
+        })
+        .collect();
+    state
+        .iter()
+        .map(|e| {
+            let n = e.shape.iter().product::<u64>() as usize;
+            let (prefix, last) = e.name.rsplit_once('.').unwrap_or(("", &e.name));
+            let values: Vec<f32> = match last {
+                "running_var" => vec![1.0; n],
+                "running_mean" => vec![0.0; n],
+                "weight" if norm.contains(prefix) => vec![1.0; n],
+                "bias" if norm.contains(prefix) => vec![0.0; n],
+                _ => {
+                    let bound = (1.0 / fan_in.get(prefix).copied().unwrap_or(1) as f32).sqrt();
+                    (0..n).map(|_| rng.uniform() * bound).collect()
+                }
+            };
+            (e.name.clone(), values)
+        })
+        .collect()
+}

@@ -1,0 +1,169 @@
+//! `resc run`: weights and inputs from files, and every way they can be wrong.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use resc::driver::{self, Select};
+use resc::sema::Program;
+
+fn resc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_resc")).args(args).output().expect("run resc")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("resc-run-{}-{name}", std::process::id()))
+}
+
+fn resnet20_weights(seed: u64) -> HashMap<String, Vec<f32>> {
+    let prog = Program::load_text("stdlib/resnet.res", None, resc::stdlib::source("resnet").unwrap());
+    let g = driver::compile(&prog, Select::Named("resnet20")).unwrap().remove(0);
+    resc::weights::random(&g, seed)
+}
+
+/// Writes weights with their shapes from the model, changed by `edit`.
+fn write(path: &Path, weights: &HashMap<String, Vec<f32>>, extra: &[(&str, Vec<usize>, Vec<u8>, safetensors::Dtype)]) {
+    let prog = Program::load_text("stdlib/resnet.res", None, resc::stdlib::source("resnet").unwrap());
+    let g = driver::compile(&prog, Select::Named("resnet20")).unwrap().remove(0);
+    let shapes: HashMap<String, Vec<usize>> =
+        resc::passes::state(&g).into_iter().map(|e| (e.name, e.shape.iter().map(|&d| d as usize).collect())).collect();
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = weights
+        .iter()
+        .map(|(k, v)| (k.clone(), shapes[k].clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
+    let mut views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(k, s, b)| {
+            (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        })
+        .collect();
+    for (k, s, b, d) in extra {
+        views.push((k.to_string(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()));
+    }
+    safetensors::tensor::serialize_to_file(views, None, path).unwrap();
+}
+
+#[test]
+fn a_weights_file_gives_the_same_output_as_the_same_random_weights() {
+    let path = tmp("ok.safetensors");
+    let counter = 7i64.to_le_bytes().to_vec();
+    // torchvision checkpoints carry BN step counters: accepted and ignored.
+    write(&path, &resnet20_weights(3), &[("bn1.num_batches_tracked", vec![], counter, safetensors::Dtype::I64)]);
+    let a = resc(&[
+        "run",
+        "stdlib/resnet.res",
+        "-m",
+        "resnet20",
+        "--weights",
+        path.to_str().unwrap(),
+        "--random-input",
+        "1x3x32x32",
+    ]);
+    let b =
+        resc(&["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "3", "--random-input", "1x3x32x32"]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    let strip = |o: &Output| String::from_utf8_lossy(&o.stdout).lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(strip(&a), strip(&b));
+}
+
+#[test]
+fn bad_weights_are_clear_errors() {
+    type Make = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Make)> = vec![
+        (
+            "resc::weights::missing",
+            Box::new(|p| {
+                let mut w = resnet20_weights(1);
+                w.remove("layer2.0.conv1.weight");
+                write(p, &w, &[]);
+            }),
+        ),
+        (
+            "resc::weights::unused",
+            Box::new(|p| {
+                write(p, &resnet20_weights(1), &[("head.fc.weight", vec![1], vec![0; 4], safetensors::Dtype::F32)]);
+            }),
+        ),
+        (
+            "resc::weights::shape",
+            Box::new(|p| {
+                let mut w = resnet20_weights(1);
+                w.remove("fc.bias");
+                write(p, &w, &[("fc.bias", vec![9], vec![0; 36], safetensors::Dtype::F32)]);
+            }),
+        ),
+        (
+            "resc::weights::dtype",
+            Box::new(|p| {
+                let mut w = resnet20_weights(1);
+                w.remove("fc.bias");
+                write(p, &w, &[("fc.bias", vec![10], vec![0; 80], safetensors::Dtype::I64)]);
+            }),
+        ),
+        (
+            "resc::weights::invalid",
+            Box::new(|p| {
+                write(p, &resnet20_weights(1), &[]);
+                let bytes = std::fs::read(p).unwrap();
+                std::fs::write(p, &bytes[..bytes.len() / 2]).unwrap();
+            }),
+        ),
+    ];
+    for (code, make) in cases {
+        let path = tmp(&format!("{}.safetensors", code.replace("::", "_")));
+        make(&path);
+        let o = resc(&[
+            "run",
+            "stdlib/resnet.res",
+            "-m",
+            "resnet20",
+            "--weights",
+            path.to_str().unwrap(),
+            "--random-input",
+            "1x3x32x32",
+        ]);
+        std::fs::remove_file(&path).ok();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{code}: {err}");
+        assert!(err.contains(code), "{code}: {err}");
+    }
+}
+
+#[test]
+fn npy_input_and_output() {
+    use npyz::WriterBuilder;
+    let input = tmp("x.npy");
+    let output = tmp("y.npy");
+    {
+        let file = std::fs::File::create(&input).unwrap();
+        let mut w = npyz::WriteOptions::new().default_dtype().shape(&[2, 3, 16, 16]).writer(file).begin_nd().unwrap();
+        w.extend((0..2 * 3 * 16 * 16).map(|i| (i as f32 * 0.01).sin())).unwrap();
+        w.finish().unwrap();
+    }
+    let o = resc(&[
+        "run",
+        "stdlib/resnet.res",
+        "-m",
+        "resnet20",
+        "--random-weights",
+        "1",
+        "--input",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&output).unwrap();
+    let y = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(y.shape(), &[2, 10]);
+    let values = y.into_vec::<f32>().unwrap();
+    assert!(values.iter().all(|v| v.is_finite()));
+    std::fs::remove_file(&input).ok();
+    std::fs::remove_file(&output).ok();
+    // Wrong channels: a clear error before anything runs.
+    let o =
+        resc(&["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "1", "--random-input", "1x1x32x32"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("takes input [1, 3, 32, 32]"));
+}
