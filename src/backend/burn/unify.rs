@@ -388,6 +388,7 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
     let mut param_cols: Vec<(Vec<String>, String)> = Vec::new();
     let mut param_values: Vec<Vec<Lit>> = Vec::new();
     let mut fact_param: HashMap<String, String> = HashMap::new();
+    let mut fact_expr: HashMap<String, TokenStream> = HashMap::new();
     let block_args: Vec<(String, Vec<i64>)> = {
         let first = &g.scope(ty.instances[0]).args;
         first
@@ -429,6 +430,27 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
         let as_ints: Vec<Option<i64>> =
             col.iter().map(|v| if let Some(Lit::Usize(u)) = v { Some(*u as i64) } else { None }).collect();
         let is_int = matches!(first, Lit::Usize(_));
+        // A multiple of an argument already taken reads as `planes * 4`.
+        let multiple = params.iter().zip(&param_values).find_map(|(p, vals)| {
+            if !is_int || !block_args.iter().any(|(n, _)| *n == p.name) {
+                return None;
+            }
+            (2..=8u64)
+                .find(|k| {
+                    as_ints.iter().zip(vals).all(|(a, v)| match (a, v) {
+                        (None, _) => true,
+                        (Some(a), Lit::Usize(v)) => *a as u64 == v * k,
+                        _ => false,
+                    })
+                })
+                .map(|k| (p.name.clone(), k))
+        });
+        if let Some((base, k)) = multiple {
+            let id = format_ident!("{}", base);
+            let k = proc_macro2::Literal::u64_unsuffixed(k);
+            fact_expr.insert(name.clone(), quote! { #id * #k });
+            continue;
+        }
         let mut pname = block_args
             .iter()
             .find(|(_, vals)| is_int && as_ints.iter().zip(vals).all(|(a, b)| a.is_none_or(|a| a == *b)))
@@ -443,10 +465,17 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
         fact_param.insert(name.clone(), pname);
     }
     let lit_of = |name: &str| -> Option<Lit> {
-        if fact_param.contains_key(name) { None } else { facts.iter().find_map(|f| f.get(name).cloned()) }
+        if fact_param.contains_key(name) || fact_expr.contains_key(name) {
+            None
+        } else {
+            facts.iter().find_map(|f| f.get(name).cloned())
+        }
     };
     let _ = &lit_of;
     let tok_of = |name: &str| -> TokenStream {
+        if let Some(e) = fact_expr.get(name) {
+            return e.clone();
+        }
         match fact_param.get(name) {
             Some(p) => {
                 let id = format_ident!("{}", p);

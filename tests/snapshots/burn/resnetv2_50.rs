@@ -95,7 +95,6 @@ impl PreactBottleneck {
         in_channels: usize,
         planes: usize,
         stride: usize,
-        conv3_out: usize,
         has_downsample: bool,
     ) -> Self {
         Self {
@@ -110,11 +109,11 @@ impl PreactBottleneck {
                 .with_bias(false)
                 .init(device),
             norm3: BatchNormConfig::new(planes).init(device),
-            conv3: Conv2dConfig::new([planes, conv3_out], [1, 1])
+            conv3: Conv2dConfig::new([planes, planes * 4], [1, 1])
                 .with_bias(false)
                 .init(device),
             downsample: if has_downsample {
-                Some(Downsample::init(device, in_channels, conv3_out, stride))
+                Some(Downsample::init(device, in_channels, planes * 4, stride))
             } else {
                 None
             },
@@ -197,17 +196,16 @@ impl Resnetv250 {
         Self {
             stem: Stem::init(device),
             stages: vec![
-                Stage::init(device, [vec![PreactBottleneck::init(device, 64, 64, 1, 256,
-                true)], repeat(2, || PreactBottleneck::init(device, 256, 64, 1, 256,
+                Stage::init(device, [vec![PreactBottleneck::init(device, 64, 64, 1,
+                true)], repeat(2, || PreactBottleneck::init(device, 256, 64, 1, false))]
+                .concat()), Stage::init(device, [vec![PreactBottleneck::init(device, 256,
+                128, 2, true)], repeat(3, || PreactBottleneck::init(device, 512, 128, 1,
                 false))].concat()), Stage::init(device,
-                [vec![PreactBottleneck::init(device, 256, 128, 2, 512, true)], repeat(3,
-                || PreactBottleneck::init(device, 512, 128, 1, 512, false))].concat()),
-                Stage::init(device, [vec![PreactBottleneck::init(device, 512, 256, 2,
-                1024, true)], repeat(5, || PreactBottleneck::init(device, 1024, 256, 1,
-                1024, false))].concat()), Stage::init(device,
-                [vec![PreactBottleneck::init(device, 1024, 512, 2, 2048, true)],
-                repeat(2, || PreactBottleneck::init(device, 2048, 512, 1, 2048, false))]
-                .concat())
+                [vec![PreactBottleneck::init(device, 512, 256, 2, true)], repeat(5, ||
+                PreactBottleneck::init(device, 1024, 256, 1, false))].concat()),
+                Stage::init(device, [vec![PreactBottleneck::init(device, 1024, 512, 2,
+                true)], repeat(2, || PreactBottleneck::init(device, 2048, 512, 1,
+                false))].concat())
             ],
             norm: BatchNormConfig::new(2048).init(device),
             head: Head::init(device),
