@@ -163,3 +163,29 @@ pub fn random(g: &Graph, seed: u64) -> HashMap<String, Vec<f32>> {
         })
         .collect()
 }
+
+/// Weights from a formula of each tensor's name, shape and index: the same
+/// everywhere, with no file. tests/fixtures/gen_numerics.py computes the
+/// reference outputs of torchvision and timm for exactly these values.
+pub fn formula(name: &str, shape: &[usize]) -> Vec<f32> {
+    let phase = (name.bytes().map(u64::from).sum::<u64>() % 1000) as f64 * 0.01;
+    let n: usize = shape.iter().product();
+    (0..n)
+        .map(|i| {
+            let s = (i as f64 * 0.7311 + phase).sin();
+            let v = if name.ends_with("running_var") {
+                1.0 + 0.5 * s
+            } else if name.ends_with("running_mean") {
+                0.1 * s
+            } else if name.ends_with(".weight") && shape.len() == 1 {
+                0.4 + 0.1 * s
+            } else if name.ends_with(".bias") {
+                0.05 * s
+            } else {
+                let fan_in: usize = shape[1..].iter().product();
+                s * (3.0 / fan_in.max(1) as f64).sqrt()
+            };
+            v as f32
+        })
+        .collect()
+}

@@ -8,38 +8,17 @@ use resc::backend::interp::{self, Tensor};
 use resc::driver::{self, Options, Select};
 use resc::sema::Program;
 
-fn phase(name: &str) -> f64 {
-    (name.bytes().map(u64::from).sum::<u64>() % 1000) as f64 * 0.01
-}
-
-fn value(name: &str, shape: &[u64]) -> Vec<f32> {
-    let n: u64 = shape.iter().product();
-    (0..n)
-        .map(|i| {
-            let s = (i as f64 * 0.7311 + phase(name)).sin();
-            let v = if name.ends_with("running_var") {
-                1.0 + 0.5 * s
-            } else if name.ends_with("running_mean") {
-                0.1 * s
-            } else if name.ends_with(".weight") && shape.len() == 1 {
-                0.4 + 0.1 * s
-            } else if name.ends_with(".bias") {
-                0.05 * s
-            } else {
-                let fan_in: u64 = shape[1..].iter().product();
-                s * (3.0 / fan_in.max(1) as f64).sqrt()
-            };
-            v as f32
-        })
-        .collect()
-}
-
 fn check(module: &str, model: &str) {
     let prog = Program::load_text(&resc::stdlib::display_name(module), None, resc::stdlib::source(module).unwrap());
     let opts = Options { input: Some(vec![1, 3, 64, 64]), ..Default::default() };
     let g = driver::compile_with(&prog, Select::Named(model), &opts).expect("compiles").remove(0);
-    let weights: HashMap<String, Vec<f32>> =
-        resc::passes::state(&g).iter().map(|e| (e.name.clone(), value(&e.name, &e.shape))).collect();
+    let weights: HashMap<String, Vec<f32>> = resc::passes::state(&g)
+        .iter()
+        .map(|e| {
+            let shape: Vec<usize> = e.shape.iter().map(|&d| d as usize).collect();
+            (e.name.clone(), resc::weights::formula(&e.name, &shape))
+        })
+        .collect();
     let x: Vec<f32> = (0..3 * 64 * 64).map(|i| (i as f64 * 0.013).sin() as f32).collect();
     let y = interp::run(&g, &weights, &Tensor::new(vec![1, 3, 64, 64], x)).expect("runs");
     let want: Vec<f32> = std::fs::read_to_string(format!("tests/fixtures/numerics/{model}.txt"))

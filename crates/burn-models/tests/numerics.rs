@@ -6,38 +6,11 @@
 use burn::prelude::*;
 use burn_models::MODELS;
 
-fn phase(name: &str) -> f64 {
-    (name.bytes().map(u64::from).sum::<u64>() % 1000) as f64 * 0.01
-}
-
-/// The same formula as gen_numerics.py.
-fn value(name: &str, shape: &[usize]) -> Vec<f32> {
-    let n: usize = shape.iter().product();
-    (0..n)
-        .map(|i| {
-            let s = (i as f64 * 0.7311 + phase(name)).sin();
-            let v = if name.ends_with("running_var") {
-                1.0 + 0.5 * s
-            } else if name.ends_with("running_mean") {
-                0.1 * s
-            } else if name.ends_with(".weight") && shape.len() == 1 {
-                0.4 + 0.1 * s
-            } else if name.ends_with(".bias") {
-                0.05 * s
-            } else {
-                let fan_in: usize = shape[1..].iter().product();
-                s * (3.0 / fan_in.max(1) as f64).sqrt()
-            };
-            v as f32
-        })
-        .collect()
-}
-
 fn write_checkpoint(state: &[(&str, &[usize])], path: &std::path::Path) {
     let data: Vec<(String, Vec<u8>, Vec<usize>)> = state
         .iter()
         .map(|(name, shape)| {
-            let bytes = value(name, shape).iter().flat_map(|v| v.to_le_bytes()).collect();
+            let bytes = resc::weights::formula(name, shape).iter().flat_map(|v| v.to_le_bytes()).collect();
             (name.to_string(), bytes, shape.to_vec())
         })
         .collect();
