@@ -21,6 +21,8 @@ pub struct Program {
     pub lets: Vec<ast::Let>,
     /// Load and parse errors.
     pub diags: Diags,
+    /// Names declared by items that failed to parse.
+    pub broken: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +49,7 @@ impl Program {
             for d in diags {
                 p.diags.push(d);
             }
+            p.broken.extend(ast.broken);
             for item in ast.items {
                 match item {
                     ast::Item::Use(u) => {

@@ -193,6 +193,9 @@ impl Walker<'_> {
     }
 
     fn unknown(&mut self, id: &Ident, what: &'static str, cands: Vec<String>) {
+        if self.prog.broken.contains(&id.name) {
+            return;
+        }
         let mut d = Diag::new(SemaError::UnknownName { what, name: id.name.clone() }).at(id.span, "not found");
         if let Some(s) = did_you_mean(&id.name, cands.iter().map(String::as_str)) {
             d = d.with_help(format!("did you mean `{s}`?"));

@@ -12,6 +12,9 @@ pub struct Ident {
 pub struct File {
     pub id: FileId,
     pub items: Vec<Item>,
+    /// Names declared by items that failed to parse: later "unknown name"
+    /// errors about them would only repeat the syntax error.
+    pub broken: Vec<String>,
 }
 
 #[derive(Debug)]

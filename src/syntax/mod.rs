@@ -51,12 +51,13 @@ pub enum SyntaxError {
 /// did not; the caller goes on with the good items so later phases still report.
 pub fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diag>) {
     let mut diags = Vec::new();
-    let mut out = ast::File { id: file, items: Vec::new() };
+    let mut out = ast::File { id: file, items: Vec::new(), broken: Vec::new() };
     for chunk in split::split(file, text, &mut diags) {
+        let src = &text[chunk.start..chunk.end];
         if chunk.broken {
+            out.broken.extend(declared_name(src));
             continue;
         }
-        let src = &text[chunk.start..chunk.end];
         match ResParser::parse(Rule::top_item, src) {
             Ok(mut pairs) => {
                 let top = pairs.next().expect("top_item");
@@ -71,11 +72,21 @@ pub fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diag>) {
                 // and only ever turned on, so concurrent parses stay correct.
                 pest::set_error_detail(true);
                 let e = ResParser::parse(Rule::top_item, src).err().unwrap_or(e);
-                diags.push(pest_error(file, chunk.start, src, e))
+                diags.push(pest_error(file, chunk.start, src, e));
+                out.broken.extend(declared_name(src));
             }
         }
     }
     (out, diags)
+}
+
+/// `block basic(` / `network net(` / `model m =` / `let x =`: the name an item declares.
+fn declared_name(src: &str) -> Option<String> {
+    let mut words = src.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
+    match words.next()? {
+        "block" | "network" | "model" | "let" => words.next().map(String::from),
+        _ => None,
+    }
 }
 
 fn pest_error(file: FileId, offset: usize, src: &str, e: pest::error::Error<Rule>) -> Diag {

@@ -94,6 +94,8 @@ pub struct Elab<'p> {
     aborted: bool,
     model_name: String,
     input_override: Option<Vec<u64>>,
+    /// An error was left unsaid because a syntax error already covers it.
+    silenced: bool,
     /// The output of every labelled layer, by path, for `from`.
     outputs: HashMap<String, NodeIndex>,
     /// Labelled layers that failed: `from` them is silent.
@@ -114,7 +116,7 @@ pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits, input: Optio
             g.drop_path = e.drop_path.map(|d| d.describe());
             Ok(g)
         }
-        _ if e.diags.is_empty() => {
+        _ if e.diags.is_empty() && !e.silenced => {
             // Every failure path reports; reaching here is a bug, said plainly.
             e.diags.push(
                 Diag::new(crate::driver::InternalError::Verify {
@@ -159,6 +161,7 @@ fn run<'p>(
         aborted: false,
         model_name: decl.name.name.clone(),
         input_override: input.map(<[u64]>::to_vec),
+        silenced: false,
         outputs: HashMap::new(),
         poisoned: HashSet::new(),
         drop_path: None,
@@ -181,6 +184,7 @@ pub fn check_constants(prog: &Program) -> Diags {
         aborted: false,
         model_name: String::new(),
         input_override: None,
+        silenced: false,
         outputs: HashMap::new(),
         poisoned: HashSet::new(),
         drop_path: None,
@@ -332,6 +336,10 @@ impl<'p> Elab<'p> {
     }
 
     pub(super) fn unknown_name<T>(&mut self, id: &ast::Ident, what: &'static str, env: &Env) -> R<T> {
+        if self.prog.broken.contains(&id.name) {
+            self.silenced = true;
+            return Err(Poison);
+        }
         let mut cands: Vec<String> = env.vars.iter().map(|v| v.0.clone()).collect();
         cands.extend(self.prog.block_index.keys().cloned());
         cands.extend(self.prog.lets.iter().map(|l| l.name.name.clone()));
