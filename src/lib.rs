@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod diag;
 pub mod driver;
+pub mod engine;
 pub mod ir;
 pub mod passes;
 pub mod report;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod run_cmd;
+
 use resc::backend::{dot, ir_text, json, summary};
 use resc::driver::{self, Select};
 use resc::ir::Graph;
@@ -60,27 +62,8 @@ enum Cmd {
     },
     /// List the models in a file or directory (default: the standard library).
     List { path: Option<PathBuf> },
-    /// Run a model's inference forward pass on the CPU (reference interpreter).
-    Run {
-        file: PathBuf,
-        #[arg(long, short)]
-        model: Option<String>,
-        /// Weights as safetensors, named as the reference state_dict.
-        #[arg(long, conflicts_with = "random_weights")]
-        weights: Option<PathBuf>,
-        /// Reproducible random weights instead of a file.
-        #[arg(long, value_name = "SEED")]
-        random_weights: Option<u64>,
-        /// The input as a .npy file of float32, NxCxHxW.
-        #[arg(long, conflicts_with = "random_input")]
-        input: Option<PathBuf>,
-        /// A random input of this shape instead of a file.
-        #[arg(long, value_parser = parse_dims, value_name = "NxCxHxW")]
-        random_input: Option<Dims>,
-        /// Where to write the output (.npy).
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-    },
+    /// Run a model's inference forward pass on the CPU.
+    Run(run_cmd::RunArgs),
     /// Emit a model as IR text or Graphviz.
     Build {
         file: PathBuf,
@@ -122,15 +105,7 @@ fn main() -> ExitCode {
         Some(Cmd::Check { file, message_format, color }) => cmd_check(&file, message_format, color),
         Some(Cmd::List { path }) => cmd_list(path.as_deref()),
         Some(Cmd::Build { file, model, emit, output }) => cmd_build(&file, &model, emit, output.as_deref()),
-        Some(Cmd::Run { file, model, weights, random_weights, input, random_input, output }) => cmd_run(RunArgs {
-            file,
-            model,
-            weights,
-            random_weights,
-            input,
-            random_input: random_input.map(|d| d.0),
-            output,
-        }),
+        Some(Cmd::Run(args)) => run_cmd::cmd_run(args),
         None => match cli.file {
             Some(file) => cmd_summary(&file, &cli.summary),
             None => {
@@ -334,115 +309,9 @@ fn cmd_build(file: &Path, model: &str, emit: Emit, output: Option<&Path>) -> Res
     }
 }
 
-struct RunArgs {
-    file: PathBuf,
-    model: Option<String>,
-    weights: Option<PathBuf>,
-    random_weights: Option<u64>,
-    input: Option<PathBuf>,
-    random_input: Option<Vec<u64>>,
-    output: Option<PathBuf>,
-}
-
 fn fail(message: impl std::fmt::Display) -> Failure {
     eprintln!("error: {message}");
     Failure::Diagnostics
-}
-
-fn cmd_run(a: RunArgs) -> Result<(), Failure> {
-    use resc::backend::interp::{self, Tensor};
-    let prog = load(&a.file)?;
-    let (shape, data): (Vec<u64>, Vec<f32>) = match (&a.input, &a.random_input) {
-        (Some(path), _) => {
-            let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-            let npy = npyz::NpyFile::new(&bytes[..])
-                .map_err(|e| fail(format!("{} is not a .npy file: {e}", path.display())))?;
-            if npy.order() != npyz::Order::C {
-                return Err(fail("the input must be a C-ordered (row-major) array"));
-            }
-            let shape = npy.shape().to_vec();
-            let data = npy.into_vec::<f32>().map_err(|e| fail(format!("the input must be float32: {e}")))?;
-            (shape, data)
-        }
-        (None, Some(dims)) => {
-            let dims = if dims.len() == 3 { [&[1], &dims[..]].concat() } else { dims.clone() };
-            let n: u64 = dims.iter().product();
-            if dims.len() != 4 || n == 0 || n > 1 << 28 {
-                return Err(fail("--random-input takes NxCxHxW (or CxHxW), at most 2^28 values"));
-            }
-            let mut rng = resc::weights::Rng::new(7);
-            (dims, (0..n).map(|_| rng.uniform()).collect())
-        }
-        (None, None) => return Err(fail("give --input FILE.npy or --random-input NxCxHxW")),
-    };
-    // Build the model at the input's size: shape errors are found here,
-    // with the layer and its source, before anything runs. Rank and channels
-    // must be the declared ones; the spatial size may differ.
-    let select = a.model.as_deref().map_or(Select::Root, Select::Named);
-    let declared = driver::compile(&prog, select).map_err(|diags| {
-        eprint!("{}", report::human(&diags, term_width(), use_color(Color::Auto)));
-        Failure::Diagnostics
-    })?;
-    if let [g] = declared.as_slice() {
-        let want = g.node(g.input).shape.concrete(shape.first().copied().unwrap_or(1));
-        if want.len() != shape.len() || want[1] != shape[1] {
-            return Err(fail(format!("`{}` takes input {want:?}, the input is {shape:?}", g.name)));
-        }
-    }
-    let opts = driver::Options { input: Some(shape.clone()), ..Default::default() };
-    let mut graphs = driver::compile_with(&prog, select, &opts).map_err(|diags| {
-        eprint!("{}", report::human(&diags, term_width(), use_color(Color::Auto)));
-        Failure::Diagnostics
-    })?;
-    if graphs.len() != 1 {
-        let names: Vec<&str> = graphs.iter().map(|g| g.name.as_str()).collect();
-        return Err(fail(format!("the file has several models ({}); choose one with --model", names.join(", "))));
-    }
-    let g = graphs.remove(0);
-    let weights = match (&a.weights, a.random_weights) {
-        (Some(path), _) => resc::weights::load_safetensors(path, &g).map_err(|e| {
-            let d = resc::diag::Diag::new(e);
-            eprint!("{}", report::human(&[d], term_width(), use_color(Color::Auto)));
-            Failure::Diagnostics
-        })?,
-        (None, Some(seed)) => resc::weights::random(&g, seed),
-        (None, None) => return Err(fail("give --weights FILE.safetensors or --random-weights SEED")),
-    };
-    let input = Tensor::new(shape.iter().map(|&d| d as usize).collect(), data);
-    let start = std::time::Instant::now();
-    let y = interp::run(&g, &weights, &input).map_err(fail)?;
-    let elapsed = start.elapsed();
-    let mut out = format!(
-        "{}: {:?} -> {:?} in {:.1} ms (reference interpreter)\n",
-        g.name,
-        input.shape,
-        y.shape,
-        elapsed.as_secs_f64() * 1e3
-    );
-    if y.shape.len() == 2 {
-        let classes = y.shape[1];
-        for (s, row) in y.data.chunks(classes).enumerate().take(4) {
-            let mut top: Vec<(usize, f32)> = row.iter().copied().enumerate().collect();
-            top.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let top: Vec<String> = top.iter().take(5).map(|(i, v)| format!("{i}: {v:.4}")).collect();
-            out += &format!("  sample {s}: top {}\n", top.join(", "));
-        }
-    }
-    if let Some(path) = &a.output {
-        let file = std::fs::File::create(path).map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
-        let dims: Vec<u64> = y.shape.iter().map(|&d| d as u64).collect();
-        use npyz::WriterBuilder;
-        let mut w = npyz::WriteOptions::new()
-            .default_dtype()
-            .shape(&dims)
-            .writer(std::io::BufWriter::new(file))
-            .begin_nd()
-            .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
-        w.extend(y.data.iter().copied()).map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
-        w.finish().map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
-        out += &format!("  wrote {}\n", path.display());
-    }
-    write_stdout(&out)
 }
 
 fn write_stdout(s: &str) -> Result<(), Failure> {

@@ -218,7 +218,7 @@ fn per_channel(t: &Tensor, f: impl Fn(usize, f32) -> f32) -> Tensor {
     Tensor { shape: t.shape.clone(), data: t.data.iter().enumerate().map(|(i, &v)| f(i / plane % c, v)).collect() }
 }
 
-fn activation(a: Activation, v: f32) -> f32 {
+pub fn activation(a: Activation, v: f32) -> f32 {
     match a {
         Activation::Relu => v.max(0.0),
         Activation::Relu6 => v.clamp(0.0, 6.0),

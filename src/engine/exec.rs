@@ -1,0 +1,342 @@
+//! Running steps on the arena, one sample at a time; GEMM and the compiled
+//! kernels do the heavy work, and each step's epilogue runs right after it
+//! on the freshly written output while it is still in cache.
+
+use rayon::prelude::*;
+
+use super::jit::Table;
+use super::kernels::OperandKind;
+use super::lower::{Epilogue, Kind, Lowered, Operand, Step};
+use super::memory::{Plan, View};
+use super::raw;
+use crate::ir::op::{Activation, Conv2d, Pool, PoolKind};
+
+pub struct Ctx<'a> {
+    pub l: &'a Lowered,
+    pub plan: &'a Plan,
+    pub jit: &'a Table,
+    pub dims: &'a [i64],
+    pub threads: usize,
+}
+
+impl Ctx<'_> {
+    fn view(&self, v: usize) -> View {
+        self.plan.views[v].expect("a value that is read has a place")
+    }
+    fn chw(&self, v: usize) -> (usize, usize, usize) {
+        let d = &self.dims[v * 4..v * 4 + 4];
+        (d[1] as usize, d[2] as usize, d[3] as usize)
+    }
+}
+
+/// Below this many values a kernel runs on one thread.
+const PARALLEL_MIN: usize = 1 << 15;
+
+pub fn run_step(cx: &Ctx, si: usize, arena: &mut [f32], scratch: &mut [f32]) {
+    let step = &cx.l.steps[si];
+    for s in 0..cx.plan.batch {
+        run_sample(cx, si, step, s, arena, scratch);
+    }
+}
+
+fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scratch: &mut [f32]) {
+    let out = cx.view(step.out).sample(s);
+    let in_place = cx.plan.in_place[si];
+    let mut reads: Vec<std::ops::Range<usize>> = Vec::new();
+    // Inputs first (skipped when in place or already in the concat), then operands.
+    match &step.kind {
+        Kind::Concat { parts } => {
+            for (k, &p) in parts.iter().enumerate() {
+                if !cx.plan.concat_done[si][k] {
+                    reads.push(cx.view(p).sample(s));
+                }
+            }
+        }
+        Kind::Elementwise { .. } if in_place => {}
+        _ => reads.push(cx.view(step.reads()[0]).sample(s)),
+    }
+    let operand_at = reads.len();
+    if let Some(e) = &step.epilogue {
+        for o in &e.operands {
+            if let Operand::Value(v) = o {
+                reads.push(cx.view(*v).sample(s));
+            }
+        }
+    }
+    let (y, ins) = raw::split(arena, out, &reads);
+    let (oc, oh, ow) = cx.chw(step.out);
+    match &step.kind {
+        Kind::Conv { x, conv, weight } => {
+            let (c, h, w) = cx.chw(*x);
+            conv2d(cx, ins[0], (c, h, w), conv, &cx.l.weights[*weight], y, (oh, ow), scratch);
+        }
+        Kind::Linear { weight, in_features, out_features, .. } => {
+            raw::gemm(
+                y,
+                (1, 1),
+                &cx.l.weights[*weight],
+                (*in_features, 1),
+                ins[0],
+                (1, 1),
+                (*out_features, 1, *in_features),
+                cx.threads,
+            );
+        }
+        Kind::Elementwise { .. } => {}
+        Kind::Unary { act, .. } => {
+            for (o, &v) in y.iter_mut().zip(ins[0]) {
+                *o = activation(*act, v);
+            }
+        }
+        Kind::Pool { x, pool } => {
+            let (_, h, w) = cx.chw(*x);
+            y.par_chunks_mut(oh * ow)
+                .zip(ins[0].par_chunks(h * w))
+                .for_each(|(o, i)| pool2d(i, (h, w), pool, o, (oh, ow)));
+        }
+        Kind::GlobalAvg { x } => {
+            let (_, h, w) = cx.chw(*x);
+            for (o, plane) in y.iter_mut().zip(ins[0].chunks(h * w)) {
+                *o = plane.iter().sum::<f32>() / (h * w) as f32;
+            }
+        }
+        Kind::Concat { parts } => {
+            let plane = oh * ow;
+            let (mut at, mut k) = (0, 0);
+            for (pi, &p) in parts.iter().enumerate() {
+                let len = cx.chw(p).0 * plane;
+                if !cx.plan.concat_done[si][pi] {
+                    y[at..at + len].copy_from_slice(&ins[k][..len]);
+                    k += 1;
+                }
+                at += len;
+            }
+        }
+        Kind::Slice { start, .. } => {
+            let plane = oh * ow;
+            y.copy_from_slice(&ins[0][start * plane..start * plane + oc * plane]);
+        }
+        Kind::SplitSum { radix, .. } => {
+            let len = y.len();
+            y.copy_from_slice(&ins[0][..len]);
+            for r in 1..*radix {
+                for (o, v) in y.iter_mut().zip(&ins[0][r * len..(r + 1) * len]) {
+                    *o += v;
+                }
+            }
+        }
+        Kind::RadixSoftmax { radix, groups, .. } => radix_softmax(ins[0], y, *radix, *groups),
+        Kind::Subsample { x, stride } => {
+            let (_, h, w) = cx.chw(*x);
+            for (o, i) in y.chunks_mut(oh * ow).zip(ins[0].chunks(h * w)) {
+                for yy in 0..oh {
+                    for xx in 0..ow {
+                        o[yy * ow + xx] = i[yy * stride * w + xx * stride];
+                    }
+                }
+            }
+        }
+        Kind::Pad { before, .. } => {
+            let plane = oh * ow;
+            y.fill(0.0);
+            let len = ins[0].len();
+            y[before * plane..before * plane + len].copy_from_slice(ins[0]);
+        }
+    }
+    if let Some(e) = &step.epilogue {
+        let src = match (&step.kind, in_place) {
+            (Kind::Elementwise { .. }, false) => Some(ins[0]),
+            _ => None,
+        };
+        let (channels, plane) = if cx.l.steps[si].kind_is_linear() { (oc, 1) } else { (oc, oh * ow) };
+        epilogue(cx, e, y, src, &ins[operand_at..], channels, plane);
+    }
+}
+
+impl Step {
+    fn kind_is_linear(&self) -> bool {
+        matches!(self.kind, Kind::Linear { .. })
+    }
+}
+
+/// Runs an epilogue kernel over `channels` planes, split across threads when large.
+fn epilogue(
+    cx: &Ctx,
+    e: &Epilogue,
+    y: &mut [f32],
+    src: Option<&[f32]>,
+    values: &[&[f32]],
+    channels: usize,
+    plane: usize,
+) {
+    let f = cx.jit.kernel(&e.spec);
+    let kinds = e.spec.operand_kinds();
+    let mut vi = 0;
+    let operands: Vec<&[f32]> = e
+        .operands
+        .iter()
+        .map(|o| match o {
+            Operand::Weight(w) => cx.l.weights[*w].as_slice(),
+            Operand::Value(_) => {
+                vi += 1;
+                values[vi - 1]
+            }
+        })
+        .collect();
+    let total = channels * plane;
+    if cx.threads <= 1 || total < PARALLEL_MIN || channels < 2 {
+        raw::kernel(f, &e.spec, y, src, &operands, channels, plane);
+        return;
+    }
+    let chunk = channels.div_ceil(cx.threads * 4).max(1);
+    y[..total].par_chunks_mut(chunk * plane).enumerate().for_each(|(k, yc)| {
+        let c0 = k * chunk;
+        let cn = yc.len() / plane;
+        let ops: Vec<&[f32]> = operands
+            .iter()
+            .zip(&kinds)
+            .map(|(o, kind)| match kind {
+                OperandKind::PerChannel => &o[c0..c0 + cn],
+                OperandKind::Tensor => &o[c0 * plane..(c0 + cn) * plane],
+            })
+            .collect();
+        let sc = src.map(|s| &s[c0 * plane..(c0 + cn) * plane]);
+        raw::kernel(f, &e.spec, yc, sc, &ops, cn, plane);
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv2d(
+    cx: &Ctx,
+    x: &[f32],
+    (c, h, w): (usize, usize, usize),
+    conv: &Conv2d,
+    weight: &[f32],
+    y: &mut [f32],
+    (oh, ow): (usize, usize),
+    scratch: &mut [f32],
+) {
+    let g = conv.groups as usize;
+    let (cout_g, cin_g) = (conv.out_channels as usize / g, c / g);
+    let [kh, kw] = conv.kernel.map(|v| v as usize);
+    let k = cin_g * kh * kw;
+    let n = oh * ow;
+    let direct = conv.kernel == [1, 1] && conv.stride == [1, 1] && conv.padding == [0, 0];
+    let cols: &[f32] = if direct {
+        x
+    } else {
+        let cols = &mut scratch[..c * kh * kw * n];
+        im2col(x, (c, h, w), conv, cols, (oh, ow));
+        cols
+    };
+    if g == 1 {
+        raw::gemm(y, (n, 1), weight, (k, 1), cols, (n, 1), (cout_g, n, k), cx.threads);
+        return;
+    }
+    let threads = cx.threads;
+    y[..conv.out_channels as usize * n].par_chunks_mut(cout_g * n).enumerate().for_each(|(gi, yg)| {
+        let wg = &weight[gi * cout_g * k..(gi + 1) * cout_g * k];
+        let bg = &cols[gi * k * n..(gi + 1) * k * n];
+        raw::gemm(yg, (n, 1), wg, (k, 1), bg, (n, 1), (cout_g, n, k), if threads > 1 { 1 } else { threads });
+    });
+}
+
+/// Rows (input channel, ky, kx), columns output positions; zero padding.
+fn im2col(x: &[f32], (c, h, w): (usize, usize, usize), conv: &Conv2d, cols: &mut [f32], (oh, ow): (usize, usize)) {
+    let [kh, kw] = conv.kernel.map(|v| v as usize);
+    let [sh, sw] = conv.stride.map(|v| v as usize);
+    let [ph, pw] = conv.padding.map(|v| v as usize);
+    let [dh, dw] = conv.dilation.map(|v| v as usize);
+    let n = oh * ow;
+    cols[..c * kh * kw * n].par_chunks_mut(kh * kw * n).enumerate().for_each(|(ci, rows)| {
+        let plane = &x[ci * h * w..(ci + 1) * h * w];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let row = &mut rows[(ky * kw + kx) * n..(ky * kw + kx + 1) * n];
+                for oy in 0..oh {
+                    let iy = (oy * sh + ky * dh) as isize - ph as isize;
+                    let out = &mut row[oy * ow..(oy + 1) * ow];
+                    if iy < 0 || iy >= h as isize {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                    let x0 = (kx * dw) as isize - pw as isize;
+                    if sw == 1 && x0 >= 0 && x0 as usize + ow <= w {
+                        out.copy_from_slice(&src[x0 as usize..x0 as usize + ow]);
+                        continue;
+                    }
+                    for (ox, o) in out.iter_mut().enumerate() {
+                        let ix = (ox * sw) as isize + x0;
+                        *o = if ix < 0 || ix >= w as isize { 0.0 } else { src[ix as usize] };
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn pool2d(x: &[f32], (h, w): (usize, usize), p: &Pool, y: &mut [f32], (oh, ow): (usize, usize)) {
+    let [kh, kw] = p.kernel.map(|v| v as isize);
+    let [sh, sw] = p.stride.map(|v| v as isize);
+    let [ph, pw] = p.padding.map(|v| v as isize);
+    let (h, w) = (h as isize, w as isize);
+    for oy in 0..oh as isize {
+        for ox in 0..ow as isize {
+            let (y0, x0) = (oy * sh - ph, ox * sw - pw);
+            let (ys, ye) = (y0.max(0), (y0 + kh).min(h));
+            let (xs, xe) = (x0.max(0), (x0 + kw).min(w));
+            let v = match p.kind {
+                PoolKind::Max => {
+                    let mut best = f32::NEG_INFINITY;
+                    for iy in ys..ye {
+                        for ix in xs..xe {
+                            best = best.max(x[(iy * w + ix) as usize]);
+                        }
+                    }
+                    best
+                }
+                PoolKind::Avg => {
+                    let mut sum = 0.0;
+                    for iy in ys..ye {
+                        for ix in xs..xe {
+                            sum += x[(iy * w + ix) as usize];
+                        }
+                    }
+                    let count = if p.count_include_pad {
+                        // Windows clipped to the padded input, as PyTorch counts them.
+                        ((y0 + kh).min(h + ph) - y0) * ((x0 + kw).min(w + pw) - x0)
+                    } else {
+                        (ye - ys) * (xe - xs)
+                    };
+                    sum / count.max(1) as f32
+                }
+            };
+            y[(oy * ow as isize + ox) as usize] = v;
+        }
+    }
+}
+
+fn radix_softmax(x: &[f32], y: &mut [f32], r: usize, g: usize) {
+    if r == 1 {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o = 1.0 / (1.0 + (-v).exp());
+        }
+        return;
+    }
+    let rest = x.len() / (g * r);
+    for gi in 0..g {
+        for k in 0..rest {
+            let at = |ri: usize| (gi * r + ri) * rest + k;
+            let max = (0..r).map(|ri| x[at(ri)]).fold(f32::NEG_INFINITY, f32::max);
+            let total: f32 = (0..r).map(|ri| (x[at(ri)] - max).exp()).sum();
+            for ri in 0..r {
+                y[(ri * g + gi) * rest + k] = (x[at(ri)] - max).exp() / total;
+            }
+        }
+    }
+}
+
+pub fn activation(a: Activation, v: f32) -> f32 {
+    crate::backend::interp::activation(a, v)
+}

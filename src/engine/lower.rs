@@ -1,0 +1,413 @@
+//! From the IR to the engine's steps: heavy ops become steps of their own,
+//! and (with fusion on) each chain of elementwise work after them joins the
+//! step as one compiled epilogue. Batch norms right after a conv are folded
+//! into its weights here, at load time.
+//!
+//! Values are numbered by their position in `Graph::order`.
+
+use std::collections::HashMap;
+
+use petgraph::stable_graph::NodeIndex;
+
+use super::kernels::{KernelSpec, Stage};
+use crate::ir::Graph;
+use crate::ir::op::{Activation, Conv2d, Op, Pool};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand {
+    /// A per-channel vector in the weight store.
+    Weight(usize),
+    /// A value, read for the same sample (per channel or whole).
+    Value(usize),
+}
+
+#[derive(Clone, Debug)]
+pub struct Epilogue {
+    pub spec: KernelSpec,
+    pub operands: Vec<Operand>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Kind {
+    Conv {
+        x: usize,
+        conv: Conv2d,
+        weight: usize,
+    },
+    Linear {
+        x: usize,
+        weight: usize,
+        in_features: usize,
+        out_features: usize,
+    },
+    /// A chain of elementwise work standing alone, read from `x`.
+    Elementwise {
+        x: usize,
+    },
+    /// An activation the kernels do not compile (sigmoid, gelu, ...).
+    Unary {
+        x: usize,
+        act: Activation,
+    },
+    Pool {
+        x: usize,
+        pool: Pool,
+    },
+    GlobalAvg {
+        x: usize,
+    },
+    Concat {
+        parts: Vec<usize>,
+    },
+    Slice {
+        x: usize,
+        start: usize,
+    },
+    SplitSum {
+        x: usize,
+        radix: usize,
+    },
+    RadixSoftmax {
+        x: usize,
+        radix: usize,
+        groups: usize,
+    },
+    Subsample {
+        x: usize,
+        stride: usize,
+    },
+    Pad {
+        x: usize,
+        before: usize,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub kind: Kind,
+    /// The value it writes.
+    pub out: usize,
+    pub epilogue: Option<Epilogue>,
+    /// The IR node it started from, for labels.
+    pub node: NodeIndex,
+}
+
+impl Step {
+    /// Values read, operands included.
+    pub fn reads(&self) -> Vec<usize> {
+        let mut r = match &self.kind {
+            Kind::Concat { parts } => parts.clone(),
+            Kind::Conv { x, .. }
+            | Kind::Linear { x, .. }
+            | Kind::Elementwise { x }
+            | Kind::Unary { x, .. }
+            | Kind::Pool { x, .. }
+            | Kind::GlobalAvg { x }
+            | Kind::Slice { x, .. }
+            | Kind::SplitSum { x, .. }
+            | Kind::RadixSoftmax { x, .. }
+            | Kind::Subsample { x, .. }
+            | Kind::Pad { x, .. } => vec![*x],
+        };
+        if let Some(e) = &self.epilogue {
+            r.extend(e.operands.iter().filter_map(|o| if let Operand::Value(v) = o { Some(*v) } else { None }));
+        }
+        r
+    }
+
+    /// The kind of layer, for the profile: `conv 3x3`, `conv 1x1 grouped`, ...
+    pub fn label(&self) -> String {
+        let fused =
+            if self.epilogue.is_some() && !matches!(self.kind, Kind::Elementwise { .. }) { " (+fused)" } else { "" };
+        let base = match &self.kind {
+            Kind::Conv { conv, .. } => {
+                let g = if conv.groups > 1 { " grouped" } else { "" };
+                format!("conv {}x{}{g}", conv.kernel[0], conv.kernel[1])
+            }
+            Kind::Linear { .. } => "linear".into(),
+            Kind::Elementwise { .. } => {
+                format!("elementwise {}", self.epilogue.as_ref().map_or("copy".into(), |e| e.spec.describe()))
+            }
+            Kind::Unary { .. } => "activation".into(),
+            Kind::Pool { pool, .. } => format!("{:?} pool", pool.kind).to_lowercase(),
+            Kind::GlobalAvg { .. } => "global avg pool".into(),
+            Kind::Concat { .. } => "concat".into(),
+            Kind::Slice { .. } | Kind::SplitSum { .. } | Kind::Subsample { .. } | Kind::Pad { .. } => {
+                "reshaping".into()
+            }
+            Kind::RadixSoftmax { .. } => "radix softmax".into(),
+        };
+        format!("{base}{fused}")
+    }
+}
+
+pub struct Lowered {
+    pub steps: Vec<Step>,
+    /// `alias[v] = Some(u)`: v is u, unchanged (identity, dropout, flatten).
+    pub alias: Vec<Option<usize>>,
+    pub weights: Vec<Vec<f32>>,
+    pub input: usize,
+    pub output: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the weights lack `{0}`")]
+pub struct MissingWeight(pub String);
+
+struct Ctx<'a> {
+    g: &'a Graph,
+    pos: HashMap<NodeIndex, usize>,
+    weights: HashMap<String, Vec<f32>>,
+    store: Vec<Vec<f32>>,
+}
+
+impl Ctx<'_> {
+    fn take(&mut self, node: NodeIndex, suffix: &str) -> Result<Vec<f32>, MissingWeight> {
+        let name = format!("{}.{suffix}", self.g.node(node).name);
+        self.weights.remove(&name).ok_or(MissingWeight(name))
+    }
+    fn keep(&mut self, v: Vec<f32>) -> usize {
+        self.store.push(v);
+        self.store.len() - 1
+    }
+    /// A batch norm as per-channel scale and shift.
+    fn bn(&mut self, node: NodeIndex, eps: f64) -> Result<(Vec<f32>, Vec<f32>), MissingWeight> {
+        let (gamma, beta) = (self.take(node, "weight")?, self.take(node, "bias")?);
+        let (mean, var) = (self.take(node, "running_mean")?, self.take(node, "running_var")?);
+        let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps as f32).sqrt()).collect();
+        let shift = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+        Ok((scale, shift))
+    }
+    fn inputs(&self, node: NodeIndex) -> Vec<usize> {
+        self.g.inputs(node).iter().map(|i| self.pos[i]).collect()
+    }
+}
+
+/// Lowers a graph; `fuse` off gives one step per op and no folding, the
+/// baseline the fusion is measured against.
+pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool) -> Result<Lowered, MissingWeight> {
+    let order = &g.order;
+    let pos: HashMap<NodeIndex, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    for item in crate::passes::state(g) {
+        if !weights.contains_key(&item.name) {
+            return Err(MissingWeight(item.name));
+        }
+    }
+    let mut cx = Ctx { g, pos, weights, store: Vec::new() };
+    let mut consumers: Vec<usize> = vec![0; order.len()];
+    for &ix in order {
+        for i in cx.inputs(ix) {
+            consumers[i] += 1;
+        }
+    }
+    let output = cx.pos[&g.output];
+    consumers[output] += 1;
+    let mut alias: Vec<Option<usize>> = vec![None; order.len()];
+    let resolve = |alias: &[Option<usize>], mut v: usize| {
+        while let Some(u) = alias[v] {
+            v = u;
+        }
+        v
+    };
+    let mut claimed = vec![false; order.len()];
+    let mut steps = Vec::new();
+    let mut next_of: Vec<Vec<usize>> = vec![Vec::new(); order.len()];
+    for (i, &ix) in order.iter().enumerate() {
+        for j in cx.inputs(ix) {
+            next_of[j].push(i);
+        }
+    }
+
+    for (i, &ix) in order.iter().enumerate() {
+        if claimed[i] {
+            continue;
+        }
+        let ins: Vec<usize> = cx.inputs(ix).into_iter().map(|v| resolve(&alias, v)).collect();
+        let op = g.node(ix).op.clone();
+        let step = |kind: Kind| Step { kind, out: i, epilogue: None, node: ix };
+        let mut s = match &op {
+            Op::Input => continue,
+            Op::Identity | Op::Dropout { .. } | Op::Flatten => {
+                alias[i] = Some(ins[0]);
+                continue;
+            }
+            Op::DropPath(d) if !d.scale_at_test => {
+                alias[i] = Some(ins[0]);
+                continue;
+            }
+            Op::Conv2d(c) => {
+                let weight = cx.take(ix, "weight")?;
+                let weight = cx.keep(weight);
+                let mut s = step(Kind::Conv { x: ins[0], conv: c.clone(), weight });
+                if c.bias {
+                    let b = cx.take(ix, "bias")?;
+                    let b = cx.keep(b);
+                    s.epilogue = Some(Epilogue {
+                        spec: KernelSpec { stages: vec![Stage::Bias] },
+                        operands: vec![Operand::Weight(b)],
+                    });
+                }
+                s
+            }
+            Op::Linear { in_features, out_features, bias } => {
+                let weight = cx.take(ix, "weight")?;
+                let weight = cx.keep(weight);
+                let mut s = step(Kind::Linear {
+                    x: ins[0],
+                    weight,
+                    in_features: *in_features as usize,
+                    out_features: *out_features as usize,
+                });
+                if *bias {
+                    let b = cx.take(ix, "bias")?;
+                    let b = cx.keep(b);
+                    s.epilogue = Some(Epilogue {
+                        spec: KernelSpec { stages: vec![Stage::Bias] },
+                        operands: vec![Operand::Weight(b)],
+                    });
+                }
+                s
+            }
+            Op::Act(a) if jit_activation(*a).is_none() => step(Kind::Unary { x: ins[0], act: *a }),
+            Op::BatchNorm { .. } | Op::Act(_) | Op::Add { .. } | Op::Mul | Op::DropPath(_) => {
+                let x = ins[0];
+                let mut s = step(Kind::Elementwise { x });
+                s.epilogue = Some(Epilogue { spec: KernelSpec::default(), operands: Vec::new() });
+                let first = g.inputs(ix)[0];
+                let stage_ok = add_stage(&mut cx, &mut s, ix, first, &alias);
+                debug_assert!(stage_ok, "an elementwise op is its own first stage");
+                s
+            }
+            Op::Pool(p) => step(Kind::Pool { x: ins[0], pool: p.clone() }),
+            Op::GlobalAvgPool => step(Kind::GlobalAvg { x: ins[0] }),
+            Op::Concat => step(Kind::Concat { parts: ins.clone() }),
+            Op::Slice { start, .. } => step(Kind::Slice { x: ins[0], start: *start as usize }),
+            Op::SplitSum { radix } => step(Kind::SplitSum { x: ins[0], radix: *radix as usize }),
+            Op::RadixSoftmax { radix, groups } => {
+                step(Kind::RadixSoftmax { x: ins[0], radix: *radix as usize, groups: *groups as usize })
+            }
+            Op::Subsample { stride } => step(Kind::Subsample { x: ins[0], stride: *stride as usize }),
+            Op::PadChannels { before, .. } => step(Kind::Pad { x: ins[0], before: *before as usize }),
+        };
+        if fuse && matches!(s.kind, Kind::Conv { .. } | Kind::Linear { .. } | Kind::Elementwise { .. }) {
+            // Follow the chain while each value has one reader that is elementwise.
+            let mut cur = i;
+            while consumers[cur] == 1 && next_of[cur].len() == 1 {
+                let j = next_of[cur][0];
+                if claimed[j] {
+                    break;
+                }
+                let jx = order[j];
+                match &g.node(jx).op {
+                    Op::Identity | Op::Dropout { .. } => {}
+                    Op::DropPath(d) if !d.scale_at_test => {}
+                    _ => {
+                        if !add_stage(&mut cx, &mut s, jx, order[cur], &alias) {
+                            break;
+                        }
+                    }
+                }
+                claimed[j] = true;
+                s.out = j;
+                cur = j;
+            }
+        }
+        if s.epilogue.as_ref().is_some_and(|e| e.spec.stages.is_empty()) {
+            s.epilogue = None;
+        }
+        steps.push(s);
+    }
+    // A fused step runs where its last member was: an add in the chain may
+    // read a value computed after the chain's conv.
+    steps.sort_by_key(|s| s.out);
+    let input = cx.pos[&g.input];
+    let output = resolve(&alias, output);
+    Ok(Lowered { steps, alias, weights: cx.store, input, output })
+}
+
+fn jit_activation(a: Activation) -> Option<Stage> {
+    match a {
+        Activation::Relu => Some(Stage::Relu),
+        Activation::Relu6 => Some(Stage::Relu6),
+        Activation::LeakyRelu(s) => Some(Stage::LeakyRelu((s as f32).to_bits())),
+        _ => None,
+    }
+}
+
+/// Adds node `jx`, which reads the chain's current value `cur`, to the
+/// step's epilogue; `false` if it cannot join (then nothing changed).
+fn add_stage(cx: &mut Ctx, s: &mut Step, jx: NodeIndex, cur: NodeIndex, alias: &[Option<usize>]) -> bool {
+    let g = cx.g;
+    let raw: Vec<NodeIndex> = g.inputs(jx);
+    let resolve = |mut v: usize| {
+        while let Some(u) = alias[v] {
+            v = u;
+        }
+        v
+    };
+    let mut others: Vec<usize> = raw.iter().filter(|&&r| r != cur).map(|r| resolve(cx.pos[r])).collect();
+    let repeats = raw.iter().filter(|&&r| r == cur).count();
+    // `x + x` reads x again, which only a standalone step's input allows.
+    let standalone =
+        matches!(s.kind, Kind::Elementwise { .. }) && s.epilogue.as_ref().is_none_or(|e| e.spec.stages.is_empty());
+    if repeats != 1 && !(standalone && matches!(g.node(jx).op, Op::Add { .. })) {
+        return false;
+    }
+    others.extend((1..repeats).map(|_| resolve(cx.pos[&cur])));
+    let (stages, operands): (Vec<Stage>, Vec<Operand>) = match &g.node(jx).op {
+        Op::BatchNorm { eps, .. } => {
+            let Ok((scale, shift)) = cx.bn(jx, *eps) else {
+                return false;
+            };
+            // Fold into the conv right before it: scale its filters, and
+            // turn the shift (and any conv bias) into one bias.
+            if let (Kind::Conv { weight, .. }, true) =
+                (&s.kind, s.epilogue.as_ref().is_none_or(|e| e.spec.stages == [Stage::Bias]))
+            {
+                let w = &mut cx.store[*weight];
+                let per = w.len() / scale.len();
+                for (o, chunk) in w.chunks_mut(per).enumerate() {
+                    chunk.iter_mut().for_each(|v| *v *= scale[o]);
+                }
+                let mut bias = shift;
+                if let Some(Epilogue { operands, .. }) = &s.epilogue
+                    && let Some(Operand::Weight(b)) = operands.first()
+                {
+                    for (o, v) in bias.iter_mut().enumerate() {
+                        *v += cx.store[*b][o] * scale[o];
+                    }
+                }
+                let b = cx.keep(bias);
+                s.epilogue = Some(Epilogue {
+                    spec: KernelSpec { stages: vec![Stage::Bias] },
+                    operands: vec![Operand::Weight(b)],
+                });
+                return true;
+            }
+            let (a, b) = (cx.keep(scale), cx.keep(shift));
+            (vec![Stage::Affine], vec![Operand::Weight(a), Operand::Weight(b)])
+        }
+        Op::Act(a) => match jit_activation(*a) {
+            Some(st) => (vec![st], vec![]),
+            None => return false,
+        },
+        Op::DropPath(d) => (vec![Stage::MulConst((d.survival as f32).to_bits())], vec![]),
+        Op::Add { .. } => {
+            (others.iter().map(|_| Stage::AddTensor).collect(), others.iter().map(|&v| Operand::Value(v)).collect())
+        }
+        Op::Mul => {
+            if raw[0] != cur || others.len() != 1 {
+                return false;
+            }
+            // Attention weights come out of a global pool: 1x1 at any input size.
+            let b = &g.node(raw[1]).shape;
+            let per_channel = b.size(2) == Some(1) && b.size(3) == Some(1);
+            (vec![if per_channel { Stage::ScaleChannel } else { Stage::MulTensor }], vec![Operand::Value(others[0])])
+        }
+        _ => return false,
+    };
+    let e = s.epilogue.get_or_insert_with(|| Epilogue { spec: KernelSpec::default(), operands: Vec::new() });
+    e.spec.stages.extend(stages);
+    e.operands.extend(operands);
+    true
+}

@@ -1,0 +1,243 @@
+//! The CPU engine behind `resc run`: the graph is lowered to steps (heavy
+//! ops with fused elementwise epilogues), the shape check and the kernels are
+//! compiled with cranelift, and each input's dims give a memory plan (one
+//! arena) before anything runs.
+
+mod exec;
+pub mod jit;
+pub mod kernels;
+pub mod lower;
+pub mod memory;
+#[allow(unsafe_code)]
+pub mod raw;
+pub mod shapecheck;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use miette::Diagnostic;
+use petgraph::stable_graph::NodeIndex;
+use thiserror::Error;
+
+use crate::ir::Graph;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Fuse elementwise chains and fold batch norms (off: one pass per op).
+    pub fuse: bool,
+    pub threads: usize,
+    /// Largest arena plus scratch, in bytes.
+    pub memory_limit: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            fuse: true,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_limit: 8 << 30,
+        }
+    }
+}
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum EngineError {
+    #[error("{message}")]
+    #[diagnostic(code(resc::run::shape))]
+    Shape { message: String, node: NodeIndex },
+
+    #[error("the input must be NxCxHxW (rank 4), it has shape {0:?}")]
+    #[diagnostic(code(resc::run::input_rank))]
+    InputRank(Vec<usize>),
+
+    #[error("the input has {got} values, its shape says {want}")]
+    #[diagnostic(code(resc::run::input_size))]
+    InputSize { want: usize, got: usize },
+
+    #[error(transparent)]
+    #[diagnostic(code(resc::run::memory), help("use a smaller batch or input"))]
+    TooLarge(#[from] memory::TooLarge),
+
+    #[error(transparent)]
+    #[diagnostic(code(resc::weights::missing))]
+    MissingWeight(#[from] lower::MissingWeight),
+
+    #[error("the JIT failed: {0}")]
+    #[diagnostic(code(resc::run::jit))]
+    Jit(String),
+
+    #[error("cannot start {0} threads: {1}")]
+    #[diagnostic(code(resc::run::threads))]
+    Threads(usize, String),
+}
+
+/// An output tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Output {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+pub struct Engine {
+    graph: Graph,
+    lowered: lower::Lowered,
+    check: shapecheck::Program,
+    jit: jit::Table,
+    // Owns the compiled code that `jit` points into.
+    _code: cranelift_jit::JITModule,
+    pool: rayon::ThreadPool,
+    options: Options,
+    /// The plan for the last input dims, reused while they stay the same.
+    planned: Option<(Vec<i64>, Vec<i64>, memory::Plan)>,
+    arena: Vec<f32>,
+    scratch: Vec<f32>,
+    /// Time to compile the shape check and kernels.
+    pub jit_time: Duration,
+    profile: Option<BTreeMap<String, (Duration, usize)>>,
+}
+
+impl Engine {
+    /// Lowers `g`, takes `weights` (state_dict names; consumed, so nothing is
+    /// held twice), and compiles the shape check and kernels.
+    pub fn new(g: Graph, weights: HashMap<String, Vec<f32>>, options: Options) -> Result<Engine, EngineError> {
+        let lowered = lower::lower(&g, weights, options.fuse)?;
+        let check = shapecheck::build(&g);
+        let start = Instant::now();
+        let mut j = jit::Jit::new().map_err(EngineError::Jit)?;
+        let shape_fn = j.shape_check(&check).map_err(EngineError::Jit)?;
+        for s in &lowered.steps {
+            if let Some(e) = &s.epilogue {
+                j.kernel(&e.spec).map_err(EngineError::Jit)?;
+            }
+        }
+        let compiled = j.finish(Some(shape_fn)).map_err(EngineError::Jit)?;
+        let (jit, code) = (compiled.table, compiled.code);
+        let jit_time = start.elapsed();
+        let threads = options.threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| EngineError::Threads(threads, e.to_string()))?;
+        Ok(Engine {
+            graph: g,
+            lowered,
+            check,
+            jit,
+            _code: code,
+            pool,
+            options,
+            planned: None,
+            arena: Vec::new(),
+            scratch: Vec::new(),
+            jit_time,
+            profile: None,
+        })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Distinct compiled kernels, and the number of steps they serve.
+    pub fn kernel_counts(&self) -> (usize, usize) {
+        (self.jit.kernel_count, self.lowered.steps.iter().filter(|s| s.epilogue.is_some()).count())
+    }
+
+    pub fn steps(&self) -> usize {
+        self.lowered.steps.len()
+    }
+
+    /// Runs the compiled shape check: every value's dims (4 per value, in
+    /// graph order), or the first constraint the input breaks.
+    pub fn check(&self, input: &[usize]) -> Result<Vec<i64>, EngineError> {
+        let [n, c, h, w] = input else {
+            return Err(EngineError::InputRank(input.to_vec()));
+        };
+        // Dims beyond 2^31 cannot come from real data; refusing them keeps
+        // every product in the check far from overflow.
+        let limit = 1usize << 31;
+        if [n, c, h, w].iter().any(|&&d| d >= limit) {
+            return Err(EngineError::TooLarge(memory::TooLarge {
+                need_mib: u64::MAX,
+                limit_mib: self.options.memory_limit >> 20,
+            }));
+        }
+        let dims = [*n as i64, *c as i64, *h as i64, *w as i64];
+        let mut out = vec![0i64; self.check.slots];
+        let f = self.jit.shape_check().expect("compiled with a shape check");
+        match raw::shape_check(f, dims, &mut out, self.check.slots) {
+            Ok(()) => Ok(out),
+            Err(id) => Err(EngineError::Shape {
+                message: shapecheck::describe(&self.graph, &self.check, id, &out),
+                node: self.check.checks[id as usize].node,
+            }),
+        }
+    }
+
+    /// Turns the per-kind profile on (and clears it).
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(BTreeMap::new);
+    }
+
+    /// Time and call count per layer kind since profiling was turned on.
+    pub fn profile(&self) -> Vec<(String, Duration, usize)> {
+        let mut v: Vec<_> = self.profile.iter().flatten().map(|(k, (d, n))| (k.clone(), *d, *n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v
+    }
+
+    /// Bytes of activations and scratch the last plan uses.
+    pub fn planned_bytes(&self) -> usize {
+        self.planned.as_ref().map_or(0, |(_, _, p)| (p.arena_len + p.scratch_len) * 4)
+    }
+
+    pub fn run(&mut self, input: &[f32], shape: &[usize]) -> Result<Output, EngineError> {
+        let dims = self.check(shape)?;
+        let want: usize = shape.iter().product();
+        if input.len() != want {
+            return Err(EngineError::InputSize { want, got: input.len() });
+        }
+        let key: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        if self.planned.as_ref().is_none_or(|(k, _, _)| *k != key) {
+            let plan = memory::plan(&self.lowered, &dims, self.options.memory_limit)?;
+            self.arena = vec![0.0; plan.arena_len];
+            self.scratch = vec![0.0; plan.scratch_len];
+            self.planned = Some((key, dims, plan));
+        }
+        let (_, dims, plan) = self.planned.as_ref().expect("planned above");
+        let l = &self.lowered;
+        let input_view = plan.views[l.input].expect("the input has a place");
+        for s in 0..plan.batch {
+            let per = input_view.len;
+            self.arena[input_view.sample(s)].copy_from_slice(&input[s * per..(s + 1) * per]);
+        }
+        let cx = exec::Ctx { l, plan, jit: &self.jit, dims, threads: self.options.threads.max(1) };
+        let arena = &mut self.arena;
+        let scratch = &mut self.scratch;
+        let profile = &mut self.profile;
+        self.pool.install(|| {
+            for si in 0..l.steps.len() {
+                let start = profile.is_some().then(Instant::now);
+                exec::run_step(&cx, si, arena, scratch);
+                if let (Some(p), Some(t)) = (profile.as_mut(), start) {
+                    let e = p.entry(l.steps[si].label()).or_default();
+                    e.0 += t.elapsed();
+                    e.1 += 1;
+                }
+            }
+        });
+        let view = plan.views[l.output].expect("the output has a place");
+        let at = self.graph.order.iter().position(|&n| n == self.graph.output).expect("the output is in order");
+        let d = &dims[at * 4..at * 4 + 4];
+        let shape: Vec<usize> = if self.graph.node(self.graph.output).shape.rank() == 2 {
+            vec![d[0] as usize, d[1] as usize]
+        } else {
+            d.iter().map(|&v| v as usize).collect()
+        };
+        let mut data = Vec::with_capacity(view.len * plan.batch);
+        for s in 0..plan.batch {
+            data.extend_from_slice(&self.arena[view.sample(s)]);
+        }
+        Ok(Output { shape, data })
+    }
+}

@@ -1,0 +1,264 @@
+//! `resc run`: load weights and input, run the engine (or the reference
+//! interpreter), write the output, and optionally benchmark.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use resc::backend::interp;
+use resc::diag::Diag;
+use resc::driver::{self, Select};
+use resc::engine::{self, Engine, EngineError};
+use resc::ir::Graph;
+use resc::report;
+
+use crate::{Color, Dims, Failure, fail, load, parse_dims, term_width, use_color, write_stdout};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    file: PathBuf,
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Weights as safetensors, named as the reference state_dict.
+    #[arg(long, conflicts_with = "random_weights")]
+    weights: Option<PathBuf>,
+    /// Reproducible random weights instead of a file.
+    #[arg(long, value_name = "SEED")]
+    random_weights: Option<u64>,
+    /// The input as a .npy file of float32, NxCxHxW.
+    #[arg(long, conflicts_with = "random_input")]
+    input: Option<PathBuf>,
+    /// A random input of this shape instead of a file.
+    #[arg(long, value_parser = parse_dims, value_name = "NxCxHxW")]
+    random_input: Option<Dims>,
+    /// Where to write the output (.npy).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Time N runs after a warm-up: median, spread, and time per layer kind.
+    #[arg(long, value_name = "N")]
+    bench: Option<usize>,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
+    /// No fusion or batch-norm folding: one pass per op (for comparison).
+    #[arg(long)]
+    no_fuse: bool,
+    /// Run the slow, plain reference interpreter instead of the engine.
+    #[arg(long, conflicts_with_all = ["bench", "no_fuse"])]
+    reference: bool,
+}
+
+fn diagnostics(diags: &[Diag]) -> Failure {
+    eprint!("{}", report::human(diags, term_width(), use_color(Color::Auto)));
+    Failure::Diagnostics
+}
+
+fn read_input(a: &RunArgs) -> Result<(Vec<usize>, Vec<f32>), Failure> {
+    match (&a.input, &a.random_input) {
+        (Some(path), _) => {
+            let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+            let npy = npyz::NpyFile::new(&bytes[..])
+                .map_err(|e| fail(format!("{} is not a .npy file: {e}", path.display())))?;
+            if npy.order() != npyz::Order::C {
+                return Err(fail("the input must be a C-ordered (row-major) array"));
+            }
+            let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+            let data = npy.into_vec::<f32>().map_err(|e| fail(format!("the input must be float32: {e}")))?;
+            Ok((shape, data))
+        }
+        (None, Some(dims)) => {
+            let dims = if dims.0.len() == 3 { [&[1], &dims.0[..]].concat() } else { dims.0.clone() };
+            let n = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).unwrap_or(u64::MAX);
+            if dims.len() != 4 || n == 0 || n > 1 << 28 {
+                return Err(fail("--random-input takes NxCxHxW (or CxHxW), at most 2^28 values"));
+            }
+            let mut rng = resc::weights::Rng::new(7);
+            Ok((dims.iter().map(|&d| d as usize).collect(), (0..n).map(|_| rng.uniform()).collect()))
+        }
+        (None, None) => Err(fail("give --input FILE.npy or --random-input NxCxHxW")),
+    }
+}
+
+pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
+    let prog = load(&a.file)?;
+    let (shape, data) = read_input(&a)?;
+    let select = a.model.as_deref().map_or(Select::Root, Select::Named);
+    let mut graphs = driver::compile(&prog, select).map_err(|d| diagnostics(&d))?;
+    if graphs.len() != 1 {
+        let names: Vec<&str> = graphs.iter().map(|g| g.name.as_str()).collect();
+        return Err(fail(format!("the file has several models ({}); choose one with --model", names.join(", "))));
+    }
+    let g = graphs.remove(0);
+    if a.reference {
+        return run_reference(&a, &prog, select, shape, data);
+    }
+    let weights = weights(&a, &g)?;
+    let mut options = engine::Options { fuse: !a.no_fuse, ..Default::default() };
+    if let Some(t) = a.threads {
+        if t == 0 || t > 1024 {
+            return Err(fail("--threads takes 1 to 1024"));
+        }
+        options.threads = t;
+    }
+    let threads = options.threads;
+    let engine_error = |e: EngineError, g: Option<&Graph>| -> Failure {
+        let span = match (&e, g) {
+            (EngineError::Shape { node, .. }, Some(g)) => Some(g.node(*node).span),
+            _ => None,
+        };
+        let mut d = Diag::new(e);
+        if let Some(span) = span {
+            d = d.at(span, "this layer");
+            d.resolve(&prog.sources);
+        }
+        diagnostics(&[d])
+    };
+    let mut eng = Engine::new(g, weights, options).map_err(|e| engine_error(e, None))?;
+    // The compiled shape check runs before anything else.
+    if let Err(e) = eng.check(&shape) {
+        return Err(engine_error(e, Some(eng.graph())));
+    }
+    let start = Instant::now();
+    let y = eng.run(&data, &shape).map_err(|e| engine_error(e, Some(eng.graph())))?;
+    let first = start.elapsed();
+    let name = eng.graph().name.clone();
+    let (kernels, fused_steps) = eng.kernel_counts();
+    let mut out = format!(
+        "{name}: {shape:?} -> {:?} in {:.1} ms ({} steps, {kernels} compiled kernels for {fused_steps} fused steps, JIT {:.1} ms, {threads} threads{})\n",
+        y.shape,
+        ms(first),
+        eng.steps(),
+        ms(eng.jit_time),
+        if a.no_fuse { ", fusion off" } else { "" }
+    );
+    out += &top5(&y.shape, &y.data);
+    if let Some(n) = a.bench {
+        out += &bench(&mut eng, &data, &shape, n.clamp(1, 100_000)).map_err(|e| engine_error(e, Some(eng.graph())))?;
+    }
+    if let Some(path) = &a.output {
+        write_npy(path, &y.shape, &y.data)?;
+        out += &format!("  wrote {}\n", path.display());
+    }
+    write_stdout(&out)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn weights(a: &RunArgs, g: &Graph) -> Result<std::collections::HashMap<String, Vec<f32>>, Failure> {
+    match (&a.weights, a.random_weights) {
+        (Some(path), _) => resc::weights::load_safetensors(path, g).map_err(|e| diagnostics(&[Diag::new(e)])),
+        (None, Some(seed)) => Ok(resc::weights::random(g, seed)),
+        (None, None) => Err(fail("give --weights FILE.safetensors or --random-weights SEED")),
+    }
+}
+
+fn bench(eng: &mut Engine, data: &[f32], shape: &[usize], n: usize) -> Result<String, EngineError> {
+    for _ in 0..2 {
+        eng.run(data, shape)?;
+    }
+    eng.set_profiling(true);
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        eng.run(data, shape)?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let median = times[n / 2];
+    let mut out = format!(
+        "  bench: {n} runs, median {:.2} ms, min {:.2} ms, max {:.2} ms\n",
+        ms(median),
+        ms(times[0]),
+        ms(times[n - 1])
+    );
+    let profile = eng.profile();
+    let total: Duration = profile.iter().map(|p| p.1).sum();
+    out += "  per layer kind (time per run, share, steps per run):\n";
+    for (kind, t, calls) in profile {
+        out += &format!(
+            "    {kind:<34} {:>8.2} ms {:>5.1}% {:>5}\n",
+            ms(t) / n as f64,
+            100.0 * t.as_secs_f64() / total.as_secs_f64().max(1e-12),
+            calls / n
+        );
+    }
+    out += &format!("  activations and scratch: {:.1} MiB\n", eng.planned_bytes() as f64 / (1 << 20) as f64);
+    if let Some(kb) = peak_rss_kib() {
+        out += &format!("  peak resident memory: {:.1} MiB\n", kb as f64 / 1024.0);
+    }
+    Ok(out)
+}
+
+/// VmHWM from /proc (Linux); None elsewhere.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn top5(shape: &[usize], data: &[f32]) -> String {
+    let mut out = String::new();
+    if shape.len() == 2 && shape[1] > 0 {
+        for (s, row) in data.chunks(shape[1]).enumerate().take(4) {
+            let mut top: Vec<(usize, f32)> = row.iter().copied().enumerate().collect();
+            top.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let top: Vec<String> = top.iter().take(5).map(|(i, v)| format!("{i}: {v:.4}")).collect();
+            out += &format!("  sample {s}: top {}\n", top.join(", "));
+        }
+    }
+    out
+}
+
+fn write_npy(path: &std::path::Path, shape: &[usize], data: &[f32]) -> Result<(), Failure> {
+    use npyz::WriterBuilder;
+    let err = |e: std::io::Error| fail(format!("cannot write {}: {e}", path.display()));
+    let file = std::fs::File::create(path).map_err(err)?;
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&dims)
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()
+        .map_err(err)?;
+    w.extend(data.iter().copied()).map_err(err)?;
+    w.finish().map_err(err)
+}
+
+/// The reference interpreter: the model is elaborated at the input's size,
+/// so a shape problem is a front-end diagnostic.
+fn run_reference(
+    a: &RunArgs,
+    prog: &resc::sema::Program,
+    select: Select<'_>,
+    shape: Vec<usize>,
+    data: Vec<f32>,
+) -> Result<(), Failure> {
+    let declared = driver::compile(prog, select).map_err(|d| diagnostics(&d))?;
+    if let [g] = declared.as_slice() {
+        let want = g.node(g.input).shape.concrete(shape.first().copied().unwrap_or(1) as u64);
+        if want.len() != shape.len() || want[1] as usize != shape[1] {
+            return Err(fail(format!("`{}` takes input {want:?}, the input is {shape:?}", g.name)));
+        }
+    }
+    let opts = driver::Options { input: Some(shape.iter().map(|&d| d as u64).collect()), ..Default::default() };
+    let mut graphs = driver::compile_with(prog, select, &opts).map_err(|d| diagnostics(&d))?;
+    let g = graphs.remove(0);
+    let weights = weights(a, &g)?;
+    let input = interp::Tensor::new(shape, data);
+    let start = Instant::now();
+    let y = interp::run(&g, &weights, &input).map_err(fail)?;
+    let mut out = format!(
+        "{}: {:?} -> {:?} in {:.1} ms (reference interpreter)\n",
+        g.name,
+        input.shape,
+        y.shape,
+        ms(start.elapsed())
+    );
+    out += &top5(&y.shape, &y.data);
+    if let Some(path) = &a.output {
+        write_npy(path, &y.shape, &y.data)?;
+        out += &format!("  wrote {}\n", path.display());
+    }
+    write_stdout(&out)
+}
