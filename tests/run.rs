@@ -165,5 +165,20 @@ fn npy_input_and_output() {
     let o =
         resc(&["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "1", "--random-input", "1x1x32x32"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("takes input [1, 3, 32, 32]"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the model takes 3 input channels, the input has 1"));
+}
+
+#[test]
+fn an_input_too_small_names_the_layer_and_its_source() {
+    let o = resc(&["run", "stdlib/densenet.res", "-m", "densenet121", "--random-weights", "1", "--random-input", "1x3x16x16"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("resc::run::shape"), "{err}");
+    assert!(err.contains("`features.transition3.pool` (avgpool 2x2/2) needs an input of at least 2x2"), "{err}");
+    assert!(err.contains("its input is [1, 512, 1, 1]"), "{err}");
+    assert!(err.contains("stdlib/densenet.res:18:72"), "{err}");
+    assert!(o.stdout.is_empty(), "nothing ran");
+    // Wrong rank.
+    let o = resc(&["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "1", "--random-input", "1x3x32x32x2"]);
+    assert_eq!(o.status.code(), Some(1));
 }

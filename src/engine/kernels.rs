@@ -48,7 +48,8 @@ impl Stage {
     /// The scalar meaning of the stage, given its operand values.
     fn apply(self, x: f32, ops: &[f32]) -> f32 {
         match self {
-            Stage::Affine => x * ops[0] + ops[1],
+            // Fused multiply-add, one rounding, as the compiled kernel does.
+            Stage::Affine => x.mul_add(ops[0], ops[1]),
             Stage::Bias => x + ops[0],
             Stage::ScaleChannel | Stage::MulTensor => x * ops[0],
             Stage::AddTensor => x + ops[0],

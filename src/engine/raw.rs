@@ -140,3 +140,96 @@ pub fn split<'a>(arena: &'a mut [f32], write: Range<usize>, reads: &[Range<usize
         (w, rs)
     }
 }
+
+/// The machine's f32 FMA peak on one core, in GFLOP/s: independent FMA
+/// chains in the widest vectors the CPU has, for `seconds`.
+pub fn fma_peak_gflops(seconds: f64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { peak::avx512(seconds) };
+        }
+        if std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX and FMA (checked just above).
+            return unsafe { peak::avx2(seconds) };
+        }
+    }
+    peak::portable(seconds)
+}
+
+mod peak {
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    /// Calls `rounds(10_000)` until `seconds` pass; returns GFLOP/s given
+    /// the flops of one round (an FMA is two flops).
+    fn time(seconds: f64, flops_per_round: u64, mut rounds: impl FnMut(u32)) -> f64 {
+        let start = Instant::now();
+        let mut done = 0u64;
+        while start.elapsed().as_secs_f64() < seconds {
+            rounds(10_000);
+            done += 10_000;
+        }
+        (done * flops_per_round) as f64 / start.elapsed().as_secs_f64() / 1e9
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,fma")]
+    fn rounds512(n: u32, acc: &mut [std::arch::x86_64::__m512; 12]) {
+        use std::arch::x86_64::*;
+        let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut c = *acc;
+        for _ in 0..n {
+            for v in c.iter_mut() {
+                *v = _mm512_fmadd_ps(*v, a, b);
+            }
+        }
+        *acc = c;
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,fma")]
+    pub fn avx512(seconds: f64) -> f64 {
+        let mut acc = [std::arch::x86_64::_mm512_set1_ps(1.0); 12];
+        let g = time(seconds, 12 * 16 * 2, |n| rounds512(n, &mut acc));
+        black_box(&acc);
+        g
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn rounds256(n: u32, acc: &mut [std::arch::x86_64::__m256; 12]) {
+        use std::arch::x86_64::*;
+        let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        let mut c = *acc;
+        for _ in 0..n {
+            for v in c.iter_mut() {
+                *v = _mm256_fmadd_ps(*v, a, b);
+            }
+        }
+        *acc = c;
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn avx2(seconds: f64) -> f64 {
+        let mut acc = [std::arch::x86_64::_mm256_set1_ps(1.0); 12];
+        let g = time(seconds, 12 * 8 * 2, |n| rounds256(n, &mut acc));
+        black_box(&acc);
+        g
+    }
+
+    pub fn portable(seconds: f64) -> f64 {
+        let mut acc = [1.0f32; 16];
+        let g = time(seconds, 16 * 2, |n| {
+            for _ in 0..n {
+                for c in acc.iter_mut() {
+                    *c = c.mul_add(black_box(0.999_999), 1e-7);
+                }
+            }
+        });
+        black_box(&acc);
+        g
+    }
+}

@@ -126,6 +126,11 @@ pub fn build(g: &Graph) -> Program {
         let out: [Reg; 4] = match &node.op {
             Op::Input => {
                 let d = [0, 1, 2, 3].map(|i| b.push(Ins::Input(i)));
+                // Stored before the check, for its message.
+                let slot = dims.len() as u32 * 4;
+                for (k, &r) in d.iter().enumerate() {
+                    b.push(Ins::Store(slot + k as u32, r));
+                }
                 let want = node.shape.channels().unwrap_or(0) as i64;
                 let ok = b.eq_k(d[1], want);
                 b.check(ok, ix, CheckKind::Channels { want });

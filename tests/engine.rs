@@ -1,0 +1,248 @@
+//! The engine against its references: compiled kernels against the plain
+//! Rust definition, the compiled shape check against its interpreter, and
+//! whole models against the reference interpreter, for every family.
+
+use std::collections::HashMap;
+
+use resc::backend::interp::{self, Tensor};
+use resc::driver::{self, Options, Select};
+use resc::engine::kernels::{self, KernelSpec, OperandKind, Stage};
+use resc::engine::{self, Engine, EngineError, jit, raw, shapecheck};
+use resc::ir::Graph;
+use resc::sema::Program;
+use resc::weights::Rng;
+
+fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n).map(|_| rng.uniform() * 3.0).collect()
+}
+
+fn specs() -> Vec<KernelSpec> {
+    let s = |stages: &[Stage]| KernelSpec { stages: stages.to_vec() };
+    let leaky = Stage::LeakyRelu(0.1f32.to_bits());
+    let scale = Stage::MulConst(0.8f32.to_bits());
+    let mut all: Vec<KernelSpec> = [
+        Stage::Affine,
+        Stage::Bias,
+        Stage::ScaleChannel,
+        Stage::AddTensor,
+        Stage::MulTensor,
+        scale,
+        Stage::Relu,
+        Stage::Relu6,
+        leaky,
+    ]
+    .iter()
+    .map(|st| s(&[*st]))
+    .collect();
+    all.push(s(&[Stage::Bias, Stage::AddTensor, Stage::Relu]));
+    all.push(s(&[Stage::Affine, Stage::Relu]));
+    all.push(s(&[Stage::Bias, scale, Stage::AddTensor, Stage::AddTensor, Stage::Relu6]));
+    all.push(s(&[Stage::Affine, Stage::ScaleChannel, leaky, Stage::MulTensor]));
+    all.push(s(&[]));
+    all
+}
+
+#[test]
+fn compiled_kernels_equal_the_reference_for_every_length_and_tail() {
+    let specs = specs();
+    let mut j = jit::Jit::new().unwrap();
+    for spec in &specs {
+        j.kernel(spec).unwrap();
+    }
+    let compiled = j.finish(None).unwrap();
+    let mut rng = Rng::new(11);
+    for spec in &specs {
+        let f = compiled.table.kernel(spec);
+        for channels in [1, 2, 3] {
+            // Every tail of the 16-wide unrolled loop and of the 4-wide loop.
+            for plane in 0..=37 {
+                let len = channels * plane;
+                let operands: Vec<Vec<f32>> = spec
+                    .operand_kinds()
+                    .iter()
+                    .map(|k| random(if *k == OperandKind::PerChannel { channels } else { len }, &mut rng))
+                    .collect();
+                let ops: Vec<&[f32]> = operands.iter().map(|o| o.as_slice()).collect();
+                let mut src = random(len, &mut rng);
+                // The edges of each activation.
+                if len > 3 {
+                    src[0] = 0.0;
+                    src[1] = -0.0;
+                    src[2] = 6.0;
+                }
+                let mut want = vec![0.0; len];
+                kernels::reference(spec, &mut want, Some(&src), &ops, channels, plane);
+                let mut got = vec![f32::NAN; len + 5];
+                raw::kernel(f, spec, &mut got, Some(&src), &ops, channels, plane);
+                assert_eq!(&got[..len], &want[..], "{} over {channels}x{plane}", spec.describe());
+                assert!(got[len..].iter().all(|v| v.is_nan()), "{} wrote past its end", spec.describe());
+                // In place gives the same.
+                let mut inplace = src.clone();
+                raw::kernel(f, spec, &mut inplace, None, &ops, channels, plane);
+                assert_eq!(inplace, want, "{} in place", spec.describe());
+            }
+        }
+    }
+}
+
+#[test]
+fn identical_kernels_are_compiled_once() {
+    let mut j = jit::Jit::new().unwrap();
+    let spec = KernelSpec { stages: vec![Stage::Bias, Stage::Relu] };
+    j.kernel(&spec).unwrap();
+    j.kernel(&spec.clone()).unwrap();
+    j.kernel(&KernelSpec { stages: vec![Stage::Bias] }).unwrap();
+    assert_eq!(j.finish(None).unwrap().table.kernel_count, 2);
+}
+
+fn stdlib_graph(module: &str, model: &str, input: Option<Vec<u64>>) -> Graph {
+    let prog = Program::load_text(&resc::stdlib::display_name(module), None, resc::stdlib::source(module).unwrap());
+    let opts = Options { input, ..Default::default() };
+    driver::compile_with(&prog, Select::Named(model), &opts).expect("compiles").remove(0)
+}
+
+fn all_models() -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for module in resc::stdlib::NAMES {
+        let prog = Program::load_text(&resc::stdlib::display_name(module), None, resc::stdlib::source(module).unwrap());
+        for g in driver::compile(&prog, Select::Root).unwrap() {
+            out.push((*module, g.name.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_compiled_shape_check_agrees_with_its_interpreter_and_the_front_end() {
+    for (module, model) in all_models() {
+        let g = stdlib_graph(module, &model, None);
+        let p = shapecheck::build(&g);
+        let mut j = jit::Jit::new().unwrap();
+        let id = j.shape_check(&p).unwrap();
+        let f = j.finish(Some(id)).unwrap();
+        let f_addr = f.table.shape_check().unwrap();
+        let declared = g.node(g.input).shape.concrete(1);
+        for (h, w) in [(declared[2], declared[3]), (64, 48), (33, 33), (7, 7), (1, 1), (0, 5)] {
+            let input = [2, declared[1] as i64, h as i64, w as i64];
+            let (mut a, mut b) = (vec![0; p.slots], vec![0; p.slots]);
+            let want = shapecheck::eval(&p, input, &mut a);
+            let got = raw::shape_check(f_addr, input, &mut b, p.slots);
+            assert_eq!(got, want, "{model} at {h}x{w}");
+            assert_eq!(a, b, "{model} at {h}x{w}");
+            // Where the front end accepts this size, its shapes are the check's.
+            if want.is_ok() {
+                let at = stdlib_graph(module, &model, Some(vec![2, declared[1], h, w]));
+                for (i, &ix) in at.order.iter().enumerate() {
+                    let s = at.node(ix).shape.concrete(2);
+                    let got: Vec<u64> = a[i * 4..i * 4 + s.len()].iter().map(|&d| d as u64).collect();
+                    assert_eq!(got, s, "{model} at {h}x{w}: `{}`", at.node(ix).name);
+                }
+            }
+        }
+        // The declared size passes.
+        let mut out = vec![0; p.slots];
+        assert!(shapecheck::eval(&p, [1, declared[1] as i64, declared[2] as i64, declared[3] as i64], &mut out).is_ok());
+    }
+}
+
+fn formula_weights(g: &Graph) -> HashMap<String, Vec<f32>> {
+    resc::passes::state(g)
+        .iter()
+        .map(|e| {
+            let shape: Vec<usize> = e.shape.iter().map(|&d| d as usize).collect();
+            (e.name.clone(), resc::weights::formula(&e.name, &shape))
+        })
+        .collect()
+}
+
+/// The engine (fusion on and off, one and two threads) against the
+/// reference interpreter, on the same weights and input.
+fn agree(module: &str, model: &str, input: [usize; 4]) {
+    let at = stdlib_graph(module, model, Some(input.iter().map(|&d| d as u64).collect()));
+    let weights = formula_weights(&at);
+    let n: usize = input.iter().product();
+    let x: Vec<f32> = (0..n).map(|i| (i as f64 * 0.013).sin() as f32).collect();
+    let want = interp::run(&at, &weights, &Tensor::new(input.to_vec(), x.clone())).unwrap();
+    let scale = want.data.iter().fold(0f32, |a, v| a.max(v.abs()));
+    for (fuse, threads) in [(true, 2), (false, 1), (true, 1)] {
+        // The engine compiles the model at its declared size and runs any size.
+        let g = stdlib_graph(module, model, None);
+        let options = engine::Options { fuse, threads, ..Default::default() };
+        let mut e = Engine::new(g, weights.clone(), options).unwrap();
+        let y = e.run(&x, &input).unwrap();
+        assert_eq!(y.shape, want.shape, "{model}");
+        let err = y.data.iter().zip(&want.data).fold(0f32, |a, (g, w)| a.max((g - w).abs()));
+        assert!(err / scale < 1e-4, "{model} (fuse {fuse}, {threads} threads): error {err}, largest output {scale}");
+        // A second run reuses the plan and gives the same.
+        assert_eq!(e.run(&x, &input).unwrap(), y, "{model} run twice");
+    }
+}
+
+#[test]
+fn resnet_and_stochastic_depth_match_the_interpreter() {
+    agree("resnet", "resnet20", [2, 3, 32, 32]);
+    agree("stochastic_depth", "resnet110_sd", [2, 3, 16, 16]);
+}
+
+#[test]
+fn resnetv2_and_wide_resnet_match_the_interpreter() {
+    agree("resnetv2", "preact_resnet164", [2, 3, 16, 16]);
+    agree("wide_resnet", "wrn_16_8", [1, 3, 16, 16]);
+}
+
+#[test]
+fn resnext_matches_the_interpreter() {
+    agree("resnext", "resnext29_8x64d", [1, 3, 8, 8]);
+}
+
+#[test]
+fn densenet_matches_the_interpreter() {
+    agree("densenet", "densenet_bc100_k12", [2, 3, 16, 16]);
+    agree("densenet", "densenet40_k12", [1, 3, 8, 8]);
+}
+
+#[test]
+fn dpn_and_resnest_match_the_interpreter() {
+    agree("dpn", "dpn68", [2, 3, 32, 32]);
+    agree("resnest", "resnest14d", [1, 3, 32, 32]);
+    agree("resnest", "resnest50d_4s2x40d", [1, 3, 32, 32]);
+}
+
+#[test]
+fn inputs_that_do_not_fit_are_named_errors_before_anything_runs() {
+    let g = stdlib_graph("resnet", "resnet50", None);
+    let weights = resc::weights::random(&g, 1);
+    let mut e = Engine::new(g, weights, engine::Options::default()).unwrap();
+    let err = e.run(&[0.0; 3 * 8], &[1, 3, 8]).map(|_| ()).unwrap_err();
+    assert!(matches!(err, EngineError::InputRank(_)), "{err}");
+    let err = e.run(&vec![0.0; 4 * 64 * 64], &[1, 4, 64, 64]).map(|_| ()).unwrap_err();
+    assert_eq!(err.to_string(), "the model takes 3 input channels, the input has 4");
+    let g = stdlib_graph("densenet", "densenet121", None);
+    let mut d = Engine::new(g, resc::weights::random(&stdlib_graph("densenet", "densenet121", None), 1), engine::Options::default()).unwrap();
+    let err = d.run(&[0.0; 3 * 16 * 16], &[1, 3, 16, 16]).map(|_| ()).unwrap_err();
+    let EngineError::Shape { message, node } = &err else { panic!("{err}") };
+    assert_eq!(
+        message,
+        "`features.transition3.pool` (avgpool 2x2/2) needs an input of at least 2x2 (2x2 after padding); its input is [1, 512, 1, 1]"
+    );
+    assert_eq!(d.graph().node(*node).name, "features.transition3.pool");
+    let err = e.run(&[0.0; 5], &[1, 3, 64, 64]).map(|_| ()).unwrap_err();
+    assert!(matches!(err, EngineError::InputSize { .. }), "{err}");
+    // Absurd sizes are refused, not allocated.
+    let err = e.check(&[1 << 20, 3, 1 << 31, 1 << 20]).map(|_| ()).err();
+    assert!(err.is_some());
+    let small = engine::Options { memory_limit: 1 << 20, ..Default::default() };
+    let g = stdlib_graph("resnet", "resnet50", None);
+    let mut e = Engine::new(g, resc::weights::random(&stdlib_graph("resnet", "resnet50", None), 1), small).unwrap();
+    let err = e.run(&vec![0.0; 3 * 224 * 224], &[1, 3, 224, 224]).map(|_| ()).unwrap_err();
+    assert!(matches!(err, EngineError::TooLarge(_)), "{err}");
+}
+
+#[test]
+fn missing_weights_are_an_error() {
+    let g = stdlib_graph("resnet", "resnet20", None);
+    let mut weights = formula_weights(&g);
+    weights.remove("layer2.1.bn2.running_var");
+    let err = Engine::new(g, weights, engine::Options::default()).err().unwrap();
+    assert_eq!(err.to_string(), "the weights lack `layer2.1.bn2.running_var`");
+}
