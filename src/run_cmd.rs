@@ -173,14 +173,19 @@ fn bench(eng: &mut Engine, data: &[f32], shape: &[usize], n: usize) -> Result<St
         ms(times[n - 1])
     );
     let profile = eng.profile();
-    let total: Duration = profile.iter().map(|p| p.1).sum();
-    out += "  per layer kind (time per run, share, steps per run):\n";
-    for (kind, t, calls) in profile {
+    let total: Duration = profile.iter().map(|p| p.1.time).sum();
+    out += "  per layer kind (time per run, share, steps per run, GEMM rate):\n";
+    for (kind, p) in profile {
+        let rate = if p.flops > 0 {
+            format!("{:>7.1} GFLOP/s", p.flops as f64 / p.time.as_secs_f64().max(1e-12) / 1e9)
+        } else {
+            String::new()
+        };
         out += &format!(
-            "    {kind:<34} {:>8.2} ms {:>5.1}% {:>5}\n",
-            ms(t) / n as f64,
-            100.0 * t.as_secs_f64() / total.as_secs_f64().max(1e-12),
-            calls / n
+            "    {kind:<34} {:>8.2} ms {:>5.1}% {:>5} {rate}\n",
+            ms(p.time) / n as f64,
+            100.0 * p.time.as_secs_f64() / total.as_secs_f64().max(1e-12),
+            p.steps / n
         );
     }
     out += &format!("  activations and scratch: {:.1} MiB\n", eng.planned_bytes() as f64 / (1 << 20) as f64);

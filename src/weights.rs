@@ -47,34 +47,51 @@ pub enum WeightsError {
 
 /// Reads a safetensors file and checks it against the model: every
 /// parameter and BN statistic present with its shape, nothing else but BN's
-/// step counters.
+/// step counters. Tensors are read one at a time straight into their f32
+/// vectors, so the file is never in memory beside them.
 pub fn load_safetensors(path: &std::path::Path, g: &Graph) -> Result<HashMap<String, Vec<f32>>, WeightsError> {
-    let bytes = std::fs::read(path).map_err(|e| WeightsError::Unreadable(format!("{}: {e}", path.display())))?;
-    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| WeightsError::Invalid(e.to_string()))?;
+    use std::io::{Read, Seek, SeekFrom};
+    let unreadable = |e: std::io::Error| WeightsError::Unreadable(format!("{}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let file_len = file.metadata().map_err(unreadable)?.len();
+    let header = read_header(&mut file, file_len)?;
+    let data_start = 8 + header.len;
     let state = passes::state(g);
     let mut out = HashMap::new();
     let mut missing = Vec::new();
+    let mut buf = Vec::new();
     for entry in &state {
-        let Ok(view) = file.tensor(&entry.name) else {
+        let Some(info) = header.tensors.get(&entry.name) else {
             missing.push(entry.name.clone());
             continue;
         };
         let want: Vec<usize> = entry.shape.iter().map(|&d| d as usize).collect();
-        if view.shape() != want.as_slice() {
-            return Err(WeightsError::Shape { name: entry.name.clone(), want, got: view.shape().to_vec() });
+        if info.shape != want {
+            return Err(WeightsError::Shape { name: entry.name.clone(), want, got: info.shape.clone() });
         }
-        let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            safetensors::Dtype::F32 => {
-                data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-            }
-            safetensors::Dtype::F64 => {
-                data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect()
-            }
-            safetensors::Dtype::F16 => {
-                data.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect()
-            }
+        let width = match info.dtype {
+            safetensors::Dtype::F32 => 4,
+            safetensors::Dtype::F64 => 8,
+            safetensors::Dtype::F16 => 2,
             other => return Err(WeightsError::Dtype { name: entry.name.clone(), dtype: format!("{other:?}") }),
+        };
+        let (start, end) = info.data_offsets;
+        let count: usize = want.iter().product();
+        if end - start != count * width {
+            return Err(WeightsError::Invalid(format!(
+                "`{}` has {} bytes for {count} values of {:?}",
+                entry.name,
+                end - start,
+                info.dtype
+            )));
+        }
+        buf.resize(end - start, 0);
+        file.seek(SeekFrom::Start(data_start + start as u64)).map_err(unreadable)?;
+        file.read_exact(&mut buf).map_err(unreadable)?;
+        let values: Vec<f32> = match width {
+            4 => buf.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            8 => buf.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect(),
+            _ => buf.chunks_exact(2).map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect(),
         };
         out.insert(entry.name.clone(), values);
     }
@@ -82,17 +99,57 @@ pub fn load_safetensors(path: &std::path::Path, g: &Graph) -> Result<HashMap<Str
         return Err(WeightsError::Missing(missing));
     }
     let known: std::collections::HashSet<&str> = state.iter().map(|e| e.name.as_str()).collect();
-    let mut unused: Vec<String> = file
-        .names()
-        .into_iter()
-        .filter(|n| !known.contains(n) && !n.ends_with("num_batches_tracked"))
-        .map(String::from)
+    let mut unused: Vec<String> = header
+        .tensors
+        .keys()
+        .filter(|n| !known.contains(n.as_str()) && !n.ends_with("num_batches_tracked"))
+        .cloned()
         .collect();
     unused.sort();
     if !unused.is_empty() {
         return Err(WeightsError::Unused(unused));
     }
     Ok(out)
+}
+
+struct Header {
+    len: u64,
+    tensors: HashMap<String, safetensors::tensor::TensorInfo>,
+}
+
+/// The safetensors header: 8 bytes of length, then JSON naming each
+/// tensor's dtype, shape and byte range, which must lie inside the file.
+fn read_header(file: &mut std::fs::File, file_len: u64) -> Result<Header, WeightsError> {
+    use std::io::Read;
+    let invalid = |m: String| WeightsError::Invalid(m);
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|_| invalid("the file is shorter than a header".into()))?;
+    let len = u64::from_le_bytes(len);
+    // The format caps headers at 100 MB; a larger length is a corrupt file.
+    if len > 100 << 20 || 8 + len > file_len {
+        return Err(invalid(format!("the header claims {len} bytes, the file has {file_len}")));
+    }
+    let mut text = vec![0u8; len as usize];
+    file.read_exact(&mut text).map_err(|e| invalid(e.to_string()))?;
+    let raw: HashMap<String, serde_json::Value> =
+        serde_json::from_slice(&text).map_err(|e| invalid(format!("the header is not valid JSON: {e}")))?;
+    let data_len = file_len - 8 - len;
+    let mut tensors = HashMap::new();
+    for (name, value) in raw {
+        if name == "__metadata__" {
+            continue;
+        }
+        let info: safetensors::tensor::TensorInfo =
+            serde_json::from_value(value).map_err(|e| invalid(format!("`{name}`: {e}")))?;
+        let (start, end) = info.data_offsets;
+        if start > end || end as u64 > data_len {
+            return Err(invalid(format!(
+                "`{name}` lies at bytes {start}..{end}, past the {data_len} bytes of data (a truncated file?)"
+            )));
+        }
+        tensors.insert(name, info);
+    }
+    Ok(Header { len, tensors })
 }
 
 fn f16_to_f32(h: u16) -> f32 {

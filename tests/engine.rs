@@ -141,7 +141,9 @@ fn the_compiled_shape_check_agrees_with_its_interpreter_and_the_front_end() {
         }
         // The declared size passes.
         let mut out = vec![0; p.slots];
-        assert!(shapecheck::eval(&p, [1, declared[1] as i64, declared[2] as i64, declared[3] as i64], &mut out).is_ok());
+        assert!(
+            shapecheck::eval(&p, [1, declared[1] as i64, declared[2] as i64, declared[3] as i64], &mut out).is_ok()
+        );
     }
 }
 
@@ -218,7 +220,12 @@ fn inputs_that_do_not_fit_are_named_errors_before_anything_runs() {
     let err = e.run(&vec![0.0; 4 * 64 * 64], &[1, 4, 64, 64]).map(|_| ()).unwrap_err();
     assert_eq!(err.to_string(), "the model takes 3 input channels, the input has 4");
     let g = stdlib_graph("densenet", "densenet121", None);
-    let mut d = Engine::new(g, resc::weights::random(&stdlib_graph("densenet", "densenet121", None), 1), engine::Options::default()).unwrap();
+    let mut d = Engine::new(
+        g,
+        resc::weights::random(&stdlib_graph("densenet", "densenet121", None), 1),
+        engine::Options::default(),
+    )
+    .unwrap();
     let err = d.run(&[0.0; 3 * 16 * 16], &[1, 3, 16, 16]).map(|_| ()).unwrap_err();
     let EngineError::Shape { message, node } = &err else { panic!("{err}") };
     assert_eq!(

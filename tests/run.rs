@@ -170,7 +170,16 @@ fn npy_input_and_output() {
 
 #[test]
 fn an_input_too_small_names_the_layer_and_its_source() {
-    let o = resc(&["run", "stdlib/densenet.res", "-m", "densenet121", "--random-weights", "1", "--random-input", "1x3x16x16"]);
+    let o = resc(&[
+        "run",
+        "stdlib/densenet.res",
+        "-m",
+        "densenet121",
+        "--random-weights",
+        "1",
+        "--random-input",
+        "1x3x16x16",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("resc::run::shape"), "{err}");
@@ -179,6 +188,7 @@ fn an_input_too_small_names_the_layer_and_its_source() {
     assert!(err.contains("stdlib/densenet.res:18:72"), "{err}");
     assert!(o.stdout.is_empty(), "nothing ran");
     // Wrong rank.
-    let o = resc(&["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "1", "--random-input", "1x3x32x32x2"]);
+    let o =
+        resc(&["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "1", "--random-input", "1x3x32x32x2"]);
     assert_eq!(o.status.code(), Some(1));
 }

@@ -71,6 +71,29 @@ pub enum EngineError {
     Threads(usize, String),
 }
 
+/// What the profile records per layer kind.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Profiled {
+    pub time: Duration,
+    pub steps: usize,
+    /// Multiply-adds count two.
+    pub flops: u64,
+}
+
+/// Flops of a step's GEMM work (convolutions and linear layers), 0 for others.
+fn flops(s: &lower::Step, dims: &[i64]) -> u64 {
+    let d = |v: usize| &dims[v * 4..v * 4 + 4];
+    let out = d(s.out);
+    let (n, c, h, w) = (out[0] as u64, out[1] as u64, out[2] as u64, out[3] as u64);
+    match &s.kind {
+        lower::Kind::Conv { conv, .. } => {
+            2 * n * c * h * w * (conv.in_channels / conv.groups) * conv.kernel[0] * conv.kernel[1]
+        }
+        lower::Kind::Linear { in_features, out_features, .. } => 2 * n * (*in_features * *out_features) as u64,
+        _ => 0,
+    }
+}
+
 /// An output tensor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Output {
@@ -93,7 +116,7 @@ pub struct Engine {
     scratch: Vec<f32>,
     /// Time to compile the shape check and kernels.
     pub jit_time: Duration,
-    profile: Option<BTreeMap<String, (Duration, usize)>>,
+    profile: Option<BTreeMap<String, Profiled>>,
 }
 
 impl Engine {
@@ -179,10 +202,11 @@ impl Engine {
         self.profile = on.then(BTreeMap::new);
     }
 
-    /// Time and call count per layer kind since profiling was turned on.
-    pub fn profile(&self) -> Vec<(String, Duration, usize)> {
-        let mut v: Vec<_> = self.profile.iter().flatten().map(|(k, (d, n))| (k.clone(), *d, *n)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+    /// Time, steps and flops per layer kind since profiling was turned on,
+    /// slowest first.
+    pub fn profile(&self) -> Vec<(String, Profiled)> {
+        let mut v: Vec<_> = self.profile.iter().flatten().map(|(k, p)| (k.clone(), *p)).collect();
+        v.sort_by_key(|p| std::cmp::Reverse(p.1.time));
         v
     }
 
@@ -221,8 +245,9 @@ impl Engine {
                 exec::run_step(&cx, si, arena, scratch);
                 if let (Some(p), Some(t)) = (profile.as_mut(), start) {
                     let e = p.entry(l.steps[si].label()).or_default();
-                    e.0 += t.elapsed();
-                    e.1 += 1;
+                    e.time += t.elapsed();
+                    e.steps += 1;
+                    e.flops += flops(&l.steps[si], dims);
                 }
             }
         });
