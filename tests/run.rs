@@ -192,3 +192,75 @@ fn an_input_too_small_names_the_layer_and_its_source() {
         resc(&["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "1", "--random-input", "1x3x32x32x2"]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn bench_reports_timings_per_layer_kind_and_memory() {
+    let o = resc(&[
+        "run",
+        "stdlib/densenet.res",
+        "-m",
+        "densenet40_k12",
+        "--random-weights",
+        "1",
+        "--random-input",
+        "2x3x32x32",
+        "--bench",
+        "3",
+        "--threads",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("bench: 3 runs, median"), "{out}");
+    assert!(out.contains("2 threads"), "{out}");
+    for kind in ["conv 3x3", "elementwise affine+relu", "avg pool", "linear (+fused)"] {
+        assert!(out.lines().any(|l| l.trim_start().starts_with(kind)), "{kind} missing:\n{out}");
+    }
+    assert!(out.contains("GFLOP/s"), "{out}");
+    assert!(out.contains("peak resident memory"), "{out}");
+    // Nonsense thread counts are refused.
+    let o = resc(&[
+        "run",
+        "stdlib/resnet.res",
+        "-m",
+        "resnet20",
+        "--random-weights",
+        "1",
+        "--random-input",
+        "1x3x32x32",
+        "--threads",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn fusion_on_off_and_the_reference_interpreter_give_the_same_output() {
+    let mut outputs = Vec::new();
+    for extra in [&[][..], &["--no-fuse"][..], &["--reference"][..], &["--threads", "1"][..]] {
+        let out = tmp(&format!("same-{}.npy", outputs.len()));
+        let mut args = vec![
+            "run",
+            "stdlib/resnest.res",
+            "-m",
+            "resnest14d",
+            "--random-weights",
+            "5",
+            "--random-input",
+            "2x3x32x32",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = resc(&args);
+        assert_eq!(o.status.code(), Some(0), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let bytes = std::fs::read(&out).unwrap();
+        std::fs::remove_file(&out).ok();
+        outputs.push(npyz::NpyFile::new(&bytes[..]).unwrap().into_vec::<f32>().unwrap());
+    }
+    let scale = outputs[2].iter().fold(0f32, |a, v| a.max(v.abs()));
+    for (i, o) in outputs.iter().enumerate() {
+        let err = o.iter().zip(&outputs[2]).fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+        assert!(err <= 1e-4 * scale, "variant {i} differs by {err}");
+    }
+}
