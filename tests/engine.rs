@@ -96,6 +96,11 @@ fn identical_kernels_are_compiled_once() {
 }
 
 fn stdlib_graph(module: &str, model: &str, input: Option<Vec<u64>>) -> Graph {
+    if module.ends_with(".res") {
+        let prog = Program::load_path(std::path::Path::new(module)).unwrap();
+        let opts = Options { input, ..Default::default() };
+        return driver::compile_with(&prog, Select::Named(model), &opts).expect("compiles").remove(0);
+    }
     let prog = Program::load_text(&resc::stdlib::display_name(module), None, resc::stdlib::source(module).unwrap());
     let opts = Options { input, ..Default::default() };
     driver::compile_with(&prog, Select::Named(model), &opts).expect("compiles").remove(0)
@@ -208,6 +213,13 @@ fn dpn_and_resnest_match_the_interpreter() {
     agree("dpn", "dpn68", [2, 3, 32, 32]);
     agree("resnest", "resnest14d", [1, 3, 32, 32]);
     agree("resnest", "resnest50d_4s2x40d", [1, 3, 32, 32]);
+}
+
+#[test]
+fn unusual_convs_pools_and_activations_match_the_interpreter() {
+    // At the declared size and at another one the shape check accepts.
+    agree("tests/fixtures/odd_ops.res", "odd_net", [2, 3, 29, 23]);
+    agree("tests/fixtures/odd_ops.res", "odd_net", [1, 3, 40, 31]);
 }
 
 #[test]

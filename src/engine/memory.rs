@@ -213,12 +213,11 @@ pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64) -> Result<Plan, TooLarg
 
     let mut scratch: u128 = 0;
     for s in &l.steps {
-        if let Kind::Conv { x, conv, .. } = &s.kind
-            && !(conv.kernel == [1, 1] && conv.stride == [1, 1] && conv.padding == [0, 0])
-        {
-            let (c, _) = item(dims, *x);
-            let (_, out_plane) = item(dims, s.out);
-            scratch = scratch.max(c as u128 * (conv.kernel[0] * conv.kernel[1]) as u128 * out_plane as u128);
+        if let Kind::Conv { x, conv, .. } = &s.kind {
+            let d = |v: usize| dims[v * 4..v * 4 + 4].iter().map(|&d| d as usize).collect::<Vec<_>>();
+            let (i, o) = (d(*x), d(s.out));
+            let need = super::exec::scratch_len(conv, (i[1], i[2], i[3]), (o[2], o[3]));
+            scratch = scratch.max(need as u128);
         }
     }
     if (arena_len as u128 + scratch) * 4 > limit_bytes as u128 {

@@ -290,3 +290,72 @@ pub fn gemm_split_columns(
         }
     });
 }
+
+/// `dst = sum over taps (a, b) of lhs[a..] * rhs[b..]`: one m x k by k x n
+/// product per tap, all into the same m x n output (row-major, columns
+/// contiguous), with `lhs` strided as given and `rhs` rows `rhs_rs` apart.
+/// A convolution with stride 1 is such a sum over its kernel taps, each
+/// reading the (padded) input shifted. Columns are split into `parts`
+/// blocks on the rayon pool; each block runs its taps in turn.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_taps(
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    rhs_rs: usize,
+    taps: &[(usize, usize)],
+    (m, n, k): (usize, usize, usize),
+    parts: usize,
+) {
+    assert!(dst.len() >= extent(m, n, dst_rs, 1), "gemm output in bounds");
+    for &(a, b) in taps {
+        assert!(lhs.len() >= a + extent(m, k, lhs_rs, lhs_cs), "gemm lhs in bounds");
+        assert!(rhs.len() >= b + extent(k, n, rhs_rs, 1), "gemm rhs in bounds");
+    }
+    if m == 0 || n == 0 || k == 0 || taps.is_empty() {
+        dst[..extent(m, n, dst_rs, 1)].fill(0.0);
+        return;
+    }
+    let block = n.div_ceil(parts.max(1)).div_ceil(16) * 16;
+    let starts: Vec<usize> = (0..n).step_by(block).collect();
+    let dst_addr = dst.as_mut_ptr() as usize;
+    let run = |j0: usize| {
+        let cols = block.min(n - j0);
+        for (t, &(a, b)) in taps.iter().enumerate() {
+            // SAFETY: every index is in bounds (checked above for each tap);
+            // blocks cover disjoint columns, so no two tasks write the same
+            // element, and `dst` is borrowed uniquely for the whole call.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    cols,
+                    k,
+                    (dst_addr as *mut f32).add(j0),
+                    1,
+                    dst_rs as isize,
+                    t > 0,
+                    lhs.as_ptr().add(a),
+                    lhs_cs as isize,
+                    lhs_rs as isize,
+                    rhs.as_ptr().add(b + j0),
+                    1,
+                    rhs_rs as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        }
+    };
+    use rayon::prelude::*;
+    if starts.len() > 1 {
+        starts.par_iter().for_each(|&j0| run(j0));
+    } else {
+        run(0);
+    }
+}
