@@ -101,13 +101,16 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     }
     let threads = options.threads;
     let engine_error = |e: EngineError, g: Option<&Graph>| -> Failure {
-        let span = match (&e, g) {
-            (EngineError::Shape { node, .. }, Some(g)) => Some(g.node(*node).span),
+        let at = match (&e, g) {
+            (EngineError::Shape { node, .. }, Some(g)) => Some((g.node(*node).span, instance_of(g, *node))),
             _ => None,
         };
         let mut d = Diag::new(e);
-        if let Some(span) = span {
+        if let Some((span, context)) = at {
             d = d.at(span, "this layer");
+            if let Some((c, made)) = context {
+                d = d.in_context(c).also(made, "made here");
+            }
             d.resolve(&prog.sources);
         }
         diagnostics(&[d])
@@ -139,6 +142,19 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         out += &format!("  wrote {}\n", path.display());
     }
     write_stdout(&out)
+}
+
+/// "in layer3.0, an instance of `bottleneck`" for a node inside a block.
+fn instance_of(g: &Graph, node: petgraph::stable_graph::NodeIndex) -> Option<(String, resc::source::Span)> {
+    let mut scope = Some(g.node(node).scope);
+    while let Some(id) = scope {
+        let s = g.scope(id);
+        if let resc::ir::ScopeKind::Instance { template } = &s.kind {
+            return Some((format!("in {}, an instance of `{template}`", s.path), s.span));
+        }
+        scope = s.parent;
+    }
+    None
 }
 
 fn ms(d: Duration) -> f64 {

@@ -242,7 +242,7 @@ fn inputs_that_do_not_fit_are_named_errors_before_anything_runs() {
     let EngineError::Shape { message, node } = &err else { panic!("{err}") };
     assert_eq!(
         message,
-        "`features.transition3.pool` (avgpool 2x2/2) needs an input of at least 2x2 (2x2 after padding); its input is [1, 512, 1, 1]"
+        "`features.transition3.pool` (avgpool 2x2/2) needs an input of at least 2x2; its input is [1, 512, 1, 1]"
     );
     assert_eq!(d.graph().node(*node).name, "features.transition3.pool");
     let err = e.run(&[0.0; 5], &[1, 3, 64, 64]).map(|_| ()).unwrap_err();
@@ -258,10 +258,13 @@ fn inputs_that_do_not_fit_are_named_errors_before_anything_runs() {
 }
 
 #[test]
-fn missing_weights_are_an_error() {
+fn missing_or_misshapen_weights_are_errors() {
     let g = stdlib_graph("resnet", "resnet20", None);
     let mut weights = formula_weights(&g);
     weights.remove("layer2.1.bn2.running_var");
-    let err = Engine::new(g, weights, engine::Options::default()).err().unwrap();
+    let err = Engine::new(g.clone(), weights.clone(), engine::Options::default()).err().unwrap();
     assert_eq!(err.to_string(), "the weights lack `layer2.1.bn2.running_var`");
+    weights.insert("layer2.1.bn2.running_var".into(), vec![1.0; 31]);
+    let err = Engine::new(g, weights, engine::Options::default()).err().unwrap();
+    assert_eq!(err.to_string(), "`layer2.1.bn2.running_var` has 31 values where 32 were expected");
 }

@@ -184,7 +184,8 @@ fn an_input_too_small_names_the_layer_and_its_source() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("resc::run::shape"), "{err}");
     assert!(err.contains("`features.transition3.pool` (avgpool 2x2/2) needs an input of at least 2x2"), "{err}");
-    assert!(err.contains("its input is [1, 512, 1, 1]"), "{err}");
+    assert!(err.contains("512, 1, 1]"), "{err}");
+    assert!(err.contains("an instance of `transition`"), "{err}");
     assert!(err.contains("stdlib/densenet.res:18:72"), "{err}");
     assert!(o.stdout.is_empty(), "nothing ran");
     // Wrong rank.

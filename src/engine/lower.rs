@@ -151,8 +151,12 @@ pub struct Lowered {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("the weights lack `{0}`")]
-pub struct MissingWeight(pub String);
+pub enum WeightError {
+    #[error("the weights lack `{0}`")]
+    Missing(String),
+    #[error("`{name}` has {got} values where {want} were expected")]
+    Size { name: String, want: usize, got: usize },
+}
 
 struct Ctx<'a> {
     g: &'a Graph,
@@ -162,16 +166,16 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn take(&mut self, node: NodeIndex, suffix: &str) -> Result<Vec<f32>, MissingWeight> {
+    fn take(&mut self, node: NodeIndex, suffix: &str) -> Result<Vec<f32>, WeightError> {
         let name = format!("{}.{suffix}", self.g.node(node).name);
-        self.weights.remove(&name).ok_or(MissingWeight(name))
+        self.weights.remove(&name).ok_or(WeightError::Missing(name))
     }
     fn keep(&mut self, v: Vec<f32>) -> usize {
         self.store.push(v);
         self.store.len() - 1
     }
     /// A batch norm as per-channel scale and shift.
-    fn bn(&mut self, node: NodeIndex, eps: f64) -> Result<(Vec<f32>, Vec<f32>), MissingWeight> {
+    fn bn(&mut self, node: NodeIndex, eps: f64) -> Result<(Vec<f32>, Vec<f32>), WeightError> {
         let (gamma, beta) = (self.take(node, "weight")?, self.take(node, "bias")?);
         let (mean, var) = (self.take(node, "running_mean")?, self.take(node, "running_var")?);
         let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps as f32).sqrt()).collect();
@@ -185,12 +189,15 @@ impl Ctx<'_> {
 
 /// Lowers a graph; `fuse` off gives one step per op and no folding, the
 /// baseline the fusion is measured against.
-pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool) -> Result<Lowered, MissingWeight> {
+pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool) -> Result<Lowered, WeightError> {
     let order = &g.order;
     let pos: HashMap<NodeIndex, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
     for item in crate::passes::state(g) {
-        if !weights.contains_key(&item.name) {
-            return Err(MissingWeight(item.name));
+        let want = item.shape.iter().product::<u64>() as usize;
+        match weights.get(&item.name) {
+            None => return Err(WeightError::Missing(item.name)),
+            Some(v) if v.len() != want => return Err(WeightError::Size { name: item.name, want, got: v.len() }),
+            Some(_) => {}
         }
     }
     let mut cx = Ctx { g, pos, weights, store: Vec::new() };

@@ -59,8 +59,12 @@ pub enum EngineError {
     TooLarge(#[from] memory::TooLarge),
 
     #[error(transparent)]
-    #[diagnostic(code(resc::weights::missing))]
-    MissingWeight(#[from] lower::MissingWeight),
+    #[diagnostic(code(resc::weights::mismatch))]
+    Weights(#[from] lower::WeightError),
+
+    #[error("input dims must each be below 2^31, the input is {0:?}")]
+    #[diagnostic(code(resc::run::input_size))]
+    InputDims(Vec<usize>),
 
     #[error("the JIT failed: {0}")]
     #[diagnostic(code(resc::run::jit))]

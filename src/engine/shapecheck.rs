@@ -366,8 +366,9 @@ pub fn describe(g: &Graph, p: &Program, id: u32, dims: &[i64]) -> String {
                 _ => [0, 0],
             };
             let (h, w) = (need_h + 2 * pad[0] as i64, need_w + 2 * pad[1] as i64);
+            let padded = if pad == [0, 0] { String::new() } else { format!(" ({h}x{w} after padding)") };
             format!(
-                "`{}` ({what}) needs an input of at least {need_h}x{need_w} ({h}x{w} after padding); its input is {first}",
+                "`{}` ({what}) needs an input of at least {need_h}x{need_w}{padded}; its input is {first}",
                 node.name
             )
         }
