@@ -73,23 +73,54 @@ fn kernels(pool_threads: usize) {
     }
     let compiled = j.finish(None).unwrap();
     let src: Vec<f32> = (0..len).map(|i| (i % 1000) as f32 * 0.001 - 0.5).collect();
-    let mut dst = vec![0.0f32; len];
+    let mut scratch = vec![0.0f32; len];
+    let dst = &mut scratch;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(pool_threads).build().unwrap();
     let chunk = channels / pool_threads;
     pool.install(|| {
-        let copy = median(9, || {
+        let mut copy = || {
             dst.par_chunks_mut(chunk * plane).zip(src.par_chunks(chunk * plane)).for_each(|(d, s)| d.copy_from_slice(s))
-        });
-        let copy_gbs = (2 * len * 4) as f64 / copy.as_secs_f64() / 1e9;
-        println!("  memcpy of 64 MiB: {copy_gbs:.1} GB/s (read + write)");
+        };
+        let copy_gbs = |t: Duration| (2 * len * 4) as f64 / t.as_secs_f64() / 1e9;
+        println!("  memcpy of 64 MiB: {:.1} GB/s (read + write)", copy_gbs(median(15, &mut copy)));
+        let mut dst = vec![0.0f32; len];
+        // The same work as the bias+relu kernel, written as a Rust loop and
+        // compiled by rustc: what out-of-place stores cost without the JIT.
+        let bias = vec![0.25f32; channels];
+        let mut rust_loop = || {
+            dst.par_chunks_mut(plane).zip(src.par_chunks(plane)).enumerate().for_each(|(c, (d, s))| {
+                for (o, v) in d.iter_mut().zip(s) {
+                    let y = v + bias[c];
+                    *o = if y > 0.0 { y } else { 0.0 };
+                }
+            })
+        };
+        let (mut tr, mut tc) = (Vec::new(), Vec::new());
+        for _ in 0..15 {
+            tr.push(median(1, &mut rust_loop));
+            tc.push(median(1, &mut copy));
+        }
+        tr.sort();
+        tc.sort();
+        let gbs = (2 * len * 4) as f64 / tr[7].as_secs_f64() / 1e9;
+        println!(
+            "  {:<24} {:<9} {:>6.1} GB/s  memcpy {:>5.1} GB/s  ratio {:.2}",
+            "bias+relu, rustc loop",
+            "",
+            gbs,
+            copy_gbs(tc[7]),
+            gbs / copy_gbs(tc[7])
+        );
         for spec in &specs {
             let f = compiled.table.kernel(spec);
             let kinds = spec.operand_kinds();
-            let operands: Vec<Vec<f32>> =
-                kinds.iter().map(|k| vec![0.25; if *k == OperandKind::PerChannel { channels } else { len }]).collect();
+            let operands: Vec<Vec<f32>> = kinds
+                .iter()
+                .map(|k| vec![0.25; if *k == OperandKind::PerChannel { channels } else { len }])
+                .collect();
             let tensors = kinds.iter().filter(|k| **k == OperandKind::Tensor).count();
             for in_place in [false, true] {
-                let t = median(9, || {
+                let mut kernel = || {
                     let run = |(c, d): (usize, &mut [f32])| {
                         let ops: Vec<&[f32]> = operands
                             .iter()
@@ -103,15 +134,26 @@ fn kernels(pool_threads: usize) {
                         raw::kernel(f, spec, d, s, &ops, chunk, plane);
                     };
                     dst.par_chunks_mut(chunk * plane).enumerate().for_each(run);
-                });
+                };
+                // Interleaved with the memcpy it is compared with, so both
+                // see the same machine state.
+                let (mut tk, mut tc) = (Vec::new(), Vec::new());
+                for _ in 0..15 {
+                    tk.push(median(1, &mut kernel));
+                    tc.push(median(1, &mut copy));
+                }
+                tk.sort();
+                tc.sort();
                 let bytes = (2 + tensors) * len * 4;
-                let gbs = bytes as f64 / t.as_secs_f64() / 1e9;
+                let gbs = bytes as f64 / tk[7].as_secs_f64() / 1e9;
+                let base = copy_gbs(tc[7]);
                 println!(
-                    "  {:<28} {:<9} {:>6.1} GB/s  {:.2} of memcpy",
+                    "  {:<24} {:<9} {:>6.1} GB/s  memcpy {:>5.1} GB/s  ratio {:.2}",
                     spec.describe(),
                     if in_place { "in place" } else { "" },
                     gbs,
-                    gbs / copy_gbs
+                    base,
+                    gbs / base
                 );
             }
         }
