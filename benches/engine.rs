@@ -114,10 +114,8 @@ fn kernels(pool_threads: usize) {
         for spec in &specs {
             let f = compiled.table.kernel(spec);
             let kinds = spec.operand_kinds();
-            let operands: Vec<Vec<f32>> = kinds
-                .iter()
-                .map(|k| vec![0.25; if *k == OperandKind::PerChannel { channels } else { len }])
-                .collect();
+            let operands: Vec<Vec<f32>> =
+                kinds.iter().map(|k| vec![0.25; if *k == OperandKind::PerChannel { channels } else { len }]).collect();
             let tensors = kinds.iter().filter(|k| **k == OperandKind::Tensor).count();
             for in_place in [false, true] {
                 let mut kernel = || {
