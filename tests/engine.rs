@@ -86,6 +86,19 @@ fn compiled_kernels_equal_the_reference_for_every_length_and_tail() {
 }
 
 #[test]
+fn relu_compiles_to_a_vector_max_and_the_loop_to_vector_code() {
+    let mut j = jit::Jit::new().unwrap();
+    let code = j.disassemble(&KernelSpec { stages: vec![Stage::Bias, Stage::AddTensor, Stage::Relu] }).unwrap();
+    // Compare-and-select becomes one max per vector: no NaN-exact sequence, no calls.
+    assert!(code.contains("maxps"), "{code}");
+    assert!(!code.lines().any(|l| l.trim_start().starts_with("call")), "{code}");
+    // Four unrolled vector loads of the input and of the residual in the
+    // main loop, and no address arithmetic beyond scaled indexing.
+    assert!(code.matches("movups").count() >= 8, "{code}");
+    assert!(!code.contains("imul"), "{code}");
+}
+
+#[test]
 fn identical_kernels_are_compiled_once() {
     let mut j = jit::Jit::new().unwrap();
     let spec = KernelSpec { stages: vec![Stage::Bias, Stage::Relu] };

@@ -107,8 +107,8 @@ impl Jit {
         if self.kernels.contains_key(spec) {
             return Ok(());
         }
-        // fn(dst, src, operands: *const *const f32, channels, plane_len)
-        let id = self.declare(5, false)?;
+        // fn(dst, src, operands: *const *const f32, len): one plane
+        let id = self.declare(4, false)?;
         let ptr = self.ptr();
         let config = self.module.target_config();
         let mut fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
@@ -118,6 +118,24 @@ impl Jit {
         self.define(id)?;
         self.kernels.insert(spec.clone(), id);
         Ok(())
+    }
+
+    /// The machine code a kernel compiles to, as text (for tests and for
+    /// looking at what a chain becomes); nothing is added to the module.
+    pub fn disassemble(&mut self, spec: &KernelSpec) -> Result<String, String> {
+        let ptr = self.ptr();
+        let mut ctx = self.module.make_context();
+        let mut sig = self.module.make_signature();
+        sig.params.extend((0..4).map(|_| AbiParam::new(ptr)));
+        ctx.func.signature = sig;
+        let config = self.module.target_config();
+        let mut fb = FunctionBuilder::new(&mut ctx.func, &mut self.fctx);
+        emit_kernel(&mut fb, spec, ptr);
+        fb.seal_all_blocks();
+        fb.finalize(config);
+        ctx.set_disasm(true);
+        let code = ctx.compile(self.module.isa(), &mut Default::default()).map_err(|e| format!("{:?}", e.inner))?;
+        Ok(code.vcode.clone().unwrap_or_default())
     }
 
     /// Adds the shape check: `fn(input_dims: *const i64, out: *mut i64) -> i64`,
@@ -142,8 +160,8 @@ impl Jit {
     }
 }
 
-/// A counted loop `for i in (start..).step_by(step) while i + step <= end`,
-/// body emitted by `body(fb, i)`; returns the block after it and the final `i`.
+/// A counted loop `for i in (start..).step_by(step) while i + step <= end`;
+/// returns the final `i`.
 fn counted_loop(
     fb: &mut FunctionBuilder,
     start: Value,
@@ -169,32 +187,56 @@ fn counted_loop(
     fb.block_params(after)[0]
 }
 
-/// Per-channel values and constants, hoisted out of the inner loops, for
-/// either vector or scalar code.
+/// Per-channel values, addresses and constants, computed once per channel
+/// for either vector or scalar code.
 struct Hoisted {
+    dst: Value,
+    src: Value,
     per_channel: Vec<Value>,
     tensors: Vec<Value>,
     zero: Value,
     six: Value,
-    consts: HashMap<u32, Value>,
+    consts: Vec<(u32, Value)>,
 }
 
-fn hoist(fb: &mut FunctionBuilder, spec: &KernelSpec, scalars: &[Value], bases: &[Value], ty: Type) -> Hoisted {
-    let splat = |fb: &mut FunctionBuilder, v: Value| if ty == types::F32 { v } else { fb.ins().splat(ty, v) };
-    let z = fb.ins().f32const(0.0);
-    let zero = splat(fb, z);
-    let s = fb.ins().f32const(6.0);
-    let six = splat(fb, s);
-    let mut consts = HashMap::new();
+impl Hoisted {
+    fn constant(&self, bits: u32) -> Value {
+        self.consts.iter().find(|c| c.0 == bits).expect("constant hoisted").1
+    }
+}
+
+fn hoist(
+    fb: &mut FunctionBuilder,
+    spec: &KernelSpec,
+    (dst, src): (Value, Value),
+    scalars: &[Value],
+    bases: &[Value],
+    ty: Type,
+) -> Hoisted {
+    // Constants as `vconst` (not splats of `f32const`): cranelift
+    // rematerializes scalar constants at each use, which would drag a splat
+    // into the loop; a vector constant is hoisted out of it.
+    let constant = |fb: &mut FunctionBuilder, v: f32| {
+        if ty == types::F32 {
+            fb.ins().f32const(v)
+        } else {
+            let bytes: Vec<u8> = (0..4).flat_map(|_| v.to_le_bytes()).collect();
+            let c = fb.func.dfg.constants.insert(bytes.into());
+            fb.ins().vconst(ty, c)
+        }
+    };
+    let zero = constant(fb, 0.0);
+    let six = constant(fb, 6.0);
+    let mut consts: Vec<(u32, Value)> = Vec::new();
     for stage in &spec.stages {
-        if let Stage::MulConst(k) | Stage::LeakyRelu(k) = stage {
-            let c = fb.ins().f32const(f32::from_bits(*k));
-            let v = splat(fb, c);
-            consts.insert(*k, v);
+        if let Stage::MulConst(k) | Stage::LeakyRelu(k) = stage
+            && !consts.iter().any(|c| c.0 == *k)
+        {
+            consts.push((*k, constant(fb, f32::from_bits(*k))));
         }
     }
-    let per_channel = scalars.iter().map(|&v| splat(fb, v)).collect();
-    Hoisted { per_channel, tensors: bases.to_vec(), zero, six, consts }
+    let per_channel = scalars.iter().map(|&v| if ty == types::F32 { v } else { fb.ins().splat(ty, v) }).collect();
+    Hoisted { dst, src, per_channel, tensors: bases.to_vec(), zero, six, consts }
 }
 
 /// The stages applied to `x` at element offset `off_bytes` (a Value) plus
@@ -230,7 +272,7 @@ fn apply(
                 let t = fb.ins().load(ty, flags(), addr, imm);
                 if *stage == Stage::AddTensor { fb.ins().fadd(x, t) } else { fb.ins().fmul(x, t) }
             }
-            Stage::MulConst(k) => fb.ins().fmul(x, h.consts[k]),
+            Stage::MulConst(k) => fb.ins().fmul(x, h.constant(*k)),
             Stage::Relu => max_zero(fb, ty, x, h.zero),
             Stage::Relu6 => {
                 let y = max_zero(fb, ty, x, h.zero);
@@ -238,7 +280,7 @@ fn apply(
                 select_where(fb, ty, FloatCC::LessThan, y, h.six, y, h.six)
             }
             Stage::LeakyRelu(k) => {
-                let neg = fb.ins().fmul(x, h.consts[k]);
+                let neg = fb.ins().fmul(x, h.constant(*k));
                 select_where(fb, ty, FloatCC::GreaterThan, x, h.zero, x, neg)
             }
         };
@@ -257,56 +299,53 @@ fn select_where(fb: &mut FunctionBuilder, ty: Type, cc: FloatCC, a: Value, b: Va
     }
 }
 
-/// ReLU as compare and select, which lowers to `vmaxps`; `fmax` would
-/// lower to a longer NaN-exact sequence.
+/// ReLU as compare and select, `0 < x ? x : 0`: written in exactly the
+/// form cranelift's x64 backend matches to one `maxps` (`fmax` would lower to
+/// a longer NaN-exact sequence, and `x > 0` to a compare and a blend).
 fn max_zero(fb: &mut FunctionBuilder, ty: Type, x: Value, zero: Value) -> Value {
-    select_where(fb, ty, FloatCC::GreaterThan, x, zero, x, zero)
+    select_where(fb, ty, FloatCC::LessThan, zero, x, x, zero)
 }
 
+/// One plane: `len` values, one value per per-channel operand. The channel
+/// loop is the caller's (`raw::kernel`): with it inside, cranelift
+/// recomputed the plane's addresses in every iteration of the inner loops
+/// (its constant rematerialization pins them there). Per-channel values are
+/// loaded and splatted here, in the entry block; cranelift 0.135.8 still
+/// places the register-to-register broadcast inside the loop, one
+/// `vbroadcastss` per 16 values.
 fn emit_kernel(fb: &mut FunctionBuilder, spec: &KernelSpec, ptr: Type) {
     let entry = fb.create_block();
     fb.append_block_params_for_function_params(entry);
     fb.switch_to_block(entry);
     let p = fb.block_params(entry).to_vec();
-    let (dst, src, ops, channels, plane_len) = (p[0], p[1], p[2], p[3], p[4]);
+    let (dst, src, ops, len) = (p[0], p[1], p[2], p[3]);
     let kinds = spec.operand_kinds();
-    let operand_ptrs: Vec<Value> = (0..kinds.len()).map(|k| fb.ins().load(ptr, flags(), ops, (k * 8) as i32)).collect();
-    let zero_i = fb.ins().iconst(types::I64, 0);
-
-    let plane_bytes = fb.ins().ishl_imm_u(plane_len, 2);
-    counted_loop(fb, zero_i, channels, 1, |fb, c| {
-        let base = fb.ins().imul(c, plane_bytes);
-        let c4 = fb.ins().ishl_imm_u(c, 2);
-        let mut scalars = Vec::new();
-        let mut bases = Vec::new();
-        for (k, kind) in kinds.iter().enumerate() {
-            match kind {
-                OperandKind::PerChannel => {
-                    let a = fb.ins().iadd(operand_ptrs[k], c4);
-                    scalars.push(fb.ins().load(types::F32, flags(), a, 0));
-                }
-                OperandKind::Tensor => bases.push(fb.ins().iadd(operand_ptrs[k], base)),
-            }
+    let mut scalars = Vec::new();
+    let mut bases = Vec::new();
+    for (k, kind) in kinds.iter().enumerate() {
+        let at = fb.ins().load(ptr, flags(), ops, (k * 8) as i32);
+        match kind {
+            OperandKind::PerChannel => scalars.push(fb.ins().load(types::F32, flags(), at, 0)),
+            OperandKind::Tensor => bases.push(at),
         }
-        let d = fb.ins().iadd(dst, base);
-        let s = fb.ins().iadd(src, base);
-        let vec = hoist(fb, spec, &scalars, &bases, types::F32X4);
-        let one = hoist(fb, spec, &scalars, &bases, types::F32);
-        let body = |fb: &mut FunctionBuilder, i: Value, ty: Type, h: &Hoisted, lanes: i32, unroll: i32| {
-            let off = fb.ins().ishl_imm_u(i, 2);
-            let sa = fb.ins().iadd(s, off);
-            let da = fb.ins().iadd(d, off);
-            let xs: Vec<Value> = (0..unroll).map(|u| fb.ins().load(ty, flags(), sa, u * lanes * 4)).collect();
-            let ys: Vec<Value> =
-                xs.into_iter().enumerate().map(|(u, x)| apply(fb, spec, h, ty, x, off, u as i32 * lanes * 4)).collect();
-            for (u, y) in ys.into_iter().enumerate() {
-                fb.ins().store(flags(), y, da, u as i32 * lanes * 4);
-            }
-        };
-        let i = counted_loop(fb, zero_i, plane_len, 16, |fb, i| body(fb, i, types::F32X4, &vec, 4, 4));
-        let i = counted_loop(fb, i, plane_len, 4, |fb, i| body(fb, i, types::F32X4, &vec, 4, 1));
-        counted_loop(fb, i, plane_len, 1, |fb, i| body(fb, i, types::F32, &one, 1, 1));
-    });
+    }
+    let zero_i = fb.ins().iconst(types::I64, 0);
+    let vec = hoist(fb, spec, (dst, src), &scalars, &bases, types::F32X4);
+    let one = hoist(fb, spec, (dst, src), &scalars, &bases, types::F32);
+    let body = |fb: &mut FunctionBuilder, i: Value, ty: Type, h: &Hoisted, lanes: i32, unroll: i32| {
+        let off = fb.ins().ishl_imm_u(i, 2);
+        let sa = fb.ins().iadd(h.src, off);
+        let da = fb.ins().iadd(h.dst, off);
+        let xs: Vec<Value> = (0..unroll).map(|u| fb.ins().load(ty, flags(), sa, u * lanes * 4)).collect();
+        let ys: Vec<Value> =
+            xs.into_iter().enumerate().map(|(u, x)| apply(fb, spec, h, ty, x, off, u as i32 * lanes * 4)).collect();
+        for (u, y) in ys.into_iter().enumerate() {
+            fb.ins().store(flags(), y, da, u as i32 * lanes * 4);
+        }
+    };
+    let i = counted_loop(fb, zero_i, len, 16, |fb, i| body(fb, i, types::F32X4, &vec, 4, 4));
+    let i = counted_loop(fb, i, len, 4, |fb, i| body(fb, i, types::F32X4, &vec, 4, 1));
+    counted_loop(fb, i, len, 1, |fb, i| body(fb, i, types::F32, &one, 1, 1));
     fb.ins().return_(&[]);
 }
 

@@ -4,9 +4,9 @@
 //! Invariants:
 //! - JIT addresses ([`FnAddr`]) come from a [`super::jit::Compiled`] that the
 //!   calling engine owns, so the code is mapped while it runs. Kernels were
-//!   built from the [`KernelSpec`] passed beside them: they read `src` and
-//!   each operand, and write `dst`, exactly `channels * plane_len` values
-//!   (per-channel operands: `channels` values), nothing else. The shape check
+//!   built from the [`KernelSpec`] passed beside them: called on one plane,
+//!   they read `len` values of `src` and of each tensor operand and one value
+//!   of each per-channel operand, and write `len` values of `dst`, nothing else. The shape check
 //!   reads 4 input dims and writes `slots` values.
 //! - Every length is checked here before a pointer crosses into JIT code or
 //!   the GEMM, so a planning bug is a panic, never an out-of-bounds access.
@@ -51,15 +51,23 @@ pub fn kernel(
         let need = if *k == OperandKind::PerChannel { channels } else { len };
         assert!(op.len() >= need, "kernel operand is large enough");
     }
-    let ptrs: Vec<*const f32> = operands.iter().map(|o| o.as_ptr()).collect();
     let dst_ptr = dst.as_mut_ptr();
     let src_ptr = src.map_or(dst_ptr as *const f32, |s| s.as_ptr());
-    // SAFETY: lengths checked above; the kernel touches exactly those ranges
-    // (invariant above); `src` either is `dst` or a slice that cannot alias the
-    // `&mut` one.
+    let mut ptrs: Vec<*const f32> = operands.iter().map(|o| o.as_ptr()).collect();
+    // SAFETY: lengths checked above; for plane `c` the kernel touches
+    // `plane_len` values at offset `c * plane_len` of `dst`, `src` and each
+    // tensor operand, and value `c` of each per-channel one (invariant above),
+    // all inside the checked lengths; `src` either is `dst` or a slice that
+    // cannot alias the `&mut` one.
     unsafe {
-        let f: extern "C" fn(*mut f32, *const f32, *const *const f32, i64, i64) = std::mem::transmute(f.0);
-        f(dst_ptr, src_ptr, ptrs.as_ptr(), channels as i64, plane_len as i64);
+        let f: extern "C" fn(*mut f32, *const f32, *const *const f32, i64) = std::mem::transmute(f.0);
+        for c in 0..channels {
+            for ((p, o), k) in ptrs.iter_mut().zip(operands).zip(&kinds) {
+                *p = o.as_ptr().add(if *k == OperandKind::PerChannel { c } else { c * plane_len });
+            }
+            let at = c * plane_len;
+            f(dst_ptr.add(at), src_ptr.add(at), ptrs.as_ptr(), plane_len as i64);
+        }
     }
 }
 
