@@ -9,7 +9,7 @@ use super::kernels::OperandKind;
 use super::lower::{Epilogue, Kind, Lowered, Operand, Step};
 use super::memory::{Plan, View};
 use super::raw;
-use crate::ir::op::{Activation, Conv2d, Pool, PoolKind};
+use crate::ir::op::{Conv2d, Pool, PoolKind};
 
 pub struct Ctx<'a> {
     pub l: &'a Lowered,
@@ -85,7 +85,7 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
         Kind::Elementwise { .. } => {}
         Kind::Unary { act, .. } => {
             for (o, &v) in y.iter_mut().zip(ins[0]) {
-                *o = activation(*act, v);
+                *o = crate::backend::interp::activation(*act, v);
             }
         }
         Kind::Pool { x, pool } => {
@@ -148,14 +148,8 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
             (Kind::Elementwise { .. }, false) => Some(ins[0]),
             _ => None,
         };
-        let (channels, plane) = if cx.l.steps[si].kind_is_linear() { (oc, 1) } else { (oc, oh * ow) };
-        epilogue(cx, e, y, src, &ins[operand_at..], channels, plane);
-    }
-}
-
-impl Step {
-    fn kind_is_linear(&self) -> bool {
-        matches!(self.kind, Kind::Linear { .. })
+        // A linear layer's output is [N, F, 1, 1]: F channels of one value.
+        epilogue(cx, e, y, src, &ins[operand_at..], oc, oh * ow);
     }
 }
 
@@ -360,7 +354,7 @@ fn gemm_rows_major(y: &mut [f32], a: &[f32], b: &[f32], (m, n, k): (usize, usize
     if threads <= 1 || m * n * k < 1 << 18 {
         raw::gemm(y, (n, 1), a, (k, 1), b, (n, 1), (m, n, k), 1);
     } else if n >= 128 * threads {
-        raw::gemm_split_columns(y, (n, 1), a, (k, 1), b, (n, 1), (m, n, k), threads);
+        raw::gemm_taps(y, n, a, (k, 1), b, n, &[(0, 0)], (m, n, k), threads);
     } else {
         let rows = m.div_ceil(threads).div_ceil(8) * 8;
         y[..m * n].par_chunks_mut(rows * n).zip(a[..m * k].par_chunks(rows * k)).for_each(|(yc, ac)| {
@@ -483,8 +477,4 @@ fn radix_softmax(x: &[f32], y: &mut [f32], r: usize, g: usize) {
             }
         }
     }
-}
-
-pub fn activation(a: Activation, v: f32) -> f32 {
-    crate::backend::interp::activation(a, v)
 }

@@ -210,12 +210,6 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool) -> Resul
     let output = cx.pos[&g.output];
     consumers[output] += 1;
     let mut alias: Vec<Option<usize>> = vec![None; order.len()];
-    let resolve = |alias: &[Option<usize>], mut v: usize| {
-        while let Some(u) = alias[v] {
-            v = u;
-        }
-        v
-    };
     let mut claimed = vec![false; order.len()];
     let mut steps = Vec::new();
     let mut next_of: Vec<Vec<usize>> = vec![Vec::new(); order.len()];
@@ -332,6 +326,14 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool) -> Resul
     Ok(Lowered { steps, alias, weights: cx.store, input, output })
 }
 
+/// The value `v` stands for, following identity-like aliases.
+pub fn resolve(alias: &[Option<usize>], mut v: usize) -> usize {
+    while let Some(u) = alias[v] {
+        v = u;
+    }
+    v
+}
+
 fn jit_activation(a: Activation) -> Option<Stage> {
     match a {
         Activation::Relu => Some(Stage::Relu),
@@ -346,13 +348,7 @@ fn jit_activation(a: Activation) -> Option<Stage> {
 fn add_stage(cx: &mut Ctx, s: &mut Step, jx: NodeIndex, cur: NodeIndex, alias: &[Option<usize>]) -> bool {
     let g = cx.g;
     let raw: Vec<NodeIndex> = g.inputs(jx);
-    let resolve = |mut v: usize| {
-        while let Some(u) = alias[v] {
-            v = u;
-        }
-        v
-    };
-    let mut others: Vec<usize> = raw.iter().filter(|&&r| r != cur).map(|r| resolve(cx.pos[r])).collect();
+    let mut others: Vec<usize> = raw.iter().filter(|&&r| r != cur).map(|r| resolve(alias, cx.pos[r])).collect();
     let repeats = raw.iter().filter(|&&r| r == cur).count();
     // `x + x` reads x again, which only a standalone step's input allows.
     let standalone =
@@ -360,7 +356,7 @@ fn add_stage(cx: &mut Ctx, s: &mut Step, jx: NodeIndex, cur: NodeIndex, alias: &
     if repeats != 1 && !(standalone && matches!(g.node(jx).op, Op::Add { .. })) {
         return false;
     }
-    others.extend((1..repeats).map(|_| resolve(cx.pos[&cur])));
+    others.extend((1..repeats).map(|_| resolve(alias, cx.pos[&cur])));
     let (stages, operands): (Vec<Stage>, Vec<Operand>) = match &g.node(jx).op {
         Op::BatchNorm { eps, .. } => {
             let Ok((scale, shift)) = cx.bn(jx, *eps) else {

@@ -60,12 +60,7 @@ pub struct TooLarge {
 pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64) -> Result<Plan, TooLarge> {
     let n_values = l.alias.len();
     let batch = dims[l.input * 4] as usize;
-    let resolve = |mut v: usize| {
-        while let Some(u) = l.alias[v] {
-            v = u;
-        }
-        v
-    };
+    let resolve = |v: usize| super::lower::resolve(&l.alias, v);
     let mut produced_by = vec![usize::MAX; n_values];
     for (si, s) in l.steps.iter().enumerate() {
         produced_by[s.out] = si;

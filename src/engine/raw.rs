@@ -242,69 +242,13 @@ mod peak {
     }
 }
 
-/// `dst = lhs * rhs` with the columns of `dst` (and `rhs`) split into
-/// `parts` blocks computed on the current rayon pool, each by a one-thread
-/// GEMM: the blocks are disjoint, so they can be written at once.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_split_columns(
-    dst: &mut [f32],
-    (dst_rs, dst_cs): (usize, usize),
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-    (m, n, k): (usize, usize, usize),
-    parts: usize,
-) {
-    assert!(dst.len() >= extent(m, n, dst_rs, dst_cs), "gemm output in bounds");
-    assert!(lhs.len() >= extent(m, k, lhs_rs, lhs_cs), "gemm lhs in bounds");
-    assert!(rhs.len() >= extent(k, n, rhs_rs, rhs_cs), "gemm rhs in bounds");
-    if m == 0 || n == 0 || k == 0 || parts <= 1 {
-        return gemm(dst, (dst_rs, dst_cs), lhs, (lhs_rs, lhs_cs), rhs, (rhs_rs, rhs_cs), (m, n, k), 1);
-    }
-    // Blocks of whole 16-column groups, so each GEMM keeps full vectors.
-    let block = n.div_ceil(parts).div_ceil(16) * 16;
-    let starts: Vec<usize> = (0..n).step_by(block).collect();
-    let dst_addr = dst.as_mut_ptr() as usize;
-    use rayon::prelude::*;
-    starts.par_iter().for_each(|&j0| {
-        let cols = block.min(n - j0);
-        // SAFETY: all indices are in bounds (checked above for the whole
-        // product); blocks cover disjoint columns j0..j0 + cols, so no two
-        // tasks write the same element, and `dst` is borrowed uniquely for
-        // the whole call.
-        unsafe {
-            gemm::gemm(
-                m,
-                cols,
-                k,
-                (dst_addr as *mut f32).add(j0 * dst_cs),
-                dst_cs as isize,
-                dst_rs as isize,
-                false,
-                lhs.as_ptr(),
-                lhs_cs as isize,
-                lhs_rs as isize,
-                rhs.as_ptr().add(j0 * rhs_cs),
-                rhs_cs as isize,
-                rhs_rs as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
-    });
-}
-
 /// `dst = sum over taps (a, b) of lhs[a..] * rhs[b..]`: one m x k by k x n
 /// product per tap, all into the same m x n output (row-major, columns
 /// contiguous), with `lhs` strided as given and `rhs` rows `rhs_rs` apart.
 /// A convolution with stride 1 is such a sum over its kernel taps, each
-/// reading the (padded) input shifted. Columns are split into `parts`
-/// blocks on the rayon pool; each block runs its taps in turn.
+/// reading the (padded) input shifted; a plain product is one tap (0, 0).
+/// Columns are split into `parts` blocks of one-thread GEMMs on the rayon
+/// pool (each block runs its taps in turn), as whole 16-column groups.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_taps(
     dst: &mut [f32],
