@@ -252,7 +252,7 @@ fn inputs_that_do_not_fit_are_named_errors_before_anything_runs() {
     )
     .unwrap();
     let err = d.run(&[0.0; 3 * 16 * 16], &[1, 3, 16, 16]).map(|_| ()).unwrap_err();
-    let EngineError::Shape { message, node } = &err else { panic!("{err}") };
+    let EngineError::Shape { message, node, .. } = &err else { panic!("{err}") };
     assert_eq!(
         message,
         "`features.transition3.pool` (avgpool 2x2/2) needs an input of at least 2x2; its input is [1, 512, 1, 1]"

@@ -43,8 +43,11 @@ impl Default for Options {
 #[derive(Debug, Error, Diagnostic)]
 pub enum EngineError {
     #[error("{message}")]
-    #[diagnostic(code(resc::run::shape))]
-    Shape { message: String, node: NodeIndex },
+    #[diagnostic(
+        code(resc::run::shape),
+        help("give an input the whole network fits; `{model}` is declared on {declared}")
+    )]
+    Shape { message: String, node: NodeIndex, model: String, declared: String },
 
     #[error("the input must be NxCxHxW (rank 4), it has shape {0:?}")]
     #[diagnostic(code(resc::run::input_rank))]
@@ -197,6 +200,8 @@ impl Engine {
             Err(id) => Err(EngineError::Shape {
                 message: shapecheck::describe(&self.graph, &self.check, id, &out),
                 node: self.check.checks[id as usize].node,
+                model: self.graph.name.clone(),
+                declared: self.graph.node(self.graph.input).shape.to_string(),
             }),
         }
     }
