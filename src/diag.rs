@@ -23,6 +23,11 @@ pub struct Diag {
     /// "in layer3.17, an instance of bottleneck"
     context: Option<String>,
     extra_help: Option<String>,
+    /// A "did you mean": replacing this span with this text is the fix.
+    suggestion: Option<(Span, String)>,
+    /// For an error in another file (a used file, the standard library): the
+    /// place in the user's own file that led there.
+    origin: Option<Span>,
     resolved: Option<Resolved>,
 }
 
@@ -41,6 +46,8 @@ impl Diag {
             secondary: Vec::new(),
             context: None,
             extra_help: None,
+            suggestion: None,
+            origin: None,
             resolved: None,
         }
     }
@@ -65,6 +72,40 @@ impl Diag {
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.extra_help = Some(help.into());
         self
+    }
+
+    /// "did you mean `s`?" with `s` as the machine-applicable replacement of `span`.
+    pub fn suggest(mut self, span: Span, replacement: impl Into<String>) -> Self {
+        let r = replacement.into();
+        self.extra_help = Some(format!("did you mean `{r}`?"));
+        self.suggestion = Some((span, r));
+        self
+    }
+
+    pub fn with_origin(mut self, span: Span) -> Self {
+        self.origin = Some(span);
+        self
+    }
+
+    pub fn suggestion(&self) -> Option<(Span, &str)> {
+        self.suggestion.as_ref().map(|(s, r)| (*s, r.as_str()))
+    }
+
+    pub fn origin(&self) -> Option<Span> {
+        self.origin
+    }
+
+    pub fn primary(&self) -> Option<(Span, &str)> {
+        self.primary.as_ref().map(|(s, l)| (*s, l.as_str()))
+    }
+
+    pub fn secondary(&self) -> &[(Span, String)] {
+        &self.secondary
+    }
+
+    /// The help line as shown to the user.
+    pub fn help_text(&self) -> Option<String> {
+        Diagnostic::help(self).map(|h| h.to_string())
     }
 
     pub fn primary_span(&self) -> Option<Span> {

@@ -90,7 +90,17 @@ pub fn compile_with(prog: &Program, select: Select<'_>, opts: &Options) -> Resul
     if all.is_empty() {
         return Ok(graphs);
     }
-    let mut out = all.into_resolved(&prog.sources);
+    let mut out: Vec<Diag> = all
+        .into_resolved(&prog.sources)
+        .into_iter()
+        .map(|d| match (d.primary_span(), d.origin()) {
+            (Some(s), None) if s.file != prog.root => match prog.root_use_of(s.file) {
+                Some(u) => d.with_origin(u),
+                None => d,
+            },
+            _ => d,
+        })
+        .collect();
     out.sort_by_key(|d| d.primary_span().map(|s| (s.file, s.start)));
     Err(out)
 }

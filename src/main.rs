@@ -62,8 +62,17 @@ enum Cmd {
     },
     /// List the models in a file or directory (default: the standard library).
     List { path: Option<PathBuf> },
+    /// A language server for editors, over stdin and stdout.
+    Lsp,
     /// Run a model's inference forward pass on the CPU.
     Run(run_cmd::RunArgs),
+    /// Rewrite files in the canonical layout (no FILE or `-`: stdin to stdout).
+    Fmt {
+        files: Vec<PathBuf>,
+        /// Write nothing; name the files that would change and exit 1 if any would.
+        #[arg(long)]
+        check: bool,
+    },
     /// Emit a model as IR text or Graphviz.
     Build {
         file: PathBuf,
@@ -106,6 +115,11 @@ fn main() -> ExitCode {
         Some(Cmd::List { path }) => cmd_list(path.as_deref()),
         Some(Cmd::Build { file, model, emit, output }) => cmd_build(&file, &model, emit, output.as_deref()),
         Some(Cmd::Run(args)) => run_cmd::cmd_run(args),
+        Some(Cmd::Fmt { files, check }) => cmd_fmt(&files, check),
+        Some(Cmd::Lsp) => resc::lsp::run_stdio().map_err(|e| {
+            eprintln!("resc lsp: {e}");
+            Failure::Usage
+        }),
         None => match cli.file {
             Some(file) => cmd_summary(&file, &cli.summary),
             None => {
@@ -219,7 +233,7 @@ fn cmd_check(file: &Path, format: MessageFormat, color: Color) -> Result<(), Fai
                 MessageFormat::Human => {
                     eprint!("{}", report::human(&diags, term_width(), use_color(color)))
                 }
-                MessageFormat::Json => print!("{}", report::json(&diags)),
+                MessageFormat::Json => print!("{}", report::json(&diags, &prog.sources)),
             }
             Err(Failure::Diagnostics)
         }
@@ -307,6 +321,76 @@ fn cmd_build(file: &Path, model: &str, emit: Emit, output: Option<&Path>) -> Res
         }),
         None => write_stdout(&text),
     }
+}
+
+/// Formats each file (or stdin). Syntax errors give exit 1 and unreadable or
+/// unwritable files exit 2, after the other files are done.
+fn cmd_fmt(files: &[PathBuf], check: bool) -> Result<(), Failure> {
+    let stdin_only = files.is_empty() || files.iter().all(|f| f.as_os_str() == "-");
+    if stdin_only {
+        return fmt_stdin(check);
+    }
+    let mut worst: Result<(), Failure> = Ok(());
+    for file in files {
+        let result = fmt_file(file, check);
+        worst = match (worst, result) {
+            (Err(Failure::Usage), _) | (_, Err(Failure::Usage)) => Err(Failure::Usage),
+            (Err(f), _) | (_, Err(f)) => Err(f),
+            (Ok(()), Ok(())) => Ok(()),
+        };
+    }
+    worst
+}
+
+fn fmt_stdin(check: bool) -> Result<(), Failure> {
+    let mut text = String::new();
+    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+        eprintln!("error: cannot read standard input: {e}");
+        return Err(Failure::Usage);
+    }
+    let formatted = format_or_report("<stdin>", &text)?;
+    if check {
+        if formatted != text {
+            println!("<stdin>");
+            return Err(Failure::Diagnostics);
+        }
+        return Ok(());
+    }
+    write_stdout(&formatted)
+}
+
+fn fmt_file(file: &Path, check: bool) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", file.display());
+        Failure::Usage
+    })?;
+    let formatted = format_or_report(&file.display().to_string(), &text)?;
+    if formatted == text {
+        return Ok(());
+    }
+    if check {
+        println!("{}", file.display());
+        return Err(Failure::Diagnostics);
+    }
+    std::fs::write(file, formatted).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", file.display());
+        Failure::Usage
+    })
+}
+
+fn format_or_report(name: &str, text: &str) -> Result<String, Failure> {
+    resc::fmt::format_named(name, text).map_err(|e| {
+        match e {
+            resc::fmt::FmtError::Syntax { diags } => {
+                eprint!("{}", report::human(&diags, term_width(), use_color(Color::Auto)));
+            }
+            other => {
+                let d = resc::diag::Diag::new(other);
+                eprint!("{}", report::human(&[d], term_width(), use_color(Color::Auto)));
+            }
+        }
+        Failure::Diagnostics
+    })
 }
 
 fn fail(message: impl std::fmt::Display) -> Failure {

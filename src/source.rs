@@ -61,6 +61,18 @@ impl SourceMap {
         &self.files[id.0 as usize]
     }
 
+    pub fn try_get(&self, id: FileId) -> Option<&SourceFile> {
+        self.files.get(id.0 as usize)
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
     pub fn find(&self, name: &str) -> Option<FileId> {
         self.files.iter().position(|f| f.name == name).map(|i| FileId(i as u32))
     }
@@ -76,6 +88,19 @@ impl SourceMap {
         let line = before.matches('\n').count() + 1;
         let col = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
         (line, col)
+    }
+
+    /// 1-based line and column of a byte offset, the column counted in characters.
+    pub fn line_char_col(&self, file: FileId, offset: usize) -> (usize, usize) {
+        let text = &self.get(file).text;
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
+        (line, before[line_start..].chars().count() + 1)
     }
 
     pub fn describe(&self, span: Span) -> String {

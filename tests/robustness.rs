@@ -11,7 +11,7 @@ fn compile_text(text: &str) {
         assert!(!diags.is_empty());
         // Rendering must not panic either, whatever the spans are.
         let _ = report::human(&diags, 80, false);
-        let _ = report::json(&diags);
+        let _ = report::json(&diags, &prog.sources);
     }
 }
 

@@ -94,6 +94,26 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     SIGS.iter().map(|s| s.name)
 }
 
+/// A built-in op's parameters as text, for editors: (name, type, default).
+pub fn param_docs(name: &str) -> Option<Vec<(&'static str, String, Option<String>)>> {
+    let sig = sig(name)?;
+    Some(
+        sig.params
+            .iter()
+            .map(|p| {
+                let default = match &p.default {
+                    ArgDefault::Required => None,
+                    ArgDefault::Int(v) => Some(v.to_string()),
+                    ArgDefault::Float(v) => Some(format!("{v:?}")),
+                    ArgDefault::Bool(v) => Some(v.to_string()),
+                    ArgDefault::SameAsKernel => Some("kernel".to_string()),
+                };
+                (p.name, p.ty.to_string(), default)
+            })
+            .collect(),
+    )
+}
+
 /// Functions usable in expressions.
 pub const FUNCTIONS: &[&str] = &[
     "floor",

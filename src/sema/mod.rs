@@ -10,8 +10,9 @@ pub mod value;
 use miette::Diagnostic;
 use thiserror::Error;
 
+pub use builtins::{FUNCTIONS as BUILTIN_FUNCTIONS, names as builtin_ops, param_docs as builtin_params};
 pub use elaborate::{Limits, check_constants, elaborate_model, elaborate_partial};
-pub use program::{ModelRef, Program};
+pub use program::{ModelRef, Program, ReadFile};
 pub use resolve::resolve;
 
 #[derive(Debug, Error, Diagnostic)]

@@ -23,7 +23,12 @@ pub struct Program {
     pub diags: Diags,
     /// Names declared by items that failed to parse.
     pub broken: Vec<String>,
+    /// For each file but the root: the `use` that first loaded it.
+    pub loaded_by: HashMap<FileId, Span>,
 }
+
+/// Reads a used file: from disk, or from an editor's unsaved buffer.
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ModelRef(pub usize);
@@ -38,6 +43,11 @@ impl Program {
 
     /// Load source text (a file's, or an embedded stdlib module's).
     pub fn load_text(name: &str, dir: Option<&Path>, text: &str) -> Program {
+        Self::load_text_with(name, dir, text, &|path| std::fs::read_to_string(path))
+    }
+
+    /// Like `load_text`, with used files read through `read`.
+    pub fn load_text_with(name: &str, dir: Option<&Path>, text: &str, read: ReadFile<'_>) -> Program {
         let mut p = Program::default();
         let root = p.sources.add(name, dir, text);
         p.root = root;
@@ -53,10 +63,11 @@ impl Program {
             for item in ast.items {
                 match item {
                     ast::Item::Use(u) => {
-                        if let Some(id) = p.load_use(file, &u)
+                        if let Some(id) = p.load_use(file, &u, read)
                             && !seen.contains(&id)
                         {
                             seen.push(id);
+                            p.loaded_by.insert(id, u.span);
                             queue.push(id);
                         }
                     }
@@ -87,7 +98,7 @@ impl Program {
         self.blocks.push(b);
     }
 
-    fn load_use(&mut self, from: FileId, u: &ast::Use) -> Option<FileId> {
+    fn load_use(&mut self, from: FileId, u: &ast::Use, read: ReadFile<'_>) -> Option<FileId> {
         let (name, text, dir) = match &u.target {
             ast::UseTarget::Stdlib(name) => match stdlib::source(name) {
                 Some(text) => (stdlib::display_name(name), text.to_string(), None),
@@ -98,7 +109,7 @@ impl Program {
                     })
                     .at(u.span, "no such module");
                     d = match did_you_mean(name, stdlib::NAMES.iter().copied()) {
-                        Some(s) => d.with_help(format!("did you mean `use {s}`?")),
+                        Some(s) => d.suggest(u.span, format!("use {s}")),
                         None => d.with_help(format!(
                             "the standard library has: {}; use a quoted path for a file",
                             stdlib::NAMES.join(", ")
@@ -111,7 +122,7 @@ impl Program {
             ast::UseTarget::Path(rel) => {
                 let base = self.sources.get(from).dir.clone().unwrap_or_default();
                 let path = base.join(rel);
-                match std::fs::read_to_string(&path) {
+                match read(&path) {
                     Ok(text) => (path.display().to_string(), text, path.parent().map(Path::to_path_buf)),
                     Err(e) => {
                         self.diags.push(
@@ -131,6 +142,22 @@ impl Program {
             return Some(id);
         }
         Some(self.sources.add(name, dir.as_deref(), text))
+    }
+
+    /// The `use` in the root file through which `file` was loaded.
+    pub fn root_use_of(&self, mut file: FileId) -> Option<Span> {
+        let mut hops = 0;
+        while let Some(&span) = self.loaded_by.get(&file) {
+            if span.file == self.root {
+                return Some(span);
+            }
+            file = span.file;
+            hops += 1;
+            if hops > self.loaded_by.len() {
+                return None;
+            }
+        }
+        None
     }
 
     pub fn block(&self, name: &str) -> Option<&ast::BlockDecl> {

@@ -182,7 +182,7 @@ impl Walker<'_> {
                 let mut d = Diag::new(SemaError::UnknownArg { callee: callee.into(), name: n.name.clone() })
                     .at(n.span, "unknown");
                 d = match did_you_mean(&n.name, params.iter().copied()) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    Some(s) => d.suggest(n.span, s),
                     None if params.is_empty() => d.with_help(format!("`{callee}` takes no arguments")),
                     None => d.with_help(format!("its parameters are: {}", params.join(", "))),
                 };
@@ -198,7 +198,7 @@ impl Walker<'_> {
         }
         let mut d = Diag::new(SemaError::UnknownName { what, name: id.name.clone() }).at(id.span, "not found");
         if let Some(s) = did_you_mean(&id.name, cands.iter().map(String::as_str)) {
-            d = d.with_help(format!("did you mean `{s}`?"));
+            d = d.suggest(id.span, s);
         }
         self.diags.push(d);
     }
@@ -262,7 +262,7 @@ fn check_type(t: &TypeExpr, diags: &mut Vec<Diag>) {
             let mut d =
                 Diag::new(SemaError::UnknownName { what: "type", name: id.name.clone() }).at(id.span, "not a type");
             d = match did_you_mean(&id.name, TYPES.iter().copied()) {
-                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                Some(s) => d.suggest(id.span, s),
                 None => d.with_help("the types are int, float, bool, str, block and lists like [int; 4]"),
             };
             diags.push(d);

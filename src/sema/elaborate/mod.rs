@@ -211,6 +211,13 @@ impl<'p> Elab<'p> {
             if d.primary_span() != Some(f.use_span) {
                 d = d.also(f.use_span, made);
             }
+            // The innermost place in the user's own file that led here.
+            let root = self.prog.root;
+            if d.primary_span().is_some_and(|s| s.file != root)
+                && let Some(o) = self.frames.iter().rev().map(|f| f.use_span).find(|s| s.file == root)
+            {
+                d = d.with_origin(o);
+            }
         }
         self.diags.push(d);
         Err(Poison)
@@ -347,7 +354,7 @@ impl<'p> Elab<'p> {
         cands.extend(builtins::FUNCTIONS.iter().map(|s| s.to_string()));
         let mut d = Diag::new(SemaError::UnknownName { what, name: id.name.clone() }).at(id.span, "not found");
         if let Some(s) = did_you_mean(&id.name, cands.iter().map(String::as_str)) {
-            d = d.with_help(format!("did you mean `{s}`?"));
+            d = d.suggest(id.span, s);
         }
         self.fail(d)
     }
@@ -355,7 +362,7 @@ impl<'p> Elab<'p> {
     pub(super) fn unknown_arg<T>(&mut self, callee: &str, span: Span, name: &str, cands: &[&str]) -> R<T> {
         let mut d = Diag::new(SemaError::UnknownArg { callee: callee.into(), name: name.into() }).at(span, "unknown");
         d = match did_you_mean(name, cands.iter().copied()) {
-            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            Some(s) => d.suggest(span, s),
             None if cands.is_empty() => d.with_help(format!("`{callee}` takes no arguments")),
             None => d.with_help(format!("its parameters are: {}", cands.join(", "))),
         };

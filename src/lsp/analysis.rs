@@ -1,0 +1,123 @@
+//! One document's analysis: the program it loads (unsaved buffers of other
+//! open documents included), every diagnostic `resc check` would report, and
+//! the graphs of its models (partial ones when the file has errors), so that
+//! hover and inlay hints still work while the file is broken.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use lsp_types::Url;
+
+use crate::diag::Diag;
+use crate::driver::{self, Options, Select};
+use crate::ir::Graph;
+use crate::sema::Program;
+use crate::source::FileId;
+use crate::stdlib;
+use crate::syntax::{self, ast};
+
+use super::position::LineIndex;
+
+pub struct Analysis {
+    pub prog: Program,
+    /// The root file's items, `use`s included (the program keeps only declarations).
+    pub root_ast: ast::File,
+    pub diags: Vec<Diag>,
+    pub graphs: Vec<Graph>,
+    /// Where each loaded file can be opened.
+    pub uris: Vec<Option<Url>>,
+    pub lines: Vec<LineIndex>,
+}
+
+/// Unsaved text of open documents, by path.
+pub type Overlay = HashMap<PathBuf, String>;
+
+pub fn analyze(uri: &Url, text: &str, overlay: &Overlay) -> Analysis {
+    let path = uri.to_file_path().ok();
+    let name = path.as_ref().map_or_else(|| uri.to_string(), |p| p.display().to_string());
+    let dir = path.as_deref().and_then(Path::parent);
+    let read = |p: &Path| -> std::io::Result<String> {
+        match overlay.get(p) {
+            Some(t) => Ok(t.clone()),
+            None => std::fs::read_to_string(p),
+        }
+    };
+    let prog = Program::load_text_with(&name, dir, text, &read);
+    let (root_ast, _) = syntax::parse_file(prog.root, text);
+    let opts = Options::default();
+    let (diags, graphs) = match driver::compile_with(&prog, Select::Root, &opts) {
+        Ok(graphs) => (Vec::new(), graphs),
+        Err(diags) => (diags, driver::partial(&prog, Select::Root, &opts)),
+    };
+    let mut uris = Vec::new();
+    let mut lines = Vec::new();
+    for id in (0..prog.sources.len()).map(|i| FileId(i as u32)) {
+        let file = prog.sources.get(id);
+        lines.push(LineIndex::new(&file.text));
+        uris.push(if id == prog.root { Some(uri.clone()) } else { file_uri(&file.name, file.dir.is_some()) });
+    }
+    Analysis { prog, root_ast, diags, graphs, uris, lines }
+}
+
+/// A used file's URI: its path, or the standard library's copy on disk.
+fn file_uri(name: &str, on_disk: bool) -> Option<Url> {
+    if on_disk {
+        let p = Path::new(name);
+        let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().ok()?.join(p) };
+        return Url::from_file_path(abs).ok();
+    }
+    let module = name.strip_prefix("stdlib/")?.strip_suffix(".res")?;
+    Url::from_file_path(stdlib_copy(module)?).ok()
+}
+
+/// The standard library is compiled into the binary; an editor can only open
+/// files, so each module is written once, read-only, under a versioned folder.
+pub fn stdlib_copy(module: &str) -> Option<PathBuf> {
+    let text = stdlib::source(module)?;
+    let dir = stdlib_dir();
+    let path = dir.join(format!("{module}.res"));
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+        std::fs::create_dir_all(&dir).ok()?;
+        if path.exists() {
+            let mut perm = std::fs::metadata(&path).ok()?.permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perm.set_readonly(false);
+            std::fs::set_permissions(&path, perm).ok()?;
+        }
+        std::fs::write(&path, text).ok()?;
+        let mut perm = std::fs::metadata(&path).ok()?.permissions();
+        perm.set_readonly(true);
+        std::fs::set_permissions(&path, perm).ok()?;
+    }
+    Some(path)
+}
+
+fn stdlib_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("resc").join(format!("stdlib-{}", env!("CARGO_PKG_VERSION")))
+}
+
+impl Analysis {
+    pub fn text(&self, file: FileId) -> &str {
+        &self.prog.sources.get(file).text
+    }
+
+    pub fn root(&self) -> FileId {
+        self.prog.root
+    }
+
+    pub fn uri(&self, file: FileId) -> Option<&Url> {
+        self.uris.get(file.0 as usize)?.as_ref()
+    }
+
+    pub fn lines(&self, file: FileId) -> &LineIndex {
+        &self.lines[file.0 as usize]
+    }
+
+    pub fn file_of_uri(&self, uri: &Url) -> Option<FileId> {
+        self.uris.iter().position(|u| u.as_ref() == Some(uri)).map(|i| FileId(i as u32))
+    }
+}
