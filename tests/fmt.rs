@@ -56,8 +56,8 @@ fn comments(text: &str) -> Vec<String> {
     let mut rest = text;
     while let Some(at) = rest.find(['"', '/']) {
         let tail = &rest[at..];
-        let skip = if tail.starts_with('"') {
-            tail[1..].find(['"', '\n']).map_or(tail.len(), |n| n + 2)
+        let skip = if let Some(string) = tail.strip_prefix('"') {
+            string.find(['"', '\n']).map_or(tail.len(), |n| n + 2)
         } else if tail.starts_with("//") {
             let n = tail.find('\n').unwrap_or(tail.len());
             found.push(tail[..n].trim_end().to_string());
@@ -81,8 +81,8 @@ fn outside_strings_and_comments(text: &str, f: impl Fn(&str) -> String) -> Strin
     let mut rest = text;
     while let Some(at) = rest.find(['"', '/']) {
         let tail = &rest[at..];
-        let n = if tail.starts_with('"') {
-            tail[1..].find(['"', '\n']).map_or(tail.len(), |n| n + 2)
+        let n = if let Some(string) = tail.strip_prefix('"') {
+            string.find(['"', '\n']).map_or(tail.len(), |n| n + 2)
         } else if tail.starts_with("//") {
             tail.find('\n').unwrap_or(tail.len())
         } else if tail.starts_with("/*") {
@@ -109,9 +109,18 @@ fn scrambles(text: &str) -> Vec<(&'static str, String)> {
     vec![
         ("no indentation", outside_strings_and_comments(text, unindent)),
         ("doubled spaces", outside_strings_and_comments(text, |s| s.replace(' ', "  "))),
-        ("tabs and trailing blanks", outside_strings_and_comments(text, |s| s.replace('\n', " \t\n\t").replace(' ', "\t "))),
-        ("more blank lines", format!("\n\n{}\n\n\n", outside_strings_and_comments(text, |s| s.replace("\n\n", "\n\n\n\n")))),
-        ("blank lines inside brackets", outside_strings_and_comments(text, |s| s.replace("{\n", "{\n\n\n").replace("\n}", "\n\n}"))),
+        (
+            "tabs and trailing blanks",
+            outside_strings_and_comments(text, |s| s.replace('\n', " \t\n\t").replace(' ', "\t ")),
+        ),
+        (
+            "more blank lines",
+            format!("\n\n{}\n\n\n", outside_strings_and_comments(text, |s| s.replace("\n\n", "\n\n\n\n"))),
+        ),
+        (
+            "blank lines inside brackets",
+            outside_strings_and_comments(text, |s| s.replace("{\n", "{\n\n\n").replace("\n}", "\n\n}")),
+        ),
         ("CRLF", text.replace('\n', "\r\n")),
     ]
 }
@@ -193,7 +202,8 @@ fn stdlib_and_examples_are_formatted() {
 fn files_with_syntax_errors_are_refused() {
     let mut files = Vec::new();
     res_files(Path::new("tests/cases/errors"), &mut files);
-    let broken: Vec<PathBuf> = files.into_iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("syntax_")).collect();
+    let broken: Vec<PathBuf> =
+        files.into_iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("syntax_")).collect();
     assert!(broken.len() >= 5);
     for path in broken {
         match format_source(&read(&path)) {

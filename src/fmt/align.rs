@@ -38,8 +38,7 @@ pub fn join(mut lines: Vec<Line>) -> String {
 /// items (no blank line between), the `=` signs share a column.
 fn align_model_eqs(lines: &mut [Line]) {
     let single = |k: usize, lines: &[Line]| {
-        lines[k].model_eq.is_some()
-            && lines.get(k + 1).is_none_or(|next| next.blank_before || next.indent == 0)
+        lines[k].model_eq.is_some() && lines.get(k + 1).is_none_or(|next| next.blank_before || next.indent == 0)
     };
     let mut k = 0;
     while k < lines.len() {

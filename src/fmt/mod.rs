@@ -100,7 +100,11 @@ fn verify(before: &[lex::Token<'_>], out: &str) -> Result<(), FmtError> {
         }
         let closes_next = roles::next_code(&after, j).is_some_and(|n| after[n].is(")") || after[n].is("]"));
         if !(b.is(",") && closes_next) {
-            return internal(format!("token `{}` of the output is not the input's `{}`", b.text, before.get(k).map_or("", |a| a.text)));
+            return internal(format!(
+                "token `{}` of the output is not the input's `{}`",
+                b.text,
+                before.get(k).map_or("", |a| a.text)
+            ));
         }
     }
     if k != before.len() {

@@ -89,10 +89,8 @@ impl<'a> Printer<'a> {
             };
             let first = &self.toks[i];
             let starts_closed = first.kind == Kind::Close;
-            let blank_before = !lines.is_empty()
-                && !after_open
-                && !starts_closed
-                && (first.newlines >= 2 || after_item);
+            let blank_before =
+                !lines.is_empty() && !after_open && !starts_closed && (first.newlines >= 2 || after_item);
             let top_level_start = stack.is_empty();
             for t in i..end {
                 match self.toks[t].kind {
@@ -132,7 +130,9 @@ impl<'a> Printer<'a> {
             return (stack.last().map_or(0, |g| g.base), false);
         }
         let Some(top) = stack.last() else {
-            let cont = !(first.is_comment() || first.is("{") || (first.kind == Kind::Word && ITEM_KEYWORDS.contains(&first.text)));
+            let cont = !(first.is_comment()
+                || first.is("{")
+                || (first.kind == Kind::Word && ITEM_KEYWORDS.contains(&first.text)));
             return if cont { (INDENT, true) } else { (0, false) };
         };
         let base = top.base + INDENT;
@@ -146,7 +146,8 @@ impl<'a> Printer<'a> {
         if t.is_comment() || t.is("{") || t.is("[") {
             return false;
         }
-        if (t.kind == Kind::Word && SOFT_BREAKS.contains(&t.text)) || t.is("(") || (t.kind == Kind::Punct && !t.is(";")) {
+        if (t.kind == Kind::Word && SOFT_BREAKS.contains(&t.text)) || t.is("(") || (t.kind == Kind::Punct && !t.is(";"))
+        {
             return true;
         }
         last_code.is_some_and(|p| {
@@ -156,7 +157,13 @@ impl<'a> Printer<'a> {
     }
 
     fn render(&self, i: usize, end: usize) -> Rendered {
-        let mut r = Rendered { code: String::new(), cols: Vec::with_capacity(end - i), width: 0, comment: None, multiline: false };
+        let mut r = Rendered {
+            code: String::new(),
+            cols: Vec::with_capacity(end - i),
+            width: 0,
+            comment: None,
+            multiline: false,
+        };
         for t in i..end {
             let tok = &self.toks[t];
             if tok.kind == Kind::LineComment && t > i {

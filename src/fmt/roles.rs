@@ -113,7 +113,8 @@ impl Roles {
             for j in i + 1..=last {
                 let t = &toks[j];
                 // Inside the braces the expression is spaced as any other.
-                let boundary = self.interp[j] || (t.kind != Kind::Open && j > 0 && self.interp[j - 1] && toks[j - 1].is("}"));
+                let boundary =
+                    self.interp[j] || (t.kind != Kind::Open && j > 0 && self.interp[j - 1] && toks[j - 1].is("}"));
                 if boundary {
                     self.glued[j] = true;
                 }

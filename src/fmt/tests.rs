@@ -40,7 +40,8 @@ fn long_lines_are_wrapped() {
     let long_args = "model resnest50d_4s2x40d = resnest([3, 4, 6, 3], radix: 4, groups: 2, base_width: 40, avd_first: true) on [N, 3, 224, 224]\n";
     let want = "model resnest50d_4s2x40d = resnest(\n    [3, 4, 6, 3],\n    radix: 4,\n    groups: 2,\n    base_width: 40,\n    avd_first: true,\n) on [N, 3, 224, 224]\n";
     assert_eq!(fmt(long_args), want);
-    let with = "model resnet110_sd = resnet_cifar(basic(proj: option_a), 18) on [N, 3, 32, 32] with drop_path(linear(0.5))\n";
+    let with =
+        "model resnet110_sd = resnet_cifar(basic(proj: option_a), 18) on [N, 3, 32, 32] with drop_path(linear(0.5))\n";
     let want = "model resnet110_sd = resnet_cifar(basic(proj: option_a), 18) on [N, 3, 32, 32]\n    with drop_path(linear(0.5))\n";
     assert_eq!(fmt(with), want);
     let body = "network d() {\n        denseblock{i + 1}: dense { for j in 0..n { denselayer{j + 1}: dense_layer(growth, bn_size, more_and_more) } }\n}\n";
