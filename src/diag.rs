@@ -108,6 +108,11 @@ impl Diag {
         Diagnostic::help(self).map(|h| h.to_string())
     }
 
+    /// The primary file's name and text, once resolved.
+    pub fn source(&self) -> Option<(&str, &str)> {
+        self.resolved.as_ref().map(|r| (r.src.name(), r.src.inner().as_ref()))
+    }
+
     pub fn primary_span(&self) -> Option<Span> {
         self.primary.as_ref().map(|p| p.0)
     }

@@ -6,6 +6,11 @@ use serde_json::{Value, json};
 
 use crate::diag::Diag;
 use crate::source::{SourceMap, Span};
+use crate::stdlib;
+
+/// Source lines longer than this are shown as a window around the label:
+/// printing a 100 kB line helps nobody (and has made miette's renderer panic).
+pub const MAX_SHOWN_LINE: usize = 400;
 
 /// Human-readable reports. `color: false` gives stable text for golden files.
 pub fn human(diags: &[Diag], width: usize, color: bool) -> String {
@@ -13,8 +18,14 @@ pub fn human(diags: &[Diag], width: usize, color: bool) -> String {
     let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_context_lines(1);
     let mut out = String::new();
     for d in diags {
-        if handler.render_report(&mut out, d).is_err() {
-            out += &format!("error: {d}\n");
+        if has_long_line(d) {
+            out += &plain(d);
+            continue;
+        }
+        let mut one = String::new();
+        match render_guarded(&handler, d, &mut one) {
+            Some(()) => out += &one,
+            None => out += &plain(d),
         }
     }
     let n = diags.len();
@@ -22,8 +33,69 @@ pub fn human(diags: &[Diag], width: usize, color: bool) -> String {
     out
 }
 
+/// The graphical renderer, with a panic in it turned into `None`.
+fn render_guarded(handler: &GraphicalReportHandler, d: &Diag, out: &mut String) -> Option<()> {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.render_report(out, d)));
+    std::panic::set_hook(quiet);
+    match result {
+        Ok(Ok(())) => Some(()),
+        _ => None,
+    }
+}
+
+/// The lines the report would show: the primary and secondary labels' lines.
+fn has_long_line(d: &Diag) -> bool {
+    let Some((_, text)) = d.source() else { return false };
+    let spans = d.primary().map(|p| p.0).into_iter().chain(d.secondary().iter().map(|s| s.0));
+    spans.filter(|s| s.end <= text.len()).any(|s| {
+        let start = text[..s.start].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[s.end..].find('\n').map_or(text.len(), |i| s.end + i);
+        end - start > MAX_SHOWN_LINE
+    })
+}
+
+/// A plain rendering that shows a window of the primary line around the label.
+pub fn plain(d: &Diag) -> String {
+    let mut out = format!("{}\n\n  × {d}\n", d.code().unwrap_or_default());
+    if let (Some((name, text)), Some((span, label))) = (d.source(), d.primary()) {
+        let start = span.start.min(text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+        let line_no = text[..start].matches('\n').count() + 1;
+        let col = text[line_start..start].chars().count() + 1;
+        let from = floor_char(text, start.saturating_sub(60).max(line_start));
+        let label_end = span.end.min(line_end).max(start);
+        let to = floor_char(text, (label_end + 60).min(line_end).min(start + 160));
+        let shown_label_end = floor_char(text, label_end.min(to));
+        let pre = if from > line_start { "…" } else { "" };
+        let post = if to < line_end { "…" } else { "" };
+        let gutter = line_no.to_string().len();
+        out += &format!("{:gutter$} ╭─[{name}:{line_no}:{col}]\n", "");
+        out += &format!("{line_no} │ {pre}{}{post}\n", &text[from..to]);
+        let indent = pre.chars().count() + text[from..start].chars().count();
+        let marks = text[start..shown_label_end].chars().count().max(1);
+        out += &format!("{:gutter$} · {}{} {label}\n", "", " ".repeat(indent), "^".repeat(marks));
+        out += &format!("{:gutter$} ╰────\n", "");
+    }
+    if let Some(h) = d.help_text() {
+        out += &format!("  help: {h}\n");
+    }
+    out
+}
+
+fn floor_char(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 /// One JSON object per line, for editors and scripts. Every location carries
-/// its file, byte offset and length, and 1-based line and column (columns count
+/// its file (as named in messages, and as an absolute `path` to open; for the
+/// standard library its read-only copy), byte offset and length, and 1-based line and column (columns count
 /// characters) of its start and end; `labels[i].primary` marks the offending
 /// span; `origin` is the place in the user's own file that led to an error
 /// found in another file; `fixes` are machine-applicable replacements.
@@ -63,6 +135,14 @@ pub fn json(diags: &[Diag], sources: &SourceMap) -> String {
     out
 }
 
+/// An absolute path an editor can open: the file itself, or for the standard
+/// library its read-only copy on disk.
+fn openable_path(name: &str, on_disk: bool) -> Option<String> {
+    let path =
+        if on_disk { std::path::absolute(name).ok()? } else { stdlib::on_disk(stdlib::module_of_display_name(name)?)? };
+    Some(path.display().to_string())
+}
+
 fn label_json(sources: &SourceMap, span: Span, label: &str, primary: bool) -> Value {
     let mut v = location(sources, span);
     v["label"] = json!(label);
@@ -73,8 +153,10 @@ fn label_json(sources: &SourceMap, span: Span, label: &str, primary: bool) -> Va
 fn location(sources: &SourceMap, span: Span) -> Value {
     let (line, column) = sources.line_char_col(span.file, span.start);
     let (end_line, end_column) = sources.line_char_col(span.file, span.end);
+    let file = sources.get(span.file);
     json!({
-        "file": sources.get(span.file).name,
+        "file": file.name,
+        "path": openable_path(&file.name, file.dir.is_some()),
         "span": { "offset": span.start, "length": span.len() },
         "start": { "line": line, "column": column },
         "end": { "line": end_line, "column": end_column },

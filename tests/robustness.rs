@@ -99,3 +99,100 @@ fn huge_values_are_bounded() {
         compile_text(c);
     }
 }
+
+/// Generated text that is absurdly long or deep, spliced into a real file at
+/// several places: each gets a coded diagnostic, on the test thread's own
+/// (2 MiB) stack, quickly.
+#[test]
+fn long_and_deep_text_is_refused_with_a_code_not_a_stack_overflow() {
+    const N: usize = 100_000;
+    let base = std::fs::read_to_string("examples/plain_vs_residual.res").unwrap();
+    let nest = |open: &str, inner: &str, close: &str| format!("{}{inner}{}", open.repeat(N), close.repeat(N));
+    let chain = |op: &str| vec!["1"; N].join(op);
+    let cases: Vec<(String, &str)> = vec![
+        (chain(" + "), "resc::syntax::expression_too_long"),
+        (chain(" * "), "resc::syntax::expression_too_long"),
+        (chain(" and "), "resc::syntax::expression_too_long"),
+        (format!("{}1", "-".repeat(N)), "resc::syntax::expression_too_long"),
+        (format!("{}true", "not ".repeat(N)), "resc::syntax::expression_too_long"),
+        (nest("(", "1", ")"), "resc::syntax::nested_too_deeply"),
+        (nest("[", "1", "]"), "resc::syntax::nested_too_deeply"),
+        (nest("max(1, ", "1", ")"), "resc::syntax::nested_too_deeply"),
+        (format!("{}1", "true ? 1 : ".repeat(N)), "resc::syntax::too_many_conditions"),
+        (format!("[1]{}", "[0]".repeat(N)), "resc::syntax::expression_too_deep"),
+        (format!("in{}", ".c".repeat(N)), "resc::syntax::expression_too_deep"),
+        // Within every limit, but deep all the same: 60 brackets of 900 operators.
+        (nest_bounded(60, 900), "resc::syntax::expression_too_deep"),
+    ];
+    for (expr, code) in &cases {
+        // As a `let` at the top, as an argument inside a block, and inside a model's input.
+        let places = [
+            format!("let big = {expr}\n{base}"),
+            base.replacen("conv(16, 3", &format!("conv({expr}, 3"), 1),
+            format!("{base}\nmodel extra = plain(3) on [N, {expr}, 32, 32]\n"),
+        ];
+        for (k, text) in places.iter().enumerate() {
+            let t = std::time::Instant::now();
+            let prog = Program::load_text("deep.res", None, text);
+            let diags = driver::compile(&prog, Select::Root).expect_err("refused");
+            let codes: Vec<String> = diags.iter().filter_map(|d| d.code()).collect();
+            assert!(codes.iter().any(|c| c == code), "place {k}: expected {code}, got {codes:?}");
+            let rendered = report::human(&diags, 100, false);
+            assert!(rendered.lines().all(|l| l.chars().count() < 1000), "place {k}: a huge line was printed");
+            assert!(t.elapsed().as_secs() < 10, "place {k} of {code} took {:?}", t.elapsed());
+        }
+    }
+    // Bodies nest through braces, and so do `if` layers and residuals.
+    let bodies = format!("network n() {{ {} }}\nmodel m = n() on [N, 3, 8, 8]\n", nest("residual { ", "relu", " }"));
+    let prog = Program::load_text("deep.res", None, &bodies);
+    let codes: Vec<String> =
+        driver::compile(&prog, Select::Root).unwrap_err().iter().filter_map(|d| d.code()).collect();
+    assert!(codes.contains(&"resc::syntax::nested_too_deeply".to_string()), "{codes:?}");
+    // A chain of 100,000 `then` terms is long but flat: it builds.
+    let then = format!("network n() {{ {} }}\nmodel m = n() on [N, 3, 8, 8]\n", vec!["relu"; N].join(" then "));
+    assert!(driver::compile(&Program::load_text("then.res", None, &then), Select::Root).is_ok());
+}
+
+fn nest_bounded(levels: usize, ops: usize) -> String {
+    let flat = vec!["1"; ops].join(" + ");
+    let mut e = flat.clone();
+    for _ in 0..levels {
+        e = format!("{flat} + ({e})");
+    }
+    e
+}
+
+/// The limits leave room for every real network: the standard library nests
+/// brackets far less deep than the limit allows.
+#[test]
+fn the_limits_fit_real_networks() {
+    for name in resc::stdlib::NAMES {
+        let text = resc::stdlib::source(name).unwrap();
+        let (mut depth, mut max) = (0usize, 0usize);
+        for line in text.lines() {
+            for c in line.split("//").next().unwrap().chars() {
+                match c {
+                    '(' | '[' | '{' => depth += 1,
+                    ')' | ']' | '}' => depth -= 1,
+                    _ => {}
+                }
+                max = max.max(depth);
+            }
+        }
+        assert!(max * 4 < resc::syntax::limits::MAX_NESTING, "{name} nests {max} deep");
+        let prog = Program::load_text(name, None, text);
+        assert!(driver::compile(&prog, Select::Root).is_ok(), "{name}");
+    }
+}
+
+#[test]
+fn a_diagnostic_on_a_very_long_line_shows_a_window_of_it() {
+    let text = format!("let x = {} + zz\n", vec!["1"; 900].join(" + "));
+    let prog = Program::load_text("long.res", None, &text);
+    let diags = driver::compile(&prog, Select::Root).unwrap_err();
+    let out = report::human(&diags, 100, false);
+    assert!(out.contains("resc::sema::unknown_name"), "{out}");
+    assert!(out.contains("│ …1 + 1") && out.contains("1 + 1 + zz\n"), "a window ending at the label: {out}");
+    assert!(out.contains("^^ not found"), "{out}");
+    assert!(out.lines().all(|l| l.chars().count() < 300), "{out}");
+}

@@ -66,38 +66,7 @@ fn file_uri(name: &str, on_disk: bool) -> Option<Url> {
         let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().ok()?.join(p) };
         return Url::from_file_path(abs).ok();
     }
-    let module = name.strip_prefix("stdlib/")?.strip_suffix(".res")?;
-    Url::from_file_path(stdlib_copy(module)?).ok()
-}
-
-/// The standard library is compiled into the binary; an editor can only open
-/// files, so each module is written once, read-only, under a versioned folder.
-pub fn stdlib_copy(module: &str) -> Option<PathBuf> {
-    let text = stdlib::source(module)?;
-    let dir = stdlib_dir();
-    let path = dir.join(format!("{module}.res"));
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
-        std::fs::create_dir_all(&dir).ok()?;
-        if path.exists() {
-            let mut perm = std::fs::metadata(&path).ok()?.permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perm.set_readonly(false);
-            std::fs::set_permissions(&path, perm).ok()?;
-        }
-        std::fs::write(&path, text).ok()?;
-        let mut perm = std::fs::metadata(&path).ok()?.permissions();
-        perm.set_readonly(true);
-        std::fs::set_permissions(&path, perm).ok()?;
-    }
-    Some(path)
-}
-
-fn stdlib_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("resc").join(format!("stdlib-{}", env!("CARGO_PKG_VERSION")))
+    Url::from_file_path(stdlib::on_disk(stdlib::module_of_display_name(name)?)?).ok()
 }
 
 impl Analysis {

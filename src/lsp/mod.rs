@@ -38,8 +38,6 @@ use serde_json::Value;
 use analysis::{Analysis, Overlay};
 use position::{Encoding, LineIndex};
 
-pub use analysis::stdlib_copy;
-
 /// The server's stack: the front end recurses over the syntax tree, and a
 /// half-typed buffer can nest deeply.
 const STACK_BYTES: usize = 256 << 20;
@@ -76,6 +74,9 @@ struct Server {
     published: HashSet<Url>,
     initialized: bool,
     shutting_down: bool,
+    /// The client can be asked to fetch inlay hints again.
+    inlay_refresh: bool,
+    requests_sent: i32,
 }
 
 impl Server {
@@ -88,6 +89,8 @@ impl Server {
             published: HashSet::new(),
             initialized: false,
             shutting_down: false,
+            inlay_refresh: false,
+            requests_sent: 0,
         }
     }
 
@@ -150,6 +153,10 @@ impl Server {
             .and_then(|p| p.capabilities.general.as_ref()?.position_encodings.clone())
             .is_some_and(|list| list.contains(&PositionEncodingKind::UTF8));
         self.enc = if offers_utf8 { Encoding::Utf8 } else { Encoding::Utf16 };
+        self.inlay_refresh = params
+            .as_ref()
+            .and_then(|p| p.capabilities.workspace.as_ref()?.inlay_hint.as_ref()?.refresh_support)
+            .unwrap_or(false);
         if let Some(opts) = params.as_ref().and_then(|p| p.initialization_options.as_ref()) {
             self.read_settings(opts);
         }
@@ -224,8 +231,15 @@ impl Server {
                 }
             }
             note::DidChangeConfiguration::METHOD => {
+                let before = self.inlay_hints;
                 if let Some(settings) = n.params.get("settings") {
                     self.read_settings(&settings.clone());
+                }
+                // Hints on screen would otherwise stay until the next edit.
+                if before != self.inlay_hints && self.inlay_refresh {
+                    self.requests_sent += 1;
+                    let id = lsp_server::RequestId::from(format!("resc-{}", self.requests_sent));
+                    self.send(Request::new(id, req::InlayHintRefreshRequest::METHOD.into(), Value::Null));
                 }
             }
             _ => {}

@@ -5,7 +5,7 @@ use lsp_types::{Location, Position, Range, Url};
 use crate::source::Span;
 use crate::syntax::ast::{BlockDecl, Call, Label, UseTarget};
 
-use super::analysis::{Analysis, stdlib_copy};
+use super::analysis::Analysis;
 use super::diagnostics::location;
 use super::locate::{Target, target_at};
 use super::position::Encoding;
@@ -18,7 +18,7 @@ pub fn definition(a: &Analysis, offset: usize, enc: Encoding) -> Option<Location
         Target::ModelDecl(m) => location(a, m.name.span, enc),
         Target::Use(u) => {
             let path = match &u.target {
-                UseTarget::Stdlib(name) => stdlib_copy(name)?,
+                UseTarget::Stdlib(name) => crate::stdlib::on_disk(name)?,
                 UseTarget::Path(rel) => {
                     let root = a.uri(a.root())?.to_file_path().ok()?;
                     root.parent()?.join(rel)

@@ -7,6 +7,7 @@ use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::*;
+use super::limits;
 use super::{Rule, SyntaxError};
 use crate::diag::Diag;
 use crate::source::{FileId, Span};
@@ -32,6 +33,9 @@ pub(super) struct Builder<'d> {
     pub file: FileId,
     pub offset: usize,
     pub diags: &'d mut Vec<Diag>,
+    /// How deep the expression tree being built already is along the current
+    /// path (operators, conditions, indexing); bounded by `MAX_EXPR_DEPTH`.
+    pub depth: usize,
 }
 
 impl Builder<'_> {
@@ -329,14 +333,41 @@ impl Builder<'_> {
         match it.next() {
             None => cond,
             Some(_question) => {
+                let Some(()) = self.deeper(1, span) else { return placeholder(span) };
                 let a = self.expr(it.next().expect("then"));
                 let b = self.expr(it.next().expect("else"));
+                self.depth -= 1;
                 Expr { kind: ExprKind::Cond(Box::new(cond), Box::new(a), Box::new(b)), span }
             }
         }
     }
 
+    /// Goes `levels` deeper into an expression tree, or reports that it is too deep.
+    fn deeper(&mut self, levels: usize, span: Span) -> Option<()> {
+        if self.depth + levels > limits::MAX_EXPR_DEPTH {
+            self.diags.push(
+                Diag::new(SyntaxError::ExpressionTooDeep { limit: limits::MAX_EXPR_DEPTH }).at(span, "this expression"),
+            );
+            return None;
+        }
+        self.depth += levels;
+        Some(())
+    }
+
     fn binary(&mut self, p: Pair<Rule>) -> Expr {
+        // The tree built below is as deep as the operators are many; bound it
+        // before building anything.
+        let ops = p.clone().into_inner().filter(|q| q.as_rule() != Rule::postfix_expr).count();
+        let whole = self.span(&p);
+        if ops > limits::MAX_EXPR_OPS {
+            self.diags.push(
+                Diag::new(SyntaxError::ExpressionTooLong { count: ops, limit: limits::MAX_EXPR_OPS })
+                    .at(whole, "this expression"),
+            );
+            return placeholder(whole);
+        }
+        let Some(()) = self.deeper(ops, whole) else { return placeholder(whole) };
+        let depth = self.depth;
         let file = self.file;
         let offset = self.offset;
         let span_of = move |p: &Pair<Rule>| {
@@ -348,7 +379,7 @@ impl Builder<'_> {
         let diags = std::cell::RefCell::new(Vec::new());
         let result = PRATT
             .map_primary(|q| {
-                let mut b = Builder { file, offset, diags: &mut diags.borrow_mut() };
+                let mut b = Builder { file, offset, diags: &mut diags.borrow_mut(), depth };
                 b.postfix(q)
             })
             .map_prefix(|op, rhs| {
@@ -379,11 +410,21 @@ impl Builder<'_> {
             })
             .parse(p.into_inner());
         self.diags.extend(diags.into_inner());
+        self.depth -= ops;
         result
     }
 
     fn postfix(&mut self, p: Pair<Rule>) -> Expr {
         debug_assert_eq!(p.as_rule(), Rule::postfix_expr);
+        let suffixes = p.clone().into_inner().count() - 1;
+        let whole = self.span(&p);
+        let Some(()) = self.deeper(suffixes, whole) else { return placeholder(whole) };
+        let e = self.postfix_within_depth(p);
+        self.depth -= suffixes;
+        e
+    }
+
+    fn postfix_within_depth(&mut self, p: Pair<Rule>) -> Expr {
         let mut it = p.into_inner();
         let mut e = self.primary(it.next().expect("primary"));
         for q in it {
@@ -439,4 +480,9 @@ impl Builder<'_> {
         };
         Expr { kind, span }
     }
+}
+
+/// Stands for an expression that was refused (its error is reported).
+fn placeholder(span: Span) -> Expr {
+    Expr { kind: ExprKind::Int(0), span }
 }

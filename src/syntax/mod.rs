@@ -45,6 +45,40 @@ pub enum SyntaxError {
     #[error("bad float literal `{text}`")]
     #[diagnostic(code(resc::syntax::bad_float))]
     BadFloat { text: String },
+
+    #[error("brackets nested too deeply: more than {limit} levels")]
+    #[diagnostic(
+        code(resc::syntax::nested_too_deeply),
+        help("no network needs this; split the expression or the block with `let` or another block")
+    )]
+    NestedTooDeeply { limit: usize },
+
+    #[error("expression too long: {count} operators, the limit is {limit}")]
+    #[diagnostic(code(resc::syntax::expression_too_long), help("compute parts of it with `let`"))]
+    ExpressionTooLong { count: usize, limit: usize },
+
+    #[error("expression nested too deeply: more than {limit} levels of operators, conditions and indexing")]
+    #[diagnostic(code(resc::syntax::expression_too_deep), help("compute parts of it with `let`"))]
+    ExpressionTooDeep { limit: usize },
+
+    #[error("too many conditional expressions in one item: {count}, the limit is {limit}")]
+    #[diagnostic(code(resc::syntax::too_many_conditions), help("split the item, or compute conditions with `let`"))]
+    TooManyConditions { count: usize, limit: usize },
+}
+
+/// Bounds that keep every recursion over text and syntax tree shallow, so
+/// that any input is handled on a default thread stack. Real networks stay far
+/// below them (the standard library nests brackets 6 deep, and its longest
+/// expression has 4 operators).
+pub mod limits {
+    /// Brackets of all kinds, `(`, `[` and `{`, open at once.
+    pub const MAX_NESTING: usize = 64;
+    /// Operators in one expression between brackets.
+    pub const MAX_EXPR_OPS: usize = 1000;
+    /// Operators, `? :` and indexing along any path of an expression tree.
+    pub const MAX_EXPR_DEPTH: usize = 1000;
+    /// `?` in one top-level item (the grammar nests one level per `?`).
+    pub const MAX_CONDITIONS: usize = 256;
 }
 
 /// Parse one file. Returns the items that parsed and the errors of those that
@@ -61,8 +95,17 @@ pub fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diag>) {
         match ResParser::parse(Rule::top_item, src) {
             Ok(mut pairs) => {
                 let top = pairs.next().expect("top_item");
-                let mut b = build::Builder { file, offset: chunk.start, diags: &mut diags };
-                if let Some(item) = b.top_item(top) {
+                let before = diags.len();
+                let mut b = build::Builder { file, offset: chunk.start, diags: &mut diags, depth: 0 };
+                let item = b.top_item(top);
+                // An item with a refused expression is reported once, not again
+                // through the placeholder that stands for it.
+                let refused = diags[before..].iter().any(|d| {
+                    d.code().is_some_and(|c| c.ends_with("expression_too_long") || c.ends_with("expression_too_deep"))
+                });
+                if refused {
+                    out.broken.extend(declared_name(src));
+                } else if let Some(item) = item {
                     out.items.push(item);
                 }
             }

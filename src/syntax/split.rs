@@ -6,6 +6,7 @@
 use crate::source::{FileId, Span};
 
 use super::SyntaxError;
+use super::limits::{MAX_CONDITIONS, MAX_NESTING};
 use crate::diag::Diag;
 
 /// A byte range of the file holding one top-level item.
@@ -36,6 +37,9 @@ pub fn split(file: FileId, text: &str, diags: &mut Vec<Diag>) -> Vec<Chunk> {
     let mut stack: Vec<(u8, usize)> = Vec::new();
     let mut start: Option<usize> = None;
     let mut broken = false;
+    // Reported once per item: pest recurses once per bracket level and per `?`.
+    let mut too_deep = false;
+    let mut conditions = 0usize;
     let mut i = 0;
     let span = |s: usize, e: usize| Span::new(file, s, e);
 
@@ -45,6 +49,17 @@ pub fn split(file: FileId, text: &str, diags: &mut Vec<Diag>) -> Vec<Chunk> {
         }
         *broken = false;
     };
+    let item_bounds = |diags: &mut Vec<Diag>, conditions: &mut usize, too_deep: &mut bool, at: usize| {
+        if *conditions > MAX_CONDITIONS {
+            diags.push(
+                Diag::new(SyntaxError::TooManyConditions { count: *conditions, limit: MAX_CONDITIONS })
+                    .at(span(at, at + 1), "the first one past the limit"),
+            );
+        }
+        *conditions = 0;
+        *too_deep = false;
+    };
+    let mut first_excess_condition = 0;
 
     while i < bytes.len() {
         let c = bytes[i];
@@ -108,6 +123,7 @@ pub fn split(file: FileId, text: &str, diags: &mut Vec<Diag>) -> Vec<Chunk> {
                         stack.clear();
                         broken = true;
                     }
+                    item_bounds(diags, &mut conditions, &mut too_deep, first_excess_condition);
                     close_chunk(&mut chunks, &mut start, word_start, &mut broken);
                     start = Some(word_start);
                 } else if start.is_none() {
@@ -116,7 +132,23 @@ pub fn split(file: FileId, text: &str, diags: &mut Vec<Diag>) -> Vec<Chunk> {
                 continue;
             }
             b'(' | b'[' | b'{' => {
+                if stack.len() >= MAX_NESTING && !too_deep {
+                    diags.push(
+                        Diag::new(SyntaxError::NestedTooDeeply { limit: MAX_NESTING })
+                            .at(span(i, i + 1), format!("level {} opens here", MAX_NESTING + 1)),
+                    );
+                    too_deep = true;
+                    broken = true;
+                }
                 stack.push((c, i));
+                start.get_or_insert(i);
+            }
+            b'?' => {
+                conditions += 1;
+                if conditions == MAX_CONDITIONS + 1 {
+                    first_excess_condition = i;
+                    broken = true;
+                }
                 start.get_or_insert(i);
             }
             b')' | b']' | b'}' => {
@@ -149,6 +181,7 @@ pub fn split(file: FileId, text: &str, diags: &mut Vec<Diag>) -> Vec<Chunk> {
         report_unclosed(file, &stack, text.len(), diags);
         broken = true;
     }
+    item_bounds(diags, &mut conditions, &mut too_deep, first_excess_condition);
     close_chunk(&mut chunks, &mut start, text.len(), &mut broken);
     chunks
 }

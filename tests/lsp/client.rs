@@ -14,6 +14,8 @@ pub struct Client {
     next_id: i32,
     /// Notifications received, oldest first.
     pub notes: Vec<Notification>,
+    /// Methods of the requests the server sent.
+    pub server_requests: Vec<String>,
 }
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -36,7 +38,14 @@ impl Client {
     /// Messages sent before `run_server` are all queued, so the server takes them as one batch.
     pub fn unstarted() -> Client {
         let (client, server) = Connection::memory();
-        Client { conn: client, server_end: Some(server), server: None, next_id: 1, notes: Vec::new() }
+        Client {
+            conn: client,
+            server_end: Some(server),
+            server: None,
+            next_id: 1,
+            notes: Vec::new(),
+            server_requests: Vec::new(),
+        }
     }
 
     pub fn run_server(&mut self) {
@@ -69,6 +78,7 @@ impl Client {
                     return r.response_result.map_err(|e| serde_json::to_value(e).unwrap());
                 }
                 Message::Notification(n) => self.notes.push(n),
+                Message::Request(r) => self.server_requests.push(r.method),
                 _ => {}
             }
         }

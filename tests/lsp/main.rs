@@ -369,18 +369,7 @@ fn every_prefix_of_every_stdlib_file_keeps_the_server_alive() {
     c.open(uri, "");
     let mut version = 1;
     for name in resc::stdlib::NAMES {
-        // One model per file: every construct, a fraction of the time.
-        let full = resc::stdlib::source(name).unwrap();
-        let mut seen_model = false;
-        let text: String = full
-            .lines()
-            .filter(|l| {
-                let keep = !(l.starts_with("model ") && seen_model);
-                seen_model |= l.starts_with("model ");
-                keep
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let text = resc::stdlib::source(name).unwrap();
         let cuts: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
         for (k, &cut) in cuts.iter().enumerate() {
             let prefix = &text[..cut];
@@ -585,4 +574,38 @@ fn golden_session_transcript() {
     }
     let want = std::fs::read_to_string(&expected).unwrap_or_default();
     assert!(want == t, "the session differs from {}:\n--- expected\n{want}\n--- got\n{t}", expected.display());
+}
+
+#[test]
+fn errors_in_the_standard_library_show_at_the_user_s_line_too() {
+    let path = abs("tests/cases/errors/family_growth_rate_zero.res");
+    let uri = uri_of(&path);
+    let text = read("tests/cases/errors/family_growth_rate_zero.res");
+    let mut c = Client::start(json!({}));
+    c.open(&uri, &text);
+    let mine = c.diagnostics(&uri);
+    assert_eq!(codes(&mine), vec!["resc::sema::assertion"]);
+    let (line, col) = pos_of(&text, "densenet(0", 0);
+    assert_eq!(mine[0]["range"]["start"], json!({"line": line, "character": col}));
+    let related = mine[0]["relatedInformation"].as_array().unwrap();
+    let copy = resc::stdlib::on_disk("densenet").unwrap();
+    assert!(related.iter().any(|r| r["location"]["uri"] == uri_of(&copy)), "{related:?}");
+    // The library's copy gets the diagnostic at the assert itself.
+    let lib_uri = uri_of(&copy);
+    let lib = c
+        .notes
+        .iter()
+        .rev()
+        .find(|n| n.method == "textDocument/publishDiagnostics" && n.params["uri"] == lib_uri)
+        .expect("published for the library file");
+    let lib_text = resc::stdlib::source("densenet").unwrap();
+    let (line, _) = pos_of(lib_text, "assert growth", 0);
+    assert_eq!(lib.params["diagnostics"][0]["range"]["start"]["line"], json!(line));
+    // Fixed: both clear.
+    c.change(&uri, 2, &text.replace("densenet(0", "densenet(32"));
+    assert_eq!(c.diagnostics(&uri), Vec::<Value>::new());
+    let cleared =
+        c.notes.iter().rev().find(|n| n.method == "textDocument/publishDiagnostics" && n.params["uri"] == lib_uri);
+    assert_eq!(cleared.unwrap().params["diagnostics"], json!([]));
+    c.shutdown();
 }
