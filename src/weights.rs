@@ -19,14 +19,14 @@ pub enum WeightsError {
     #[diagnostic(code(resc::weights::invalid), help("a truncated download looks like this; fetch the file again"))]
     Invalid(String),
 
-    #[error("the weights lack {} tensors the model needs: {}", .0.len(), .0.join(", "))]
+    #[error("the weights lack {} the model needs: {}", tensors(.0.len()), .0.join(", "))]
     #[diagnostic(
         code(resc::weights::missing),
         help("are these weights for another model? their names must be the reference state_dict keys")
     )]
     Missing(Vec<String>),
 
-    #[error("the weights have {} tensors the model has no place for: {}", .0.len(), .0.join(", "))]
+    #[error("the weights have {} the model has no place for: {}", tensors(.0.len()), .0.join(", "))]
     #[diagnostic(
         code(resc::weights::unused),
         help("BN's num_batches_tracked is expected and ignored; anything else means another model")
@@ -43,6 +43,11 @@ pub enum WeightsError {
         help("convert the checkpoint to float32 (or float16/float64, which resc converts)")
     )]
     Dtype { name: String, dtype: String },
+}
+
+/// "1 tensor", "3 tensors".
+fn tensors(n: usize) -> String {
+    if n == 1 { "1 tensor".into() } else { format!("{n} tensors") }
 }
 
 /// Reads a safetensors file and checks it against the model: every

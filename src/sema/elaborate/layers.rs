@@ -163,11 +163,16 @@ impl Elab<'_> {
                 let f = self.body(&r.body, env, &inner, x, None);
                 let mut s = x;
                 let mut s_span = None;
+                // The condition that chose the identity, when one did.
+                let mut identity_by = None;
                 if let Some(sc) = &r.shortcut {
                     let take = match &sc.cond {
                         None => true,
                         Some(c) => self.eval_bool(c, env).ok()?,
                     };
+                    if !take && sc.otherwise.is_none() {
+                        identity_by = sc.cond.as_ref();
+                    }
                     if take {
                         // Pre-activation blocks project the activated input, not `x`.
                         let start = match &sc.from {
@@ -184,15 +189,21 @@ impl Elab<'_> {
                 let (f, s) = (f?, s?);
                 let (fs, ss) = (self.b.shape(f).clone(), self.b.shape(s).clone());
                 if fs != ss {
-                    let help = match s_span {
-                        None => format!(
+                    let help = match (s_span, identity_by) {
+                        (None, Some(cond)) => format!(
+                            "the shortcut's condition `{}` is false here (the block's input is {ss}), so the \
+                             identity was used; the branch gives {fs}, so the condition must hold whenever the \
+                             shape changes",
+                            self.prog.span_text(cond.span)
+                        ),
+                        (None, None) => format!(
                             "the branch changes the shape, so the shortcut needs a projection: \
                              `shortcut if <shape changes> {{ downsample: [conv({}, 1, stride: <s>), bn] }}`",
                             fs.channels().unwrap_or(0)
                         ),
-                        Some(_) => format!("make both sides produce {fs}"),
+                        (Some(_), _) => format!("make both sides produce {fs}"),
                     };
-                    let _ = self.fail::<()>(
+                    let d =
                         Diag::new(crate::ir::ShapeError::Mismatch { op: "residual add", a: fs.clone(), b: ss.clone() })
                             .at(r.body.span, format!("the residual branch gives {fs}"))
                             .also(
@@ -202,8 +213,12 @@ impl Elab<'_> {
                                     None => format!("the identity shortcut gives {ss}"),
                                 },
                             )
-                            .with_help(help),
-                    );
+                            .with_help(help);
+                    let d = match identity_by {
+                        Some(cond) => d.also(cond.span, "false here: the identity was used"),
+                        None => d,
+                    };
+                    let _ = self.fail::<()>(d);
                     return None;
                 }
                 let f = match self.drop_path.clone() {
