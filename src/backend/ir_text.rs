@@ -1,9 +1,11 @@
-//! The IR as text: one line per node, in order, with its shape and source.
+//! The IR as text: one line per node, in order, with every attribute of its
+//! op (padding, dilation, groups, bias), its shape and its source.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use crate::ir::Graph;
+use crate::ir::op::PoolKind;
+use crate::ir::{Graph, Op};
 use crate::source::SourceMap;
 
 pub fn emit(g: &Graph, sources: &SourceMap) -> String {
@@ -17,7 +19,7 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> String {
         let _ = writeln!(
             out,
             "  %{i} = {}({})  [{}] : {}  // {}",
-            n.op.describe(),
+            op_text(&n.op),
             args.join(", "),
             n.name,
             n.shape,
@@ -26,4 +28,43 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> String {
     }
     let _ = writeln!(out, "  return %{}", num[&g.output]);
     out
+}
+
+fn hw(v: [u64; 2]) -> String {
+    if v[0] == v[1] { v[0].to_string() } else { format!("{}x{}", v[0], v[1]) }
+}
+
+/// The op with all its attributes: `conv{in: 64, out: 64, kernel: 3, stride: 1,
+/// pad: 1, dilation: 1, groups: 1, bias: false}`.
+pub fn op_text(op: &Op) -> String {
+    match op {
+        Op::Conv2d(c) => format!(
+            "conv{{in: {}, out: {}, kernel: {}, stride: {}, pad: {}, dilation: {}, groups: {}, bias: {}}}",
+            c.in_channels,
+            c.out_channels,
+            hw(c.kernel),
+            hw(c.stride),
+            hw(c.padding),
+            hw(c.dilation),
+            c.groups,
+            c.bias
+        ),
+        Op::Pool(p) => format!(
+            "{}{{kernel: {}, stride: {}, pad: {}, ceil: {}{}}}",
+            match p.kind {
+                PoolKind::Max => "maxpool",
+                PoolKind::Avg => "avgpool",
+            },
+            hw(p.kernel),
+            hw(p.stride),
+            hw(p.padding),
+            p.ceil_mode,
+            if p.kind == PoolKind::Avg { format!(", count_pad: {}", p.count_include_pad) } else { String::new() }
+        ),
+        Op::BatchNorm { channels, eps } => format!("bn{{channels: {channels}, eps: {eps}}}"),
+        Op::Linear { in_features, out_features, bias } => {
+            format!("linear{{in: {in_features}, out: {out_features}, bias: {bias}}}")
+        }
+        other => other.describe(),
+    }
 }

@@ -1,6 +1,8 @@
 //! The summary table: one row per layer or group of layers, with repeated
 //! blocks collapsed (`layer3 (0-22)  23 x bottleneck`).
 
+use petgraph::stable_graph::NodeIndex;
+
 use crate::ir::{Child, Graph, ScopeId, ScopeKind};
 use crate::passes::{self, Counts};
 
@@ -17,18 +19,40 @@ impl Default for Options {
     }
 }
 
-struct Row {
-    name: String,
-    op: String,
-    shape: String,
-    counts: Counts,
+/// One line of the table: a layer, a block, or a run of identical blocks.
+pub struct Row {
+    pub name: String,
+    pub op: String,
+    pub shape: String,
+    pub counts: Counts,
     /// The lowest and highest drop-path survival inside.
-    survival: Option<(f64, f64)>,
+    pub survival: Option<(f64, f64)>,
+    /// 1 for the network's own layers, 2 inside an opened stage, ...
+    pub level: usize,
+    /// The rows that follow with a higher level are this row's parts.
+    pub open: bool,
+    pub kind: RowKind,
+    /// The graph nodes this row stands for.
+    pub nodes: Vec<NodeIndex>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowKind {
+    Layer,
+    Block,
+    /// A stage, a list, or a run of identical blocks.
+    Group,
+}
+
+/// The rows of the table, down to `depth` levels of blocks.
+pub fn rows(g: &Graph, depth: usize) -> Vec<Row> {
+    let mut rows = Vec::new();
+    rows_of(g, ScopeId(0), 1, depth.max(1), &mut rows);
+    rows
 }
 
 pub fn emit(g: &Graph, opts: &Options) -> String {
-    let mut rows = Vec::new();
-    rows_of(g, ScopeId(0), 1, opts.depth.max(1), &mut rows);
+    let rows = rows(g, opts.depth);
     let total = passes::total_counts(g);
     let input = &g.node(g.input).shape;
     let output = &g.node(g.output).shape;
@@ -120,7 +144,7 @@ fn dash_if_zero(n: u128) -> String {
     if n == 0 { "-".into() } else { group_digits(n) }
 }
 
-fn survival_range(g: &Graph, nodes: &[petgraph::stable_graph::NodeIndex]) -> Option<(f64, f64)> {
+fn survival_range(g: &Graph, nodes: &[NodeIndex]) -> Option<(f64, f64)> {
     nodes.iter().fold(None, |acc, &n| match &g.node(n).op {
         crate::ir::Op::DropPath(d) => {
             let (lo, hi) = acc.unwrap_or((d.survival, d.survival));
@@ -128,12 +152,6 @@ fn survival_range(g: &Graph, nodes: &[petgraph::stable_graph::NodeIndex]) -> Opt
         }
         _ => acc,
     })
-}
-
-fn scope_survival(g: &Graph, id: ScopeId) -> Option<(f64, f64)> {
-    let mut nodes = Vec::new();
-    g.scope_nodes(id, &mut nodes);
-    survival_range(g, &nodes)
 }
 
 fn scope_counts(g: &Graph, id: ScopeId) -> Counts {
@@ -222,6 +240,10 @@ fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Ro
                         shape: node.shape.to_string(),
                         counts: passes::node_counts(g, n),
                         survival: survival_range(g, &[n]),
+                        level,
+                        open: false,
+                        kind: RowKind::Layer,
+                        nodes: vec![n],
                     });
                 }
                 i += 1;
@@ -231,17 +253,7 @@ fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Ro
                 i += 1;
             }
             Child::Scope(s) if level < depth => {
-                let name = match &g.scope(s).kind {
-                    ScopeKind::Container => container_name(g, s),
-                    _ => g.scope(s).path.clone(),
-                };
-                rows.push(Row {
-                    name,
-                    op: scope_op(g, s),
-                    shape: scope_shape(g, s),
-                    counts: scope_counts(g, s),
-                    survival: scope_survival(g, s),
-                });
+                rows.push(scope_row(g, s, level, true));
                 rows_of(g, s, level + 1, depth, rows);
                 i += 1;
             }
@@ -257,8 +269,8 @@ fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Ro
                     j += 1;
                 }
                 let run = j - i;
-                let sp = &g.scope(s).path;
                 if run > 1 {
+                    let sp = &g.scope(s).path;
                     let Child::Scope(last) = children[j - 1] else { unreachable!() };
                     let mut counts = Counts::default();
                     let mut nodes = Vec::new();
@@ -272,24 +284,62 @@ fn rows_of(g: &Graph, id: ScopeId, level: usize, depth: usize, rows: &mut Vec<Ro
                     let parent = sp.rsplit_once('.').map_or("", |p| p.0);
                     let range = format!("{}-{}", last_part(sp), last_part(&g.scope(last).path));
                     let name = if parent.is_empty() { range } else { format!("{parent}.{range}") };
-                    rows.push(Row { name, op: format!("{run} x {}", first.0), shape: first.2, counts, survival });
-                } else {
-                    let name = match &g.scope(s).kind {
-                        ScopeKind::Container => container_name(g, s),
-                        _ => sp.clone(),
-                    };
                     rows.push(Row {
                         name,
-                        op: first.0,
+                        op: format!("{run} x {}", first.0),
                         shape: first.2,
-                        counts: first.1,
-                        survival: scope_survival(g, s),
+                        counts,
+                        survival,
+                        level,
+                        open: false,
+                        kind: RowKind::Group,
+                        nodes,
                     });
+                } else {
+                    rows.push(scope_row(g, s, level, false));
                 }
                 i = j;
             }
         }
     }
+}
+
+/// One row for a whole scope: a block instance, a stage or a list.
+fn scope_row(g: &Graph, s: ScopeId, level: usize, open: bool) -> Row {
+    let mut nodes = Vec::new();
+    g.scope_nodes(s, &mut nodes);
+    let (name, kind) = match &g.scope(s).kind {
+        ScopeKind::Container => (container_name(g, s), RowKind::Group),
+        _ => (instance_name(g, s, &nodes), RowKind::Block),
+    };
+    Row {
+        name,
+        op: scope_op(g, s),
+        shape: scope_shape(g, s),
+        counts: scope_counts(g, s),
+        survival: survival_range(g, &nodes),
+        level,
+        open,
+        kind,
+        nodes,
+    }
+}
+
+/// An unlabelled block call (`proj(planes, stride)`) shares its caller's path;
+/// its row is named by where its layers live (`layer1.0.downsample`).
+fn instance_name(g: &Graph, s: ScopeId, nodes: &[NodeIndex]) -> String {
+    let path = &g.scope(s).path;
+    let mut common: Option<Vec<&str>> = None;
+    for &n in nodes {
+        let parts: Vec<&str> = g.node(n).name.split('.').collect();
+        let parent = &parts[..parts.len().saturating_sub(1)];
+        common = Some(match common {
+            None => parent.to_vec(),
+            Some(c) => c.iter().zip(parent).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect(),
+        });
+    }
+    let common = common.unwrap_or_default().join(".");
+    if common.len() > path.len() && common.starts_with(path.as_str()) { common } else { path.clone() }
 }
 
 /// `layer3 (0-22)` for a stage of 23 numbered blocks.
