@@ -4,9 +4,12 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+mod cli;
 mod run_cmd;
+
+use cli::failure::{CliError, Failure, could_not_run};
 
 use resc::backend::{dot, ir_text, json, summary};
 use resc::driver::{self, Select};
@@ -15,7 +18,15 @@ use resc::sema::Program;
 use resc::{report, stdlib};
 
 #[derive(Parser)]
-#[command(name = "resc", version, about = "Compiler for .res residual-network descriptions")]
+#[command(
+    name = "resc",
+    version,
+    about = "Compiler for .res residual-network descriptions",
+    long_about = "Compiler for .res residual-network descriptions.\n\nGive it a file and it reports every error \
+                  at once, or summarises each model. A standard-library model needs no file: \
+                  `resc summary --model resnet50`.\n\nExit codes: 0 success, 1 the model (or its weights or input) \
+                  has errors, 2 the command could not run (unreadable input, unwritable output, bad flags)."
+)]
 #[command(args_conflicts_with_subcommands = true, subcommand_precedence_over_arg = true)]
 struct Cli {
     #[command(subcommand)]
@@ -28,18 +39,21 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct SummaryArgs {
-    /// Only this model (default: every model written in the file).
+    /// Only this model (default: every model written in the file). Without a
+    /// file, a standard-library model.
     #[arg(long, short)]
     model: Option<String>,
     /// Levels of blocks to open in the table (1: the network's own layers).
     #[arg(long, default_value_t = 1)]
     depth: usize,
-    /// One JSON object per model instead of a table.
+    /// JSON instead of a table: always an array, one object per model, with
+    /// the table's rows (down to --depth) under `layers`.
     #[arg(long)]
     json: bool,
     /// Another input size than the model declares: CxHxW, or NxCxHxW.
     #[arg(long, value_parser = parse_dims, value_name = "CxHxW")]
     input: Option<Dims>,
+    /// Colour in error reports (auto: when stderr is a terminal and NO_COLOR is unset).
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
 }
@@ -48,52 +62,81 @@ struct SummaryArgs {
 enum Cmd {
     /// Shapes, parameters and MACs per layer (the default command).
     Summary {
-        file: PathBuf,
+        /// The .res file (omit it to name a standard-library model with --model).
+        file: Option<PathBuf>,
         #[command(flatten)]
         args: SummaryArgs,
     },
     /// Report every error in a file, and nothing else.
     Check {
+        /// The .res file to check.
         file: PathBuf,
+        /// human: reports for people, on stderr; json: one object per line on stdout, for editors.
         #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
         message_format: MessageFormat,
+        /// Colour in error reports (auto: when stderr is a terminal and NO_COLOR is unset).
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
     /// List the models in a file or directory (default: the standard library).
-    List { path: Option<PathBuf> },
+    List {
+        /// A .res file or a directory of them (default: the standard library).
+        path: Option<PathBuf>,
+    },
     /// A language server for editors, over stdin and stdout.
     Lsp,
     /// Run a model's inference forward pass on the CPU.
     Run(run_cmd::RunArgs),
     /// Rewrite files in the canonical layout (no FILE or `-`: stdin to stdout).
     Fmt {
+        /// Files to rewrite in place (none or `-`: standard input to standard output).
         files: Vec<PathBuf>,
         /// Write nothing; name the files that would change and exit 1 if any would.
         #[arg(long)]
         check: bool,
     },
-    /// Emit a model as IR text or Graphviz.
+    /// Emit a model as IR text, Graphviz, or the Rust source of a burn module.
     Build {
-        file: PathBuf,
+        /// The .res file (omit it to name a standard-library model with --model).
+        file: Option<PathBuf>,
+        /// The model to emit (needed only when the file defines several).
         #[arg(long, short)]
-        model: String,
+        model: Option<String>,
+        /// What to write.
         #[arg(long, value_enum)]
         emit: Emit,
         /// Output file (default: standard output).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// For --emit dot: levels of blocks to open (1: stages and blocks as single
+        /// nodes with their shapes and counts; default: every level).
+        #[arg(long)]
+        depth: Option<usize>,
+    },
+    /// Shell completions, to standard output.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff), to standard output.
+    Man {
+        /// Write one page per command (resc.1, resc-run.1, ...) into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum MessageFormat {
+    /// Reports for people, on stderr.
     Human,
+    /// One JSON object per line on stdout, for editors and scripts.
     Json,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum Color {
+    /// When stderr is a terminal and NO_COLOR is unset.
     Auto,
     Always,
     Never,
@@ -101,45 +144,48 @@ enum Color {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Emit {
+    /// The IR as text: one line per op with all its attributes, its shape and its source.
     Ir,
+    /// Graphviz: blocks and stages as clusters (or single nodes with --depth), shapes on the edges.
     Dot,
     /// Rust source of a burn 0.22 module.
     Burn,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let commands: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+    if let Some(e) = cli::typo::mistyped_command(&args, &commands) {
+        return ExitCode::from(could_not_run(e).exit_code());
+    }
+    let cli = Cli::parse_from(args);
     let result = match cli.cmd {
-        Some(Cmd::Summary { file, args }) => cmd_summary(&file, &args),
+        Some(Cmd::Summary { file, args }) => cmd_summary(file.as_deref(), &args),
         Some(Cmd::Check { file, message_format, color }) => cmd_check(&file, message_format, color),
         Some(Cmd::List { path }) => cmd_list(path.as_deref()),
-        Some(Cmd::Build { file, model, emit, output }) => cmd_build(&file, &model, emit, output.as_deref()),
+        Some(Cmd::Build { file, model, emit, output, depth }) => {
+            cmd_build(file.as_deref(), model.as_deref(), emit, output.as_deref(), depth)
+        }
         Some(Cmd::Run(args)) => run_cmd::cmd_run(args),
         Some(Cmd::Fmt { files, check }) => cmd_fmt(&files, check),
         Some(Cmd::Lsp) => resc::lsp::run_stdio().map_err(|e| {
             eprintln!("resc lsp: {e}");
             Failure::Usage
         }),
-        None => match cli.file {
-            Some(file) => cmd_summary(&file, &cli.summary),
-            None => {
+        Some(Cmd::Completions { shell }) => cli::docs::completions(shell),
+        Some(Cmd::Man { dir }) => cli::docs::man(dir.as_deref()),
+        None => match (&cli.file, &cli.summary.model) {
+            (None, None) => {
                 eprintln!("usage: resc FILE.res [--model NAME]   (resc --help for more)");
                 Err(Failure::Usage)
             }
+            (file, _) => cmd_summary(file.as_deref(), &cli.summary),
         },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Diagnostics) => ExitCode::from(1),
-        Err(Failure::Usage) => ExitCode::from(2),
+        Err(f) => ExitCode::from(f.exit_code()),
     }
-}
-
-enum Failure {
-    /// The input has errors; they were printed.
-    Diagnostics,
-    /// The command could not run (missing file, bad output path).
-    Usage,
 }
 
 fn use_color(c: Color) -> bool {
@@ -151,10 +197,7 @@ fn use_color(c: Color) -> bool {
 }
 
 fn load(file: &Path) -> Result<Program, Failure> {
-    driver::load(file).map_err(|e| {
-        eprintln!("error: cannot read {}: {e}", file.display());
-        Failure::Usage
-    })
+    cli::model_source::load_path(file)
 }
 
 fn term_width() -> usize {
@@ -179,8 +222,8 @@ fn parse_dims(s: &str) -> Result<Dims, String> {
         .map(Dims)
 }
 
-fn cmd_summary(file: &Path, args: &SummaryArgs) -> Result<(), Failure> {
-    let prog = load(file)?;
+fn cmd_summary(file: Option<&Path>, args: &SummaryArgs) -> Result<(), Failure> {
+    let prog = cli::model_source::load(file, args.model.as_deref())?;
     let select = args.model.as_deref().map_or(Select::Root, Select::Named);
     let opts = driver::Options { input: args.input.clone().map(|d| d.0), ..Default::default() };
     let graphs = driver::compile_with(&prog, select, &opts).map_err(|diags| {
@@ -198,16 +241,11 @@ fn cmd_summary(file: &Path, args: &SummaryArgs) -> Result<(), Failure> {
     })?;
     let mut out = String::new();
     if args.json {
-        if let [one] = graphs.as_slice() {
-            out = json::emit(one);
-        } else {
-            let all: Vec<_> = graphs.iter().map(json::summary).collect();
-            out = serde_json::to_string_pretty(&all).expect("plain data");
-        }
+        out = json::emit_all(&graphs, args.depth);
         out.push('\n');
     } else {
         if graphs.is_empty() {
-            out += &format!("{}: no errors; it defines no model\n", file.display());
+            out += &format!("{}: no errors; it defines no model\n", prog.sources.get(prog.root).name);
         }
         for (i, g) in graphs.iter().enumerate() {
             if i > 0 {
@@ -244,18 +282,14 @@ fn cmd_list(path: Option<&Path>) -> Result<(), Failure> {
     let mut programs: Vec<(String, Program)> = Vec::new();
     match path {
         None => {
-            for name in stdlib::NAMES {
-                let text = stdlib::source(name).expect("listed");
-                programs
-                    .push((stdlib::display_name(name), Program::load_text(&stdlib::display_name(name), None, text)));
+            // `stdlib/NAME.res` works as a file argument from any directory.
+            for (module, prog) in cli::model_source::stdlib_programs() {
+                programs.push((stdlib::display_name(module), prog));
             }
         }
         Some(p) if p.is_dir() => {
             let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| {
-                    eprintln!("error: cannot read {}: {e}", p.display());
-                    Failure::Usage
-                })?
+                .map_err(|e| could_not_run(CliError::unreadable(p, e)))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "res"))
                 .collect();
@@ -293,17 +327,23 @@ fn cmd_list(path: Option<&Path>) -> Result<(), Failure> {
     if failed { Err(Failure::Diagnostics) } else { Ok(()) }
 }
 
-fn cmd_build(file: &Path, model: &str, emit: Emit, output: Option<&Path>) -> Result<(), Failure> {
-    let prog = load(file)?;
-    let graphs = compile(&prog, Select::Named(model), Color::Auto)?;
-    let g = &graphs[0];
+fn cmd_build(
+    file: Option<&Path>,
+    model: Option<&str>,
+    emit: Emit,
+    output: Option<&Path>,
+    depth: Option<usize>,
+) -> Result<(), Failure> {
+    let prog = cli::model_source::load(file, model)?;
+    let select = model.map_or(Select::Root, Select::Named);
+    let g = only_model(&prog, compile(&prog, select, Color::Auto)?)?;
     let text = match emit {
-        Emit::Ir => ir_text::emit(g, &prog.sources),
-        Emit::Dot => dot::emit(g),
-        Emit::Burn => match resc::backend::burn::emit(g, &prog.sources) {
+        Emit::Ir => ir_text::emit(&g, &prog.sources),
+        Emit::Dot => dot::emit(&g, &dot::Options { depth }),
+        Emit::Burn => match resc::backend::burn::emit(&g, &prog.sources) {
             Ok(code) => code,
             Err(e) => {
-                let decl = prog.find_model(model).map(|m| prog.model(m).name.span).ok();
+                let decl = prog.find_model(&g.name).map(|m| prog.model(m).name.span).ok();
                 let mut d = resc::diag::Diag::new(e);
                 if let Some(span) = decl {
                     d = d.at(span, "this model");
@@ -315,11 +355,22 @@ fn cmd_build(file: &Path, model: &str, emit: Emit, output: Option<&Path>) -> Res
         },
     };
     match output {
-        Some(path) => std::fs::write(path, text).map_err(|e| {
-            eprintln!("error: cannot write {}: {e}", path.display());
-            Failure::Usage
-        }),
+        Some(path) => std::fs::write(path, text).map_err(|e| could_not_run(CliError::unwritable(path, e))),
         None => write_stdout(&text),
+    }
+}
+
+/// The one model a command works on: the file's only model, or an error
+/// asking for --model.
+fn only_model(prog: &Program, mut graphs: Vec<Graph>) -> Result<Graph, Failure> {
+    let file = prog.sources.get(prog.root).name.clone();
+    match graphs.len() {
+        1 => Ok(graphs.remove(0)),
+        0 => Err(could_not_run(CliError::NoModel { file })),
+        _ => {
+            let names: Vec<&str> = graphs.iter().map(|g| g.name.as_str()).collect();
+            Err(could_not_run(CliError::SeveralModels { file, names: names.join(", ") }))
+        }
     }
 }
 
@@ -332,12 +383,7 @@ fn cmd_fmt(files: &[PathBuf], check: bool) -> Result<(), Failure> {
     }
     let mut worst: Result<(), Failure> = Ok(());
     for file in files {
-        let result = fmt_file(file, check);
-        worst = match (worst, result) {
-            (Err(Failure::Usage), _) | (_, Err(Failure::Usage)) => Err(Failure::Usage),
-            (Err(f), _) | (_, Err(f)) => Err(f),
-            (Ok(()), Ok(())) => Ok(()),
-        };
+        worst = Failure::worst(worst, fmt_file(file, check));
     }
     worst
 }
@@ -345,8 +391,7 @@ fn cmd_fmt(files: &[PathBuf], check: bool) -> Result<(), Failure> {
 fn fmt_stdin(check: bool) -> Result<(), Failure> {
     let mut text = String::new();
     if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
-        eprintln!("error: cannot read standard input: {e}");
-        return Err(Failure::Usage);
+        return Err(could_not_run(CliError::unreadable(Path::new("standard input"), e)));
     }
     let formatted = format_or_report("<stdin>", &text)?;
     if check {
@@ -360,10 +405,7 @@ fn fmt_stdin(check: bool) -> Result<(), Failure> {
 }
 
 fn fmt_file(file: &Path, check: bool) -> Result<(), Failure> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        eprintln!("error: cannot read {}: {e}", file.display());
-        Failure::Usage
-    })?;
+    let text = std::fs::read_to_string(file).map_err(|e| could_not_run(CliError::unreadable(file, e)))?;
     let formatted = format_or_report(&file.display().to_string(), &text)?;
     if formatted == text {
         return Ok(());
@@ -372,10 +414,7 @@ fn fmt_file(file: &Path, check: bool) -> Result<(), Failure> {
         println!("{}", file.display());
         return Err(Failure::Diagnostics);
     }
-    std::fs::write(file, formatted).map_err(|e| {
-        eprintln!("error: cannot write {}: {e}", file.display());
-        Failure::Usage
-    })
+    std::fs::write(file, formatted).map_err(|e| could_not_run(CliError::unwritable(file, e)))
 }
 
 fn format_or_report(name: &str, text: &str) -> Result<String, Failure> {
@@ -391,11 +430,6 @@ fn format_or_report(name: &str, text: &str) -> Result<String, Failure> {
         }
         Failure::Diagnostics
     })
-}
-
-fn fail(message: impl std::fmt::Display) -> Failure {
-    eprintln!("error: {message}");
-    Failure::Diagnostics
 }
 
 fn write_stdout(s: &str) -> Result<(), Failure> {

@@ -10,12 +10,16 @@ use resc::driver::{self, Select};
 use resc::engine::{self, Engine, EngineError};
 use resc::ir::Graph;
 use resc::report;
+use resc::weights::WeightsError;
 
-use crate::{Color, Dims, Failure, fail, load, parse_dims, term_width, use_color, write_stdout};
+use crate::cli::failure::{CliError, Failure, could_not_run};
+use crate::{Color, Dims, parse_dims, term_width, use_color, write_stdout};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    file: PathBuf,
+    /// The .res file (omit it to run a standard-library model named with --model).
+    file: Option<PathBuf>,
+    /// The model to run (needed only when the file defines several).
     #[arg(long, short)]
     model: Option<String>,
     /// Weights as safetensors, named as the reference state_dict.
@@ -33,7 +37,7 @@ pub struct RunArgs {
     /// Where to write the output (.npy).
     #[arg(long, short)]
     output: Option<PathBuf>,
-    /// Time N runs after a warm-up: median, spread, and time per layer kind.
+    /// Time N runs after a warm-up: median, spread, images per second, and time per layer kind.
     #[arg(long, value_name = "N")]
     bench: Option<usize>,
     /// Worker threads (default: all cores).
@@ -52,42 +56,68 @@ fn diagnostics(diags: &[Diag]) -> Failure {
     Failure::Diagnostics
 }
 
+/// What `resc run` could not use. Each is exit 2: nothing about the model is wrong.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+enum RunError {
+    #[error("{path} is not a .npy file: {detail}")]
+    #[diagnostic(code(resc::run::not_npy), help("save the input with numpy.save(path, x.astype(numpy.float32))"))]
+    NotNpy { path: String, detail: String },
+    #[error("the input must be float32: {0}")]
+    #[diagnostic(code(resc::run::input_dtype), help("convert it with x.astype(numpy.float32)"))]
+    Dtype(String),
+    #[error("the input must be a C-ordered (row-major) array")]
+    #[diagnostic(code(resc::run::input_order), help("save numpy.ascontiguousarray(x)"))]
+    Order,
+    #[error("--random-input takes NxCxHxW (or CxHxW), at most 2^28 values")]
+    #[diagnostic(code(resc::run::random_input))]
+    RandomInput,
+    #[error("no input")]
+    #[diagnostic(code(resc::run::no_input), help("give --input FILE.npy or --random-input NxCxHxW"))]
+    NoInput,
+    #[error("no weights")]
+    #[diagnostic(code(resc::run::no_weights), help("give --weights FILE.safetensors or --random-weights SEED"))]
+    NoWeights,
+    #[error("the reference interpreter failed: {0}")]
+    #[diagnostic(code(resc::run::interp))]
+    Interp(String),
+    #[error("--threads takes 1 to 1024, not {0}")]
+    #[diagnostic(code(resc::run::threads_flag))]
+    Threads(usize),
+}
+
 fn read_input(a: &RunArgs) -> Result<(Vec<usize>, Vec<f32>), Failure> {
     match (&a.input, &a.random_input) {
         (Some(path), _) => {
-            let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-            let npy = npyz::NpyFile::new(&bytes[..])
-                .map_err(|e| fail(format!("{} is not a .npy file: {e}", path.display())))?;
+            let bytes = std::fs::read(path).map_err(|e| could_not_run(CliError::unreadable(path, e)))?;
+            let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
+                could_not_run(RunError::NotNpy { path: path.display().to_string(), detail: e.to_string() })
+            })?;
             if npy.order() != npyz::Order::C {
-                return Err(fail("the input must be a C-ordered (row-major) array"));
+                return Err(could_not_run(RunError::Order));
             }
             let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-            let data = npy.into_vec::<f32>().map_err(|e| fail(format!("the input must be float32: {e}")))?;
+            let data = npy.into_vec::<f32>().map_err(|e| could_not_run(RunError::Dtype(e.to_string())))?;
             Ok((shape, data))
         }
         (None, Some(dims)) => {
             let dims = if dims.0.len() == 3 { [&[1], &dims.0[..]].concat() } else { dims.0.clone() };
             let n = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).unwrap_or(u64::MAX);
             if dims.len() != 4 || n == 0 || n > 1 << 28 {
-                return Err(fail("--random-input takes NxCxHxW (or CxHxW), at most 2^28 values"));
+                return Err(could_not_run(RunError::RandomInput));
             }
             let mut rng = resc::weights::Rng::new(7);
             Ok((dims.iter().map(|&d| d as usize).collect(), (0..n).map(|_| rng.uniform()).collect()))
         }
-        (None, None) => Err(fail("give --input FILE.npy or --random-input NxCxHxW")),
+        (None, None) => Err(could_not_run(RunError::NoInput)),
     }
 }
 
 pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
-    let prog = load(&a.file)?;
+    let prog = crate::cli::model_source::load(a.file.as_deref(), a.model.as_deref())?;
     let (shape, data) = read_input(&a)?;
     let select = a.model.as_deref().map_or(Select::Root, Select::Named);
-    let mut graphs = driver::compile(&prog, select).map_err(|d| diagnostics(&d))?;
-    if graphs.len() != 1 {
-        let names: Vec<&str> = graphs.iter().map(|g| g.name.as_str()).collect();
-        return Err(fail(format!("the file has several models ({}); choose one with --model", names.join(", "))));
-    }
-    let g = graphs.remove(0);
+    let graphs = driver::compile(&prog, select).map_err(|d| diagnostics(&d))?;
+    let g = crate::only_model(&prog, graphs)?;
     if a.reference {
         return run_reference(&a, &prog, select, shape, data);
     }
@@ -95,7 +125,7 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let mut options = engine::Options { fuse: !a.no_fuse, ..Default::default() };
     if let Some(t) = a.threads {
         if t == 0 || t > 1024 {
-            return Err(fail("--threads takes 1 to 1024"));
+            return Err(could_not_run(RunError::Threads(t)));
         }
         options.threads = t;
     }
@@ -130,7 +160,7 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         ms(eng.jit_time),
         if a.no_fuse { ", fusion off" } else { "" }
     );
-    out += &top5(&y.shape, &y.data);
+    out += &top5(eng.graph(), &y.shape, &y.data);
     if let Some(n) = a.bench {
         out += &bench(&mut eng, &data, &shape, n.clamp(1, 100_000)).map_err(|e| engine_error(e, Some(eng.graph())))?;
     }
@@ -141,13 +171,15 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     write_stdout(&out)
 }
 
-/// "in layer3.0, an instance of `bottleneck`" for a node inside a block.
+/// "in layer3.0, an instance of `bottleneck`" for a node inside a block; "in
+/// model `resnet20`, an instance of `resnet_cifar`" for the network itself.
 fn instance_of(g: &Graph, node: petgraph::stable_graph::NodeIndex) -> Option<(String, resc::source::Span)> {
     let mut scope = Some(g.node(node).scope);
     while let Some(id) = scope {
         let s = g.scope(id);
         if let resc::ir::ScopeKind::Instance { template } = &s.kind {
-            return Some((format!("in {}, an instance of `{template}`", s.path), s.span));
+            let place = if s.path.is_empty() { format!("model `{}`", g.name) } else { s.path.clone() };
+            return Some((format!("in {place}, an instance of `{template}`"), s.span));
         }
         scope = s.parent;
     }
@@ -160,9 +192,13 @@ fn ms(d: Duration) -> f64 {
 
 fn weights(a: &RunArgs, g: &Graph) -> Result<std::collections::HashMap<String, Vec<f32>>, Failure> {
     match (&a.weights, a.random_weights) {
-        (Some(path), _) => resc::weights::load_safetensors(path, g).map_err(|e| diagnostics(&[Diag::new(e)])),
+        // An unreadable or malformed file is exit 2; weights that do not fit the model, 1.
+        (Some(path), _) => resc::weights::load_safetensors(path, g).map_err(|e| match e {
+            WeightsError::Unreadable(_) | WeightsError::Invalid(_) => could_not_run(e),
+            e => diagnostics(&[Diag::new(e)]),
+        }),
         (None, Some(seed)) => Ok(resc::weights::random(g, seed)),
-        (None, None) => Err(fail("give --weights FILE.safetensors or --random-weights SEED")),
+        (None, None) => Err(could_not_run(RunError::NoWeights)),
     }
 }
 
@@ -179,11 +215,14 @@ fn bench(eng: &mut Engine, data: &[f32], shape: &[usize], n: usize) -> Result<St
     }
     times.sort();
     let median = times[n / 2];
+    let batch = shape.first().copied().unwrap_or(1);
     let mut out = format!(
-        "  bench: {n} runs, median {:.2} ms, min {:.2} ms, max {:.2} ms\n",
+        "  bench: {n} runs, median {:.2} ms, min {:.2} ms, max {:.2} ms; {:.1} images/s at batch {batch} ({:.2} ms per image)\n",
         ms(median),
         ms(times[0]),
-        ms(times[n - 1])
+        ms(times[n - 1]),
+        batch as f64 / median.as_secs_f64().max(1e-12),
+        ms(median) / batch as f64,
     );
     let profile = eng.profile();
     let total: Duration = profile.iter().map(|p| p.1.time).sum();
@@ -215,22 +254,38 @@ pub fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn top5(shape: &[usize], data: &[f32]) -> String {
+/// The top five classes of the first samples, labelled for what the model
+/// outputs: logits unless its last op is a sigmoid or softmax.
+fn top5(g: &Graph, shape: &[usize], data: &[f32]) -> String {
     let mut out = String::new();
-    if shape.len() == 2 && shape[1] > 0 {
-        for (s, row) in data.chunks(shape[1]).enumerate().take(4) {
-            let mut top: Vec<(usize, f32)> = row.iter().copied().enumerate().collect();
-            top.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let top: Vec<String> = top.iter().take(5).map(|(i, v)| format!("{i}: {v:.4}")).collect();
-            out += &format!("  sample {s}: top {}\n", top.join(", "));
-        }
+    if shape.len() != 2 || shape[1] == 0 {
+        return out;
+    }
+    let last = g.node(g.output);
+    let what = match last.op {
+        resc::ir::Op::Act(resc::ir::op::Activation::Sigmoid) | resc::ir::Op::RadixSoftmax { .. } => "probabilities",
+        _ => "logits",
+    };
+    let samples = shape[0];
+    out += &format!(
+        "  output: {what} (`{}`, {}), {} per sample; top 5 as class: value{}\n",
+        last.name,
+        last.op.describe(),
+        shape[1],
+        if samples > 4 { format!(", first 4 of {samples} samples") } else { String::new() }
+    );
+    for (s, row) in data.chunks(shape[1]).enumerate().take(4) {
+        let mut top: Vec<(usize, f32)> = row.iter().copied().enumerate().collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let top: Vec<String> = top.iter().take(5).map(|(i, v)| format!("{i}: {v:.4}")).collect();
+        out += &format!("  sample {s}: {}\n", top.join(", "));
     }
     out
 }
 
 fn write_npy(path: &std::path::Path, shape: &[usize], data: &[f32]) -> Result<(), Failure> {
     use npyz::WriterBuilder;
-    let err = |e: std::io::Error| fail(format!("cannot write {}: {e}", path.display()));
+    let err = |e: std::io::Error| could_not_run(CliError::unwritable(path, e));
     let file = std::fs::File::create(path).map_err(err)?;
     let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     let mut w = npyz::WriteOptions::new()
@@ -256,7 +311,10 @@ fn run_reference(
     if let [g] = declared.as_slice() {
         let want = g.node(g.input).shape.concrete(shape.first().copied().unwrap_or(1) as u64);
         if want.len() != shape.len() || want[1] as usize != shape[1] {
-            return Err(fail(format!("`{}` takes input {want:?}, the input is {shape:?}", g.name)));
+            return Err(crate::cli::failure::has_errors(CliError::Usage(format!(
+                "`{}` takes input {want:?}, the input is {shape:?}",
+                g.name
+            ))));
         }
     }
     let opts = driver::Options { input: Some(shape.iter().map(|&d| d as u64).collect()), ..Default::default() };
@@ -265,7 +323,8 @@ fn run_reference(
     let weights = weights(a, &g)?;
     let input = interp::Tensor::new(shape, data);
     let start = Instant::now();
-    let y = interp::run(&g, &weights, &input).map_err(fail)?;
+    let y =
+        interp::run(&g, &weights, &input).map_err(|e| diagnostics(&[Diag::new(RunError::Interp(e.to_string()))]))?;
     let mut out = format!(
         "{}: {:?} -> {:?} in {:.1} ms (reference interpreter)\n",
         g.name,
@@ -273,7 +332,7 @@ fn run_reference(
         y.shape,
         ms(start.elapsed())
     );
-    out += &top5(&y.shape, &y.data);
+    out += &top5(&g, &y.shape, &y.data);
     if let Some(path) = &a.output {
         write_npy(path, &y.shape, &y.data)?;
         out += &format!("  wrote {}\n", path.display());

@@ -125,8 +125,13 @@ fn bad_weights_are_clear_errors() {
         ]);
         std::fs::remove_file(&path).ok();
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "{code}: {err}");
+        // Weights that do not fit the model are its errors; a file that is not safetensors could not be read.
+        let exit = if code == "resc::weights::invalid" { 2 } else { 1 };
+        assert_eq!(o.status.code(), Some(exit), "{code}: {err}");
         assert!(err.contains(code), "{code}: {err}");
+        if code == "resc::weights::missing" {
+            assert!(err.contains("the weights lack 1 tensor the model needs"), "{err}");
+        }
     }
 }
 
@@ -165,7 +170,10 @@ fn npy_input_and_output() {
     let o =
         resc(&["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "1", "--random-input", "1x1x32x32"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("the model takes 3 input channels, the input has 1"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the model takes 3 input channels, the input has 1"), "{err}");
+    assert!(err.contains("(in model `resnet20`, an instance of"), "the model is named: {err}");
+    assert!(!err.contains("(in ,"), "{err}");
 }
 
 #[test]
@@ -188,10 +196,10 @@ fn an_input_too_small_names_the_layer_and_its_source() {
     assert!(err.contains("an instance of `transition`"), "{err}");
     assert!(err.contains("stdlib/densenet.res:18:72"), "{err}");
     assert!(o.stdout.is_empty(), "nothing ran");
-    // Wrong rank.
+    // Wrong rank: a bad flag.
     let o =
         resc(&["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "1", "--random-input", "1x3x32x32x2"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
@@ -213,6 +221,7 @@ fn bench_reports_timings_per_layer_kind_and_memory() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("bench: 3 runs, median"), "{out}");
+    assert!(out.contains("images/s at batch 2"), "{out}");
     assert!(out.contains("2 threads"), "{out}");
     for kind in ["conv 3x3", "elementwise affine+relu", "avg pool", "linear (+fused)"] {
         assert!(out.lines().any(|l| l.trim_start().starts_with(kind)), "{kind} missing:\n{out}");
@@ -232,7 +241,8 @@ fn bench_reports_timings_per_layer_kind_and_memory() {
         "--threads",
         "0",
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resc::run::threads_flag"));
 }
 
 #[test]
@@ -264,4 +274,56 @@ fn fusion_on_off_and_the_reference_interpreter_give_the_same_output() {
         let err = o.iter().zip(&outputs[2]).fold(0f32, |a, (x, y)| a.max((x - y).abs()));
         assert!(err <= 1e-4 * scale, "variant {i} differs by {err}");
     }
+}
+
+#[test]
+fn a_standard_library_model_runs_without_a_file_and_says_what_it_prints() {
+    let dir = tmp("elsewhere");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_resc"))
+        .args(["run", "--model", "resnet18", "--random-weights", "1", "--random-input", "2x3x32x32"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("output: logits (`fc`, linear 1000), 1000 per sample"), "{out}");
+    assert!(out.contains("  sample 1: "), "{out}");
+}
+
+#[test]
+fn inputs_and_outputs_that_cannot_be_used_exit_2() {
+    let png = tmp("picture.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let o = resc(&["run", "--model", "resnet20", "--random-weights", "1", "--input", png.to_str().unwrap()]);
+    std::fs::remove_file(&png).ok();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("resc::run::not_npy"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let o = resc(&["run", "--model", "resnet20", "--random-weights", "1", "--input", "/no/such/x.npy"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resc::cli::unreadable"));
+
+    let o = resc(&[
+        "run",
+        "--model",
+        "resnet20",
+        "--random-weights",
+        "1",
+        "--random-input",
+        "1x3x32x32",
+        "-o",
+        "/no/such/dir/y.npy",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resc::cli::unwritable"));
+
+    let o = resc(&["run", "--model", "resnet20", "--random-input", "1x3x32x32"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resc::run::no_weights"));
 }

@@ -1,0 +1,6 @@
+//! The command line's parts that are not commands themselves.
+
+pub mod docs;
+pub mod failure;
+pub mod model_source;
+pub mod typo;
