@@ -233,15 +233,19 @@ impl Diagnostic for Note {
 pub struct Diags {
     list: Vec<Diag>,
     repeats: Vec<usize>,
+    /// Where each key is in `list`: a file with thousands of errors must not
+    /// take quadratic time to fold them.
+    index: std::collections::HashMap<(Option<String>, Option<Span>, String), usize>,
 }
 
 impl Diags {
     pub fn push(&mut self, diag: Diag) {
         let key = diag.key();
-        if let Some(i) = self.list.iter().position(|d| d.key() == key) {
+        if let Some(&i) = self.index.get(&key) {
             self.repeats[i] += 1;
             return;
         }
+        self.index.insert(key, self.list.len());
         self.list.push(diag);
         self.repeats.push(0);
     }

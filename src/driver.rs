@@ -42,7 +42,43 @@ pub fn partial(prog: &Program, select: Select<'_>, opts: &Options) -> Vec<Graph>
         Select::Root => prog.root_models(),
         Select::Named(name) => prog.find_model(name).into_iter().collect(),
     };
-    models.into_iter().filter_map(|m| sema::elaborate_partial(prog, m, opts.limits, opts.input.as_deref())).collect()
+    let mut budget = Budget::new(opts.limits);
+    let mut out = Vec::new();
+    for m in models {
+        let Some(limits) = budget.next() else { break };
+        let (g, spent) = sema::elaborate_partial_spending(prog, m, limits, opts.input.as_deref());
+        budget.spend(spent);
+        out.extend(g);
+    }
+    out
+}
+
+/// One budget of nodes and steps for all the models of a compile, so that
+/// many large models in one file cannot take minutes and gigabytes between them.
+struct Budget {
+    limits: Limits,
+    nodes: usize,
+    steps: u64,
+}
+
+impl Budget {
+    fn new(limits: Limits) -> Self {
+        Budget { limits, nodes: limits.max_total_nodes, steps: limits.max_steps }
+    }
+
+    /// The limits for the next model, or `None` when the budget is spent.
+    fn next(&self) -> Option<Limits> {
+        (self.nodes > 0 && self.steps > 0).then(|| Limits {
+            max_nodes: self.limits.max_nodes.min(self.nodes),
+            max_steps: self.steps,
+            ..self.limits
+        })
+    }
+
+    fn spend(&mut self, spent: sema::Spent) {
+        self.nodes = self.nodes.saturating_sub(spent.nodes);
+        self.steps = self.steps.saturating_sub(spent.steps);
+    }
 }
 
 /// How to build: bounds on absurd input, and an input size other than the declared one.
@@ -69,8 +105,22 @@ pub fn compile_with(prog: &Program, select: Select<'_>, opts: &Options) -> Resul
         },
     };
     let mut graphs = Vec::new();
+    let mut budget = Budget::new(opts.limits);
     for m in models {
-        match sema::elaborate_model(prog, m, opts.limits, opts.input.as_deref()) {
+        let Some(limits) = budget.next() else {
+            let decl = prog.model(m);
+            diags.push(
+                Diag::new(sema::SemaError::ModelsTooLarge {
+                    max: opts.limits.max_total_nodes,
+                    steps: opts.limits.max_steps,
+                })
+                .at(decl.name.span, "not built: the file's budget is spent"),
+            );
+            break;
+        };
+        let (result, spent) = sema::elaborate_model_spending(prog, m, limits, opts.input.as_deref());
+        budget.spend(spent);
+        match result {
             Ok(g) => {
                 if let Err(detail) = passes::verify(&g) {
                     let decl = prog.model(m);

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod fmt;
 pub mod ir;
 pub mod lsp;
+pub mod npy;
 pub mod passes;
 pub mod report;
 pub mod sema;

@@ -12,12 +12,16 @@ use crate::stdlib;
 /// printing a 100 kB line helps nobody (and has made miette's renderer panic).
 pub const MAX_SHOWN_LINE: usize = 400;
 
+/// The terminal shows this many reports; the rest are counted (the JSON
+/// format lists them all).
+pub const MAX_SHOWN_REPORTS: usize = 200;
+
 /// Human-readable reports. `color: false` gives stable text for golden files.
 pub fn human(diags: &[Diag], width: usize, color: bool) -> String {
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_context_lines(1);
     let mut out = String::new();
-    for d in diags {
+    for d in diags.iter().take(MAX_SHOWN_REPORTS) {
         if has_long_line(d) {
             out += &plain(d);
             continue;
@@ -29,6 +33,9 @@ pub fn human(diags: &[Diag], width: usize, color: bool) -> String {
         }
     }
     let n = diags.len();
+    if n > MAX_SHOWN_REPORTS {
+        out += &format!("… and {} more (`resc check --message-format json` lists every one)\n", n - MAX_SHOWN_REPORTS);
+    }
     out += &format!("error: {n} error{} found\n", if n == 1 { "" } else { "s" });
     out
 }
@@ -100,19 +107,20 @@ fn floor_char(text: &str, mut i: usize) -> usize {
 /// span; `origin` is the place in the user's own file that led to an error
 /// found in another file; `fixes` are machine-applicable replacements.
 pub fn json(diags: &[Diag], sources: &SourceMap) -> String {
+    let lines = Lines::default();
     let mut out = String::new();
     for d in diags {
         let mut labels = Vec::new();
         if let Some((span, label)) = d.primary() {
-            labels.push(label_json(sources, span, label, true));
+            labels.push(label_json(sources, &lines, span, label, true));
         }
         for (span, label) in d.secondary() {
-            labels.push(label_json(sources, *span, label, false));
+            labels.push(label_json(sources, &lines, *span, label, false));
         }
         let fixes: Vec<Value> = d
             .suggestion()
             .map(|(span, replacement)| {
-                let mut v = location(sources, span);
+                let mut v = location(sources, &lines, span);
                 v["replacement"] = json!(replacement);
                 v["applicability"] = json!("machine-applicable");
                 v
@@ -126,7 +134,7 @@ pub fn json(diags: &[Diag], sources: &SourceMap) -> String {
             "help": d.help_text(),
             "filename": d.primary_span().map(|s| sources.get(s.file).name.clone()),
             "labels": labels,
-            "origin": d.origin().map(|s| location(sources, s)),
+            "origin": d.origin().map(|s| location(sources, &lines, s)),
             "fixes": fixes,
         });
         out += &report.to_string();
@@ -143,16 +151,35 @@ fn openable_path(name: &str, on_disk: bool) -> Option<String> {
     Some(path.display().to_string())
 }
 
-fn label_json(sources: &SourceMap, span: Span, label: &str, primary: bool) -> Value {
-    let mut v = location(sources, span);
+fn label_json(sources: &SourceMap, lines: &Lines, span: Span, label: &str, primary: bool) -> Value {
+    let mut v = location(sources, lines, span);
     v["label"] = json!(label);
     v["primary"] = json!(primary);
     v
 }
 
-fn location(sources: &SourceMap, span: Span) -> Value {
-    let (line, column) = sources.line_char_col(span.file, span.start);
-    let (end_line, end_column) = sources.line_char_col(span.file, span.end);
+/// Line starts of each file, computed once: thousands of reports on one
+/// file must not each scan it from the top.
+#[derive(Default)]
+struct Lines(std::cell::RefCell<std::collections::HashMap<crate::source::FileId, Vec<usize>>>);
+
+impl Lines {
+    fn line_col(&self, sources: &SourceMap, file: crate::source::FileId, offset: usize) -> (usize, usize) {
+        let text = &sources.get(file).text;
+        let mut map = self.0.borrow_mut();
+        let starts = map
+            .entry(file)
+            .or_insert_with(|| std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect());
+        let offset = floor_char(text, offset);
+        let line = starts.partition_point(|&s| s <= offset);
+        let start = starts[line - 1];
+        (line, text[start..offset].chars().count() + 1)
+    }
+}
+
+fn location(sources: &SourceMap, lines: &Lines, span: Span) -> Value {
+    let (line, column) = lines.line_col(sources, span.file, span.start);
+    let (end_line, end_column) = lines.line_col(sources, span.file, span.end);
     let file = sources.get(span.file);
     json!({
         "file": file.name,

@@ -62,12 +62,7 @@ enum RunError {
     #[error("{path} is not a .npy file: {detail}")]
     #[diagnostic(code(resc::run::not_npy), help("save the input with numpy.save(path, x.astype(numpy.float32))"))]
     NotNpy { path: String, detail: String },
-    #[error("the input must be float32: {0}")]
-    #[diagnostic(code(resc::run::input_dtype), help("convert it with x.astype(numpy.float32)"))]
-    Dtype(String),
-    #[error("the input must be a C-ordered (row-major) array")]
-    #[diagnostic(code(resc::run::input_order), help("save numpy.ascontiguousarray(x)"))]
-    Order,
+
     #[error("--random-input takes NxCxHxW (or CxHxW), at most 2^28 values")]
     #[diagnostic(code(resc::run::random_input))]
     RandomInput,
@@ -89,15 +84,12 @@ fn read_input(a: &RunArgs) -> Result<(Vec<usize>, Vec<f32>), Failure> {
     match (&a.input, &a.random_input) {
         (Some(path), _) => {
             let bytes = std::fs::read(path).map_err(|e| could_not_run(CliError::unreadable(path, e)))?;
-            let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| {
-                could_not_run(RunError::NotNpy { path: path.display().to_string(), detail: e.to_string() })
-            })?;
-            if npy.order() != npyz::Order::C {
-                return Err(could_not_run(RunError::Order));
-            }
-            let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-            let data = npy.into_vec::<f32>().map_err(|e| could_not_run(RunError::Dtype(e.to_string())))?;
-            Ok((shape, data))
+            resc::npy::read_f32(&bytes).map_err(|e| match e {
+                resc::npy::NpyError::Format(detail) => {
+                    could_not_run(RunError::NotNpy { path: path.display().to_string(), detail })
+                }
+                e => could_not_run(e),
+            })
         }
         (None, Some(dims)) => {
             let dims = if dims.0.len() == 3 { [&[1], &dims.0[..]].concat() } else { dims.0.clone() };

@@ -281,3 +281,72 @@ fn missing_or_misshapen_weights_are_errors() {
     let err = Engine::new(g, weights, engine::Options::default()).err().unwrap();
     assert_eq!(err.to_string(), "`layer2.1.bn2.running_var` has 31 values where 32 were expected");
 }
+
+/// NaN in, NaN out: a diverged checkpoint must not look clean. Every kernel
+/// keeps a NaN where its input had one (ReLU and ReLU6 included: compare and
+/// select with the input as the operand that wins on NaN), and so does the
+/// plain reference.
+#[test]
+fn kernels_keep_nan() {
+    let specs = specs();
+    let mut j = jit::Jit::new().unwrap();
+    for spec in &specs {
+        j.kernel(spec).unwrap();
+    }
+    let compiled = j.finish(None).unwrap();
+    let mut rng = Rng::new(5);
+    let (channels, plane) = (2, 37);
+    let len = channels * plane;
+    for spec in &specs {
+        let f = compiled.table.kernel(spec);
+        let operands: Vec<Vec<f32>> = spec
+            .operand_kinds()
+            .iter()
+            .map(|k| random(if *k == OperandKind::PerChannel { channels } else { len }, &mut rng))
+            .collect();
+        let ops: Vec<&[f32]> = operands.iter().map(|o| o.as_slice()).collect();
+        let mut src = random(len, &mut rng);
+        let holes = [0, 5, 16, 17, 36, 40, len - 1];
+        for &i in &holes {
+            src[i] = f32::NAN;
+        }
+        let mut want = vec![0.0; len];
+        kernels::reference(spec, &mut want, Some(&src), &ops, channels, plane);
+        let mut got = vec![0.0; len];
+        raw::kernel(f, spec, &mut got, Some(&src), &ops, channels, plane);
+        for i in 0..len {
+            if holes.contains(&i) {
+                assert!(want[i].is_nan(), "{}: the reference lost the NaN at {i}", spec.describe());
+                assert!(got[i].is_nan(), "{}: the kernel lost the NaN at {i}: {}", spec.describe(), got[i]);
+            } else {
+                assert_eq!(got[i].to_bits(), want[i].to_bits(), "{} at {i}", spec.describe());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_nan_in_the_input_reaches_every_output() {
+    let g = stdlib_graph("resnet", "resnet20", None);
+    let weights = formula_weights(&g);
+    let input = [1usize, 3, 32, 32];
+    let mut x: Vec<f32> = (0..3 * 32 * 32).map(|i| (i as f64 * 0.013).sin() as f32).collect();
+    x[500] = f32::NAN;
+    // The global average pool mixes every position, so every logit depends on it.
+    let want = interp::run(&g, &weights, &Tensor::new(input.to_vec(), x.clone())).unwrap();
+    assert!(want.data.iter().all(|v| v.is_nan()), "the interpreter lost the NaN: {:?}", &want.data[..4]);
+    for fuse in [true, false] {
+        let options = engine::Options { fuse, threads: 1, ..Default::default() };
+        let mut e = Engine::new(stdlib_graph("resnet", "resnet20", None), weights.clone(), options).unwrap();
+        let y = e.run(&x, &input).unwrap();
+        assert!(y.data.iter().all(|v| v.is_nan()), "fuse {fuse}: the engine lost the NaN: {:?}", &y.data[..4]);
+    }
+    // Through max pools too: resnet18's stem pools before anything mixes.
+    let g = stdlib_graph("resnet", "resnet18", Some(vec![1, 3, 64, 64]));
+    let weights = formula_weights(&g);
+    let mut x: Vec<f32> = (0..3 * 64 * 64).map(|i| (i as f64 * 0.011).cos() as f32).collect();
+    x[2000] = f32::NAN;
+    let mut e = Engine::new(stdlib_graph("resnet", "resnet18", None), weights, engine::Options::default()).unwrap();
+    let y = e.run(&x, &[1, 3, 64, 64]).unwrap();
+    assert!(y.data.iter().all(|v| v.is_nan()), "resnet18 lost the NaN: {:?}", &y.data[..4]);
+}

@@ -196,3 +196,43 @@ fn a_diagnostic_on_a_very_long_line_shows_a_window_of_it() {
     assert!(out.contains("^^ not found"), "{out}");
     assert!(out.lines().all(|l| l.chars().count() < 300), "{out}");
 }
+
+/// A megabyte of text built to be expensive is checked within seconds, with
+/// coded errors: budgets of nodes and of loop steps for a whole file, folding
+/// that is linear in the number of errors, and a bounded number of reports
+/// shown. (A hang detector with a generous bound, not a speed target.)
+#[test]
+fn a_megabyte_of_expensive_text_is_checked_within_seconds() {
+    let mut models = vec!["block b() { relu * 10000 }".to_string(), "network n() { b * 99 }".to_string()];
+    models.extend((0..25_000).map(|i| format!("model m{i} = n() on [N, 3, 8, 8]")));
+    let mut errors = vec!["network n() { relu }".to_string()];
+    errors.extend((0..25_000).map(|i| format!("model m{i} = zz{i}() on [N, 3, 8, 8]")));
+    let loops = "network n() { for i in 0..10000 { for j in 0..10000 { let x = i * j } } relu }\nmodel m = n() on [N, 3, 8, 8]\n";
+    let mut rng = resc::weights::Rng::new(3);
+    let alphabet = b"relu conv(3, 1) bn {}[]()*+-/:;,.\n0123456789 block network model then for in residual";
+    let junk: String = (0..1 << 20)
+        .map(|_| alphabet[(rng.uniform() * alphabet.len() as f32) as usize % alphabet.len()] as char)
+        .collect();
+    let cases = [
+        (models.join("\n"), "resc::sema::models_too_large"),
+        (errors.join("\n"), "resc::sema::unknown_name"),
+        (loops.to_string(), "resc::sema::too_much_work"),
+        (junk, ""),
+    ];
+    for (text, code) in &cases {
+        assert!(text.len() <= 1 << 20 || code.is_empty(), "{} bytes", text.len());
+        let t = std::time::Instant::now();
+        let prog = Program::load_text("big.res", None, text);
+        let diags = driver::compile(&prog, Select::Root).expect_err("refused");
+        let codes: Vec<String> = diags.iter().filter_map(|d| d.code()).collect();
+        assert!(
+            code.is_empty() || codes.iter().any(|c| c == code),
+            "expected {code}, got {:?}",
+            &codes[..codes.len().min(5)]
+        );
+        let out = report::human(&diags, 100, false);
+        let _ = report::json(&diags, &prog.sources);
+        assert!(out.len() < 1 << 20, "the report is bounded: {} bytes", out.len());
+        assert!(t.elapsed().as_secs() < 30, "{code}: {:?}", t.elapsed());
+    }
+}

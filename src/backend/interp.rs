@@ -220,7 +220,14 @@ fn per_channel(t: &Tensor, f: impl Fn(usize, f32) -> f32) -> Tensor {
 
 pub fn activation(a: Activation, v: f32) -> f32 {
     match a {
-        Activation::Relu => v.max(0.0),
+        // Not `v.max(0.0)`, which maps NaN to 0: PyTorch keeps NaN.
+        Activation::Relu => {
+            if v < 0.0 {
+                0.0
+            } else {
+                v
+            }
+        }
         Activation::Relu6 => v.clamp(0.0, 6.0),
         Activation::LeakyRelu(s) => {
             if v > 0.0 {
@@ -325,7 +332,10 @@ fn pool(x: &Tensor, p: &Pool) -> Tensor {
                             continue;
                         }
                         let v = x.data[(plane * h + iy as usize) * w + ix as usize];
-                        best = best.max(v);
+                        // NaN wins, as in PyTorch (`f32::max` would drop it).
+                        if v.is_nan() || (!best.is_nan() && v > best) {
+                            best = v;
+                        }
                         sum += v;
                         count += 1;
                     }

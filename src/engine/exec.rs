@@ -429,6 +429,12 @@ fn pool2d(x: &[f32], (h, w): (usize, usize), p: &Pool, y: &mut [f32], (oh, ow): 
     }
 }
 
+/// `f32::max` drops a NaN operand; PyTorch's max pool keeps it, and so must a
+/// user debugging a diverged checkpoint.
+fn max_keeping_nan(a: f32, b: f32) -> f32 {
+    if a > b || a.is_nan() { a } else { b }
+}
+
 /// Max pooling as two passes, along rows then down columns: for the 3x3
 /// stem pool, 6 comparisons per output instead of 9 bounds-checked ones.
 fn max_pool2d(x: &[f32], (h, w): (usize, usize), p: &Pool, y: &mut [f32], (oh, ow): (usize, usize)) {
@@ -443,7 +449,7 @@ fn max_pool2d(x: &[f32], (h, w): (usize, usize), p: &Pool, y: &mut [f32], (oh, o
         for ox in 0..ow {
             let x0 = ox as isize * sw - pw;
             let (xs, xe) = (x0.max(0) as usize, (x0 + kw).min(wi).max(0) as usize);
-            rows[iy * ow + ox] = src[xs.min(xe)..xe].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            rows[iy * ow + ox] = src[xs.min(xe)..xe].iter().copied().fold(f32::NEG_INFINITY, max_keeping_nan);
         }
     }
     for oy in 0..oh {
@@ -453,7 +459,7 @@ fn max_pool2d(x: &[f32], (h, w): (usize, usize), p: &Pool, y: &mut [f32], (oh, o
         out.fill(f32::NEG_INFINITY);
         for iy in ys.min(ye)..ye {
             for (o, &r) in out.iter_mut().zip(&rows[iy * ow..(iy + 1) * ow]) {
-                *o = o.max(r);
+                *o = max_keeping_nan(*o, r);
             }
         }
     }

@@ -276,8 +276,8 @@ fn apply(
             Stage::Relu => max_zero(fb, ty, x, h.zero),
             Stage::Relu6 => {
                 let y = max_zero(fb, ty, x, h.zero);
-                // min(y, 6) as compare and select: one `vminps`.
-                select_where(fb, ty, FloatCC::LessThan, y, h.six, y, h.six)
+                // min(y, 6) as `6 < y ? 6 : y`: one `vminps`, and NaN stays NaN.
+                select_where(fb, ty, FloatCC::LessThan, h.six, y, h.six, y)
             }
             Stage::LeakyRelu(k) => {
                 let neg = fb.ins().fmul(x, h.constant(*k));
@@ -299,11 +299,12 @@ fn select_where(fb: &mut FunctionBuilder, ty: Type, cc: FloatCC, a: Value, b: Va
     }
 }
 
-/// ReLU as compare and select, `0 < x ? x : 0`: written in exactly the
-/// form cranelift's x64 backend matches to one `maxps` (`fmax` would lower to
-/// a longer NaN-exact sequence, and `x > 0` to a compare and a blend).
+/// ReLU as compare and select, `x < 0 ? 0 : x`: the form `a < b ? b : a`
+/// that cranelift's x64 backend matches to one `maxps` (`fmax` would lower to
+/// a longer sequence, and `x > 0 ? x : 0` to a compare and a blend). With `x`
+/// as `a`, a NaN input compares false and comes out as itself, as in PyTorch.
 fn max_zero(fb: &mut FunctionBuilder, ty: Type, x: Value, zero: Value) -> Value {
-    select_where(fb, ty, FloatCC::LessThan, zero, x, x, zero)
+    select_where(fb, ty, FloatCC::LessThan, x, zero, zero, x)
 }
 
 /// One plane: `len` values, one value per per-channel operand. The channel

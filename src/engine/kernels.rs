@@ -54,17 +54,17 @@ impl Stage {
             Stage::ScaleChannel | Stage::MulTensor => x * ops[0],
             Stage::AddTensor => x + ops[0],
             Stage::MulConst(k) => x * f32::from_bits(k),
-            // Compare and select, as the compiled kernel does: NaN becomes 0.
+            // Compare and select, as the compiled kernel does: NaN stays NaN.
             Stage::Relu => {
-                if x > 0.0 {
-                    x
-                } else {
+                if x < 0.0 {
                     0.0
+                } else {
+                    x
                 }
             }
             Stage::Relu6 => {
-                let y = if x > 0.0 { x } else { 0.0 };
-                if y < 6.0 { y } else { 6.0 }
+                let y = if x < 0.0 { 0.0 } else { x };
+                if 6.0 < y { 6.0 } else { y }
             }
             Stage::LeakyRelu(s) => {
                 if x > 0.0 {

@@ -11,7 +11,10 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 pub use builtins::{FUNCTIONS as BUILTIN_FUNCTIONS, names as builtin_ops, param_docs as builtin_params};
-pub use elaborate::{Limits, check_constants, elaborate_model, elaborate_partial};
+pub use elaborate::{
+    Limits, Spent, check_constants, elaborate_model, elaborate_model_spending, elaborate_partial,
+    elaborate_partial_spending,
+};
 pub use program::{ModelRef, Program, ReadFile};
 pub use resolve::resolve;
 
@@ -99,6 +102,22 @@ pub enum SemaError {
         help("a repeat count or loop range is probably far larger than intended")
     )]
     ModelTooLarge { max: usize },
+
+    #[error("building the model takes more than {max} loop iterations, repeats and block instances")]
+    #[diagnostic(
+        code(resc::sema::too_much_work),
+        help("nested loops or repeats multiply; a range or repeat count is probably far larger than intended")
+    )]
+    TooMuchWork { max: u64 },
+
+    #[error(
+        "the models of this file need more than {max} layers, or more than {steps} loop iterations, repeats and block instances, in all"
+    )]
+    #[diagnostic(
+        code(resc::sema::models_too_large),
+        help("build fewer models at a time (`--model NAME`), or make them smaller")
+    )]
+    ModelsTooLarge { max: usize, steps: u64 },
 
     #[error("blocks nest more than {max} deep")]
     #[diagnostic(code(resc::sema::too_deep), help("a block passed to itself recurses without end"))]

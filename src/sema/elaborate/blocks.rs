@@ -186,6 +186,7 @@ impl Elab<'_> {
         is_root: bool,
     ) -> Cur {
         let decl = self.prog.block(&bv.template)?;
+        self.step(call_span).ok()?;
         if self.frames.len() >= self.limits.max_depth {
             self.aborted = true;
             let _ = self.fail::<()>(Diag::new(SemaError::TooDeep { max: self.limits.max_depth }).at(call_span, "here"));

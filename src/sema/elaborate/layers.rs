@@ -133,6 +133,7 @@ impl Elab<'_> {
                 if self.aborted {
                     return None;
                 }
+                self.step(t.span).ok()?;
                 let child = k.to_string();
                 cur = self.atom(&t.atom, env, &inner, cur, Some(&child), t.atom.span());
                 k += 1;
@@ -313,6 +314,7 @@ impl Elab<'_> {
                     if self.aborted {
                         return None;
                     }
+                    self.step(f.iter.span).ok()?;
                     let v = match &it {
                         Value::List(l) => l[k].clone(),
                         Value::Range(a, _) => Value::Int(a + k as i64),

@@ -29,11 +29,22 @@ pub struct Limits {
     pub max_repeat: i64,
     pub max_nodes: usize,
     pub max_depth: usize,
+    /// Loop iterations, repeats and block instances in one model, nodes or
+    /// not: nested loops that build nothing must still end quickly.
+    pub max_steps: u64,
+    /// Nodes of all the models of one compile together.
+    pub max_total_nodes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_repeat: 10_000, max_nodes: 1_000_000, max_depth: 64 }
+        Limits {
+            max_repeat: 10_000,
+            max_nodes: 1_000_000,
+            max_depth: 64,
+            max_steps: 4_000_000,
+            max_total_nodes: 1_000_000,
+        }
     }
 }
 
@@ -92,6 +103,8 @@ pub struct Elab<'p> {
     names: HashMap<String, Span>,
     globals: HashMap<String, Option<Value>>,
     aborted: bool,
+    /// Loop iterations, repeats and instances so far (`Limits::max_steps`).
+    steps: u64,
     model_name: String,
     input_override: Option<Vec<u64>>,
     /// An error was left unsaid because a syntax error already covers it.
@@ -108,9 +121,28 @@ pub struct Elab<'p> {
 /// Build the IR graph of one model, or report everything wrong with it.
 /// `input` replaces the declared input's sizes (`--input`).
 pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits, input: Option<&[u64]>) -> Result<Graph, Diags> {
+    elaborate_model_spending(prog, m, limits, input).0
+}
+
+/// What building a model used of the budgets in `Limits`, failed or not.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Spent {
+    pub nodes: usize,
+    pub steps: u64,
+}
+
+/// `elaborate_model`, also saying what it spent, so a caller can share one
+/// budget among many models.
+pub fn elaborate_model_spending(
+    prog: &Program,
+    m: ModelRef,
+    limits: Limits,
+    input: Option<&[u64]>,
+) -> (Result<Graph, Diags>, Spent) {
     let decl = prog.model(m);
     let (mut e, out) = run(prog, m, limits, input);
-    match out {
+    let spent = Spent { nodes: e.b.order.len(), steps: e.steps };
+    let result = match out {
         Some((input, output)) if e.diags.is_empty() => {
             let mut g = e.b.finish(decl.name.name.clone(), input, output, decl.span);
             g.drop_path = e.drop_path.map(|d| d.describe());
@@ -128,19 +160,30 @@ pub fn elaborate_model(prog: &Program, m: ModelRef, limits: Limits, input: Optio
             Err(e.diags)
         }
         _ => Err(e.diags),
-    }
+    };
+    (result, spent)
 }
 
 /// What could be built of a model that has errors: every layer up to the
 /// failures, for a summary "up to the failing layer". `None` if nothing was.
 pub fn elaborate_partial(prog: &Program, m: ModelRef, limits: Limits, input: Option<&[u64]>) -> Option<Graph> {
+    elaborate_partial_spending(prog, m, limits, input).0
+}
+
+pub fn elaborate_partial_spending(
+    prog: &Program,
+    m: ModelRef,
+    limits: Limits,
+    input: Option<&[u64]>,
+) -> (Option<Graph>, Spent) {
     let decl = prog.model(m);
     let (e, _) = run(prog, m, limits, input);
-    let (&first, &last) = (e.b.order.first()?, e.b.order.last()?);
+    let spent = Spent { nodes: e.b.order.len(), steps: e.steps };
+    let (Some(&first), Some(&last)) = (e.b.order.first(), e.b.order.last()) else { return (None, spent) };
     if first == last {
-        return None;
+        return (None, spent);
     }
-    Some(e.b.finish(decl.name.name.clone(), first, last, decl.span))
+    (Some(e.b.finish(decl.name.name.clone(), first, last, decl.span)), spent)
 }
 
 fn run<'p>(
@@ -159,6 +202,7 @@ fn run<'p>(
         names: HashMap::new(),
         globals: HashMap::new(),
         aborted: false,
+        steps: 0,
         model_name: decl.name.name.clone(),
         input_override: input.map(<[u64]>::to_vec),
         silenced: false,
@@ -182,6 +226,7 @@ pub fn check_constants(prog: &Program) -> Diags {
         names: HashMap::new(),
         globals: HashMap::new(),
         aborted: false,
+        steps: 0,
         model_name: String::new(),
         input_override: None,
         silenced: false,
@@ -197,6 +242,22 @@ pub fn check_constants(prog: &Program) -> Diags {
 }
 
 impl<'p> Elab<'p> {
+    /// One more loop iteration, repeat or instance; past the budget the
+    /// model is abandoned with one error.
+    pub(super) fn step(&mut self, span: Span) -> R<()> {
+        self.steps += 1;
+        if self.steps > self.limits.max_steps {
+            if !self.aborted {
+                self.aborted = true;
+                let _ = self.fail::<()>(
+                    Diag::new(SemaError::TooMuchWork { max: self.limits.max_steps }).at(span, "while repeating this"),
+                );
+            }
+            return Err(Poison);
+        }
+        Ok(())
+    }
+
     pub(super) fn fail<T>(&mut self, mut d: Diag) -> R<T> {
         if let Some(f) = self.frames.last() {
             let (ctx, made) = if self.frames.len() == 1 {
