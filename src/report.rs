@@ -54,11 +54,14 @@ fn render_guarded(handler: &GraphicalReportHandler, d: &Diag, out: &mut String) 
 
 /// The lines the report would show: the primary and secondary labels' lines.
 fn has_long_line(d: &Diag) -> bool {
-    let Some((_, text)) = d.source() else { return false };
-    let spans = d.primary().map(|p| p.0).into_iter().chain(d.secondary().iter().map(|s| s.0));
-    spans.filter(|s| s.end <= text.len()).any(|s| {
-        let start = text[..s.start].rfind('\n').map_or(0, |i| i + 1);
-        let end = text[s.end..].find('\n').map_or(text.len(), |i| s.end + i);
+    let (Some((_, text)), Some((primary, _))) = (d.source(), d.primary()) else { return false };
+    // Labels in other files are shown as notes of their own.
+    let mut spans =
+        std::iter::once(primary).chain(d.secondary().iter().map(|s| s.0)).filter(|s| s.file == primary.file);
+    spans.any(|s| {
+        let (a, b) = (floor_char(text, s.start), floor_char(text, s.end.max(s.start)));
+        let start = text[..a].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[b..].find('\n').map_or(text.len(), |i| b + i);
         end - start > MAX_SHOWN_LINE
     })
 }
@@ -67,7 +70,7 @@ fn has_long_line(d: &Diag) -> bool {
 pub fn plain(d: &Diag) -> String {
     let mut out = format!("{}\n\n  × {d}\n", d.code().unwrap_or_default());
     if let (Some((name, text)), Some((span, label))) = (d.source(), d.primary()) {
-        let start = span.start.min(text.len());
+        let start = floor_char(text, span.start);
         let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
         let line_no = text[..start].matches('\n').count() + 1;
@@ -188,4 +191,33 @@ fn location(sources: &SourceMap, lines: &Lines, span: Span) -> Value {
         "start": { "line": line, "column": column },
         "end": { "line": end_line, "column": end_column },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceMap;
+
+    #[derive(Debug, thiserror::Error, miette::Diagnostic)]
+    #[error("test error")]
+    #[diagnostic(code(resc::test))]
+    struct TestError;
+
+    /// A label in another file has offsets that mean nothing in the primary
+    /// file's text (here: the middle of a character); found by fuzzing.
+    #[test]
+    fn labels_in_other_files_are_not_read_in_the_primary_text() {
+        let mut sources = SourceMap::new();
+        let a = sources.add("a.res", None, format!("{}\n", "é".repeat(300)));
+        let b = sources.add("b.res", None, "x".repeat(2000));
+        let mut d = Diag::new(TestError).at(Span::new(a, 0, 2), "here").also(Span::new(b, 1, 500), "made here");
+        d.resolve(&sources);
+        let out = human(&[d.clone()], 100, false);
+        assert!(out.contains("resc::test"), "{out}");
+        // A long primary line goes through the plain rendering, on character boundaries.
+        let mut long = Diag::new(TestError).at(Span::new(a, 401, 403), "mid").also(Span::new(b, 3, 4), "other");
+        long.resolve(&sources);
+        let out = human(&[long], 100, false);
+        assert!(out.contains("^ mid"), "{out}");
+    }
 }
