@@ -42,14 +42,20 @@ fn specs() -> Vec<KernelSpec> {
     all
 }
 
-#[test]
-fn compiled_kernels_equal_the_reference_for_every_length_and_tail() {
+/// Every test stage list, compiled together.
+fn compiled_specs() -> (Vec<KernelSpec>, jit::Compiled) {
     let specs = specs();
     let mut j = jit::Jit::new().unwrap();
     for spec in &specs {
         j.kernel(spec).unwrap();
     }
     let compiled = j.finish(None).unwrap();
+    (specs, compiled)
+}
+
+#[test]
+fn compiled_kernels_equal_the_reference_for_every_length_and_tail() {
+    let (specs, compiled) = compiled_specs();
     let mut rng = Rng::new(11);
     for spec in &specs {
         let f = compiled.table.kernel(spec);
@@ -288,12 +294,7 @@ fn missing_or_misshapen_weights_are_errors() {
 /// plain reference.
 #[test]
 fn kernels_keep_nan() {
-    let specs = specs();
-    let mut j = jit::Jit::new().unwrap();
-    for spec in &specs {
-        j.kernel(spec).unwrap();
-    }
-    let compiled = j.finish(None).unwrap();
+    let (specs, compiled) = compiled_specs();
     let mut rng = Rng::new(5);
     let (channels, plane) = (2, 37);
     let len = channels * plane;
