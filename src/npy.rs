@@ -37,6 +37,24 @@ fn data_offset(bytes: &[u8]) -> Result<usize, NpyError> {
     }
 }
 
+/// Deepest nesting of brackets a header may have (numpy writes 2).
+const MAX_HEADER_NESTING: usize = 8;
+
+fn bracket_depth(header: &[u8]) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for b in header {
+        match b {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// The shape as the header's text writes it, when it can be read: npyz
 /// multiplies the dimensions unchecked, so an overflowing shape is refused
 /// here first.
@@ -51,6 +69,12 @@ fn claimed_shape(header: &[u8]) -> Option<Vec<u64>> {
 /// The array's shape and values.
 pub fn read_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
     let start = data_offset(bytes)?;
+    // npyz's header parser backtracks exponentially on nested brackets (a
+    // 100-deep header ran for over five minutes, found by fuzzing); numpy writes 2 deep.
+    let depth = bracket_depth(&bytes[..start]);
+    if depth > MAX_HEADER_NESTING {
+        return Err(NpyError::Format(format!("the header nests brackets {depth} deep")));
+    }
     let held = bytes.len() - start;
     if let Some(shape) = claimed_shape(&bytes[..start])
         && shape.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d)).is_none()

@@ -143,7 +143,7 @@ pub fn run(g: &Graph, weights: &HashMap<String, Vec<f32>>, input: &Tensor) -> Re
             Op::Concat => {
                 let (n, _, h, w) = ins[0].nchw();
                 let total: usize = ins.iter().map(|t| t.shape[1]).sum();
-                let mut out = Tensor::zeros(vec![n, total, h, w]);
+                let mut out = Tensor::zeros(with_channels(ins[0], total));
                 for s in 0..n {
                     let mut at = s * total * h * w;
                     for t in &ins {
@@ -157,7 +157,7 @@ pub fn run(g: &Graph, weights: &HashMap<String, Vec<f32>>, input: &Tensor) -> Re
             Op::Slice { start, end } => {
                 let (n, c, h, w) = ins[0].nchw();
                 let (start, end) = (*start as usize, if *end == 0 { c } else { *end as usize });
-                let mut out = Tensor::zeros(vec![n, end - start, h, w]);
+                let mut out = Tensor::zeros(with_channels(ins[0], end - start));
                 for s in 0..n {
                     let src = &ins[0].data[(s * c + start) * h * w..(s * c + end) * h * w];
                     out.data[s * (end - start) * h * w..(s + 1) * (end - start) * h * w].copy_from_slice(src);
@@ -167,7 +167,7 @@ pub fn run(g: &Graph, weights: &HashMap<String, Vec<f32>>, input: &Tensor) -> Re
             Op::SplitSum { radix } => {
                 let (n, c, h, w) = ins[0].nchw();
                 let (r, part) = (*radix as usize, c / *radix as usize);
-                let mut out = Tensor::zeros(vec![n, part, h, w]);
+                let mut out = Tensor::zeros(with_channels(ins[0], part));
                 for s in 0..n {
                     for k in 0..r {
                         for i in 0..part * h * w {
@@ -195,7 +195,7 @@ pub fn run(g: &Graph, weights: &HashMap<String, Vec<f32>>, input: &Tensor) -> Re
             Op::PadChannels { before, after } => {
                 let (n, c, h, w) = ins[0].nchw();
                 let (b, total) = (*before as usize, c + (*before + *after) as usize);
-                let mut out = Tensor::zeros(vec![n, total, h, w]);
+                let mut out = Tensor::zeros(with_channels(ins[0], total));
                 for s in 0..n {
                     let dst = (s * total + b) * h * w;
                     out.data[dst..dst + c * h * w].copy_from_slice(&ins[0].data[s * c * h * w..(s + 1) * c * h * w]);
@@ -210,6 +210,13 @@ pub fn run(g: &Graph, weights: &HashMap<String, Vec<f32>>, input: &Tensor) -> Re
 
 fn map(t: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {
     Tensor { shape: t.shape.clone(), data: t.data.iter().map(|&v| f(v)).collect() }
+}
+
+/// The shape of `x` with `c` channels: channel ops keep a rank-2 input rank 2.
+fn with_channels(x: &Tensor, c: usize) -> Vec<usize> {
+    let mut shape = x.shape.clone();
+    shape[1] = c;
+    shape
 }
 
 fn per_channel(t: &Tensor, f: impl Fn(usize, f32) -> f32) -> Tensor {
