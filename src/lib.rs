@@ -8,6 +8,7 @@ pub mod fmt;
 pub mod ir;
 pub mod lsp;
 pub mod npy;
+pub mod panic_guard;
 pub mod passes;
 pub mod report;
 pub mod sema;

@@ -83,7 +83,7 @@ pub fn read_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
     }
     // npyz trusts parts of the header this module does not check; a panic in
     // it is a refused file, not a crash.
-    let parsed = std::panic::catch_unwind(|| npyz::NpyFile::new(bytes));
+    let parsed = crate::panic_guard::catch_quietly(|| npyz::NpyFile::new(bytes));
     let npy = match parsed {
         Ok(r) => r.map_err(|e| NpyError::Format(e.to_string()))?,
         Err(_) => return Err(NpyError::Format("the header cannot be read".into())),

@@ -42,11 +42,7 @@ pub fn human(diags: &[Diag], width: usize, color: bool) -> String {
 
 /// The graphical renderer, with a panic in it turned into `None`.
 fn render_guarded(handler: &GraphicalReportHandler, d: &Diag, out: &mut String) -> Option<()> {
-    let quiet = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.render_report(out, d)));
-    std::panic::set_hook(quiet);
-    match result {
+    match crate::panic_guard::catch_quietly(|| handler.render_report(out, d)) {
         Ok(Ok(())) => Some(()),
         _ => None,
     }

@@ -242,6 +242,11 @@ fn unusual_convs_pools_and_activations_match_the_interpreter() {
 }
 
 #[test]
+fn a_value_read_twice_by_an_elementwise_op_matches_the_interpreter() {
+    agree("tests/fixtures/square.res", "sq", [2, 3, 4, 4]);
+}
+
+#[test]
 fn inputs_that_do_not_fit_are_named_errors_before_anything_runs() {
     let g = stdlib_graph("resnet", "resnet50", None);
     let weights = resc::weights::random(&g, 1);

@@ -10,16 +10,12 @@ mod harness;
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
+use std::sync::Once;
 use std::time::Instant;
 
 thread_local! {
     static PANICS: Cell<usize> = const { Cell::new(0) };
 }
-
-/// The targets replay one at a time: `report::human` swaps the process's
-/// panic hook while it renders, which is not safe to race with another thread.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 fn count_panics() {
     static HOOK: Once = Once::new();
@@ -44,7 +40,6 @@ fn inputs(target: &str) -> Vec<PathBuf> {
 }
 
 fn replay(target: &str, run: fn(&[u8]), min_inputs: usize) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     count_panics();
     let files = inputs(target);
     assert!(files.len() >= min_inputs, "{target}: {} inputs, expected at least {min_inputs}", files.len());
@@ -87,24 +82,9 @@ fn lsp() {
     replay("lsp", harness::lsp, 5);
 }
 
-/// Crashes found and not fixed yet (`fuzz/known_crashes/`, see fuzz/README.md):
-/// `cargo test --test fuzz_replay -- --ignored` shows whether they still fail.
-#[test]
-#[ignore = "engine::lower mishandles a mul of three branches (wrong values in release, a debug assertion in debug)"]
-fn known_crashes() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    count_panics();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/known_crashes/check_program");
-    for entry in std::fs::read_dir(dir).expect("fuzz/known_crashes/check_program") {
-        let data = std::fs::read(entry.expect("an entry").path()).expect("a crash file reads");
-        harness::check_program(&data);
-    }
-}
-
 /// The generator writes text that parses (sema may still reject it).
 #[test]
 fn generator_renders_programs_that_parse() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     count_panics();
     let mut built = 0;
     for seed in 0u64..200 {

@@ -156,6 +156,10 @@ pub enum WeightError {
     Missing(String),
     #[error("`{name}` has {got} values where {want} were expected")]
     Size { name: String, want: usize, got: usize },
+    /// A compiler bug: an op lowering does not handle. Refused rather than
+    /// run with a silently wrong result.
+    #[error("internal error: the engine cannot lower `{0}`")]
+    Unsupported(String),
 }
 
 struct Ctx<'a> {
@@ -275,8 +279,9 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool) -> Resul
                 let mut s = step(Kind::Elementwise { x });
                 s.epilogue = Some(Epilogue { spec: KernelSpec::default(), operands: Vec::new() });
                 let first = g.inputs(ix)[0];
-                let stage_ok = add_stage(&mut cx, &mut s, ix, first, &alias);
-                debug_assert!(stage_ok, "an elementwise op is its own first stage");
+                if !add_stage(&mut cx, &mut s, ix, first, &alias) {
+                    return Err(WeightError::Unsupported(g.node(ix).name.clone()));
+                }
                 s
             }
             Op::Pool(p) => step(Kind::Pool { x: ins[0], pool: p.clone() }),
@@ -353,7 +358,7 @@ fn add_stage(cx: &mut Ctx, s: &mut Step, jx: NodeIndex, cur: NodeIndex, alias: &
     // `x + x` reads x again, which only a standalone step's input allows.
     let standalone =
         matches!(s.kind, Kind::Elementwise { .. }) && s.epilogue.as_ref().is_none_or(|e| e.spec.stages.is_empty());
-    if repeats != 1 && !(standalone && matches!(g.node(jx).op, Op::Add { .. })) {
+    if repeats != 1 && !(standalone && matches!(g.node(jx).op, Op::Add { .. } | Op::Mul)) {
         return false;
     }
     others.extend((1..repeats).map(|_| resolve(alias, cx.pos[&cur])));

@@ -163,6 +163,13 @@ pub enum ShapeError {
     #[diagnostic(code(resc::shape::arity))]
     Arity { op: &'static str, want: usize },
 
+    #[error("`{op}` takes exactly {want} inputs, not {have}")]
+    #[diagnostic(
+        code(resc::shape::arity_exact),
+        help("`mul {{ A }} {{ B }}` scales A by B; nest a second `mul` to multiply three branches")
+    )]
+    ArityExact { op: &'static str, want: usize, have: usize },
+
     #[error("cannot pad {have} channels to {want}")]
     #[diagnostic(
         code(resc::shape::pad_channels),
@@ -447,7 +454,11 @@ impl Op {
                 Ok(x.clone())
             }
             Op::Mul => {
-                let Some(y) = inputs.get(1) else { return Err(ShapeError::Arity { op: "mul", want: 2 }) };
+                // One tensor scaled by another: every backend's product is binary.
+                if inputs.len() != 2 {
+                    return Err(ShapeError::ArityExact { op: "mul", want: 2, have: inputs.len() });
+                }
+                let y = &inputs[1];
                 let broadcast = y.rank() == 4 && dim(y, 2) == 1 && dim(y, 3) == 1 && dim(y, 1) == dim(x, 1);
                 if *y != x && !broadcast {
                     return Err(ShapeError::Mismatch { op: "mul", a: x.clone(), b: (*y).clone() });

@@ -251,7 +251,11 @@ impl Elab<'_> {
                 };
                 if let Err(e) = op.infer(&shapes.iter().collect::<Vec<_>>()) {
                     let keyword = Span { end: span.start + opname.len(), ..*span };
-                    let mut d = Diag::new(e).at(keyword, format!("the branches of `{opname}` disagree"));
+                    let label = match e {
+                        crate::ir::ShapeError::ArityExact { want, .. } => format!("takes {want} branches"),
+                        _ => format!("the branches of `{opname}` disagree"),
+                    };
+                    let mut d = Diag::new(e).at(keyword, label);
                     for (b, s) in branches.iter().zip(&shapes) {
                         d = d.also(b.span, format!("gives {s}"));
                     }
