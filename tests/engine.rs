@@ -247,6 +247,11 @@ fn a_value_read_twice_by_an_elementwise_op_matches_the_interpreter() {
 }
 
 #[test]
+fn an_output_read_before_the_last_step_is_not_overwritten() {
+    agree("tests/fixtures/output_read_early.res", "early", [2, 4, 3, 3]);
+}
+
+#[test]
 fn inputs_that_do_not_fit_are_named_errors_before_anything_runs() {
     let g = stdlib_graph("resnet", "resnet50", None);
     let weights = resc::weights::random(&g, 1);

@@ -122,6 +122,9 @@ pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64) -> Result<Plan, TooLarg
             last_use[resolve(v)] = si + 1;
         }
     }
+    // The model's output lives past every step: a later step read it last
+    // (`from l2` after `relu`) must not overwrite it in place. Found by fuzzing.
+    last_use[resolve(l.output)] = usize::MAX;
     let mut in_place = vec![false; l.steps.len()];
     for (si, s) in l.steps.iter().enumerate() {
         if place[s.out].is_some() {
