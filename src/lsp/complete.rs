@@ -145,7 +145,7 @@ fn item(label: &str, kind: CompletionItemKind, detail: Option<String>, doc: Opti
 
 fn arguments(a: &Analysis, callee: &str) -> Vec<CompletionItem> {
     let params: Vec<(String, String)> = if let Some(b) = a.prog.block(callee) {
-        b.params.iter().map(|p| (p.name.name.clone(), param_text(&a.prog, b, p))).collect()
+        b.params.iter().map(|p| (p.name.name.clone(), param_text(&a.prog, p))).collect()
     } else if let Some(ps) = builtin_params(callee) {
         ps.into_iter()
             .map(|(n, ty, d)| {

@@ -5,11 +5,11 @@ use crate::syntax::ast::BlockDecl;
 
 /// `block bottleneck(planes: int, stride: int = 1)`, written as in the source.
 pub fn block_signature(prog: &Program, b: &BlockDecl) -> String {
-    let params: Vec<String> = b.params.iter().map(|p| param_text(prog, b, p)).collect();
+    let params: Vec<String> = b.params.iter().map(|p| param_text(prog, p)).collect();
     format!("{} {}({})", if b.is_network { "network" } else { "block" }, b.name.name, params.join(", "))
 }
 
-pub fn param_text(prog: &Program, _b: &BlockDecl, p: &crate::syntax::ast::Param) -> String {
+pub fn param_text(prog: &Program, p: &crate::syntax::ast::Param) -> String {
     let ty = prog.span_text(p.ty.span());
     match &p.default {
         Some(d) => format!("{}: {ty} = {}", p.name.name, prog.span_text(d.span)),
