@@ -15,4 +15,5 @@ pub mod sema;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
+pub mod testing;
 pub mod weights;

@@ -192,62 +192,101 @@ impl Rng {
     }
 }
 
-/// Random weights as PyTorch initialises them (uniform with Kaiming's bound)
-/// and BN at its initial state, reproducible from `seed`.
+/// Reproducible weights for `resc run --random-weights SEED`: the test
+/// weights of [`synthetic`] under another key, so that BN is not the identity
+/// and a loader or folding error shows in the output.
 pub fn random(g: &Graph, seed: u64) -> HashMap<String, Vec<f32>> {
-    let mut rng = Rng::new(seed);
-    let state = passes::state(g);
-    let norm: std::collections::HashSet<&str> =
-        state.iter().filter_map(|e| e.name.strip_suffix(".running_mean")).collect();
-    let fan_in: HashMap<&str, u64> = state
-        .iter()
-        .filter_map(|e| {
-            let prefix = e.name.strip_suffix(".weight")?;
-            (e.shape.len() > 1).then(|| (prefix, e.shape.iter().skip(1).product::<u64>().max(1)))
-        })
-        .collect();
-    state
+    passes::state(g)
         .iter()
         .map(|e| {
-            let n = e.shape.iter().product::<u64>() as usize;
-            let (prefix, last) = e.name.rsplit_once('.').unwrap_or(("", &e.name));
-            let values: Vec<f32> = match last {
-                "running_var" => vec![1.0; n],
-                "running_mean" => vec![0.0; n],
-                "weight" if norm.contains(prefix) => vec![1.0; n],
-                "bias" if norm.contains(prefix) => vec![0.0; n],
-                _ => {
-                    let bound = (1.0 / fan_in.get(prefix).copied().unwrap_or(1) as f32).sqrt();
-                    (0..n).map(|_| rng.uniform() * bound).collect()
-                }
-            };
-            (e.name.clone(), values)
+            let shape: Vec<usize> = e.shape.iter().map(|&d| d as usize).collect();
+            (e.name.clone(), synthetic(&e.name, &shape, seed))
         })
         .collect()
 }
 
-/// Weights from a formula of each tensor's name, shape and index: the same
-/// everywhere, with no file. tests/fixtures/gen_numerics.py computes the
-/// reference outputs of torchvision and timm for exactly these values.
-pub fn formula(name: &str, shape: &[usize]) -> Vec<f32> {
-    let phase = (name.bytes().map(u64::from).sum::<u64>() % 1000) as f64 * 0.01;
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// splitmix64's finalizer: every input bit reaches every output bit.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// 64-bit FNV-1a of the tensor's name: the generator's key.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3))
+}
+
+/// Value `i` of the stream `key`, uniform in [-1, 1) on a grid of 2^-23:
+/// exact in f32 and f64 alike, so Python computes the same bits.
+fn unit(key: u64, i: u64) -> f64 {
+    let z = mix(key.wrapping_add(i.wrapping_add(1).wrapping_mul(GOLDEN)));
+    (z >> 40) as f64 / f64::from(1u32 << 23) - 1.0
+}
+
+/// Test weights with no structure: each value an independent draw keyed by
+/// the tensor's name, its index and `seed` (seed 0 is what
+/// tests/fixtures/gen_numerics.py writes too, computed the same way in
+/// numpy). Scales keep activations tame through deep models: conv and
+/// linear weights uniform with variance 1/fan-in, biases ±0.1, BN scale
+/// 0.2-0.6, shift ±0.1, running mean ±0.2 and variance 0.5-1.5.
+pub fn synthetic(name: &str, shape: &[usize], seed: u64) -> Vec<f32> {
+    let key = fnv1a(name.as_bytes()) ^ mix(seed);
     let n: usize = shape.iter().product();
-    (0..n)
-        .map(|i| {
-            let s = (i as f64 * 0.7311 + phase).sin();
-            let v = if name.ends_with("running_var") {
-                1.0 + 0.5 * s
-            } else if name.ends_with("running_mean") {
-                0.1 * s
-            } else if name.ends_with(".weight") && shape.len() == 1 {
-                0.4 + 0.1 * s
-            } else if name.ends_with(".bias") {
-                0.05 * s
-            } else {
-                let fan_in: usize = shape[1..].iter().product();
-                s * (3.0 / fan_in.max(1) as f64).sqrt()
-            };
-            v as f32
-        })
-        .collect()
+    let fan_in = shape.iter().skip(1).product::<usize>().max(1);
+    let (offset, scale) = if name.ends_with("running_var") {
+        (1.0, 0.5)
+    } else if name.ends_with("running_mean") {
+        (0.0, 0.2)
+    } else if name.ends_with(".weight") && shape.len() == 1 {
+        (0.4, 0.2)
+    } else if name.ends_with(".bias") {
+        (0.0, 0.1)
+    } else {
+        (0.0, (3.0 / fan_in as f64).sqrt())
+    };
+    (0..n as u64).map(|i| (offset + scale * unit(key, i)) as f32).collect()
+}
+
+/// The test input, `n` values uniform in [-1, 1), as the fixtures' script makes it.
+pub fn synthetic_input(n: usize) -> Vec<f32> {
+    let key = fnv1a(b"input");
+    (0..n as u64).map(|i| unit(key, i) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pinned so that a change here, which would silently stop matching the
+    /// Python fixtures, fails at once (gen_numerics.py prints the same).
+    #[test]
+    fn the_generator_gives_the_bits_the_fixture_script_does() {
+        assert_eq!(mix(1), 0x5692_161D_100B_05E5);
+        assert_eq!(fnv1a(b"input"), 0x1EBB_AE8F_5810_B65B);
+        let w = synthetic("conv1.weight", &[2, 3], 0);
+        let b = synthetic("bn1.running_var", &[2], 0);
+        let x = synthetic_input(2);
+        let printed: Vec<String> = w.iter().chain(&b).chain(&x).map(|v| format!("{:08x}", v.to_bits())).collect();
+        assert_eq!(
+            printed.join(" "),
+            "3db8a080 3efb0bac bf74439c 3ef1ddd4 be85c914 3f6db530 3f923722 3fa4b456 bf4deac2 3e9c045c"
+        );
+    }
+
+    #[test]
+    fn seeds_give_other_weights_and_bn_is_never_the_identity() {
+        let a = synthetic("layer1.0.conv1.weight", &[64, 64, 3, 3], 0);
+        let b = synthetic("layer1.0.conv1.weight", &[64, 64, 3, 3], 1);
+        assert!(a.iter().zip(&b).filter(|(x, y)| x == y).count() < 10);
+        let bound = (3.0f32 / 576.0).sqrt();
+        assert!(a.iter().all(|v| v.abs() <= bound));
+        let var = synthetic("bn1.running_var", &[256], 7);
+        assert!(var.iter().all(|&v| (0.5..1.5).contains(&v)));
+        assert!(var.iter().any(|&v| v < 0.8) && var.iter().any(|&v| v > 1.2));
+        let mean: f32 = a.iter().sum::<f32>() / a.len() as f32;
+        assert!(mean.abs() < 0.01 * bound, "{mean}");
+    }
 }

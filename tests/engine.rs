@@ -2,14 +2,13 @@
 //! Rust definition, the compiled shape check against its interpreter, and
 //! whole models against the reference interpreter, for every family.
 
-use std::collections::HashMap;
-
 use resc::backend::interp::{self, Tensor};
 use resc::driver::{self, Options, Select};
 use resc::engine::kernels::{self, KernelSpec, OperandKind, Stage};
 use resc::engine::{self, Engine, EngineError, jit, raw, shapecheck};
 use resc::ir::Graph;
 use resc::sema::Program;
+use resc::testing::{Fixture, assert_close, compare_allowing_nan, fixture_weights, model_graph};
 use resc::weights::Rng;
 
 fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
@@ -125,6 +124,15 @@ fn stdlib_graph(module: &str, model: &str, input: Option<Vec<u64>>) -> Graph {
     driver::compile_with(&prog, Select::Named(model), &opts).expect("compiles").remove(0)
 }
 
+/// The model compiled at `input`, or the front end's first error.
+fn front_end(module: &str, model: &str, input: Vec<u64>) -> Result<Graph, String> {
+    let prog = Program::load_text(&resc::stdlib::display_name(module), None, resc::stdlib::source(module).unwrap());
+    let opts = Options { input: Some(input), ..Default::default() };
+    driver::compile_with(&prog, Select::Named(model), &opts)
+        .map(|mut gs| gs.remove(0))
+        .map_err(|d| d.first().map_or_else(|| "no diagnostic".into(), |d| d.to_string()))
+}
+
 fn all_models() -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     for module in resc::stdlib::NAMES {
@@ -153,9 +161,16 @@ fn the_compiled_shape_check_agrees_with_its_interpreter_and_the_front_end() {
             let got = raw::shape_check(f_addr, input, &mut b, p.slots);
             assert_eq!(got, want, "{model} at {h}x{w}");
             assert_eq!(a, b, "{model} at {h}x{w}");
-            // Where the front end accepts this size, its shapes are the check's.
-            if want.is_ok() {
-                let at = stdlib_graph(module, &model, Some(vec![2, declared[1], h, w]));
+            // The front end accepts exactly the sizes the check accepts, and
+            // then its shapes are the check's.
+            let front = front_end(module, &model, vec![2, declared[1], h, w]);
+            assert_eq!(
+                front.is_ok(),
+                want.is_ok(),
+                "{model} at {h}x{w}: front end {:?}, check {want:?}",
+                front.as_ref().err()
+            );
+            if let Ok(at) = front {
                 for (i, &ix) in at.order.iter().enumerate() {
                     let s = at.node(ix).shape.concrete(2);
                     let got: Vec<u64> = a[i * 4..i * 4 + s.len()].iter().map(|&d| d as u64).collect();
@@ -171,25 +186,13 @@ fn the_compiled_shape_check_agrees_with_its_interpreter_and_the_front_end() {
     }
 }
 
-fn formula_weights(g: &Graph) -> HashMap<String, Vec<f32>> {
-    resc::passes::state(g)
-        .iter()
-        .map(|e| {
-            let shape: Vec<usize> = e.shape.iter().map(|&d| d as usize).collect();
-            (e.name.clone(), resc::weights::formula(&e.name, &shape))
-        })
-        .collect()
-}
-
 /// The engine (fusion on and off, one and two threads) against the
 /// reference interpreter, on the same weights and input.
 fn agree(module: &str, model: &str, input: [usize; 4]) {
     let at = stdlib_graph(module, model, Some(input.iter().map(|&d| d as u64).collect()));
-    let weights = formula_weights(&at);
-    let n: usize = input.iter().product();
-    let x: Vec<f32> = (0..n).map(|i| (i as f64 * 0.013).sin() as f32).collect();
+    let weights = fixture_weights(&at);
+    let x = resc::weights::synthetic_input(input.iter().product());
     let want = interp::run(&at, &weights, &Tensor::new(input.to_vec(), x.clone())).unwrap();
-    let scale = want.data.iter().fold(0f32, |a, v| a.max(v.abs()));
     for (fuse, threads) in [(true, 2), (false, 1), (true, 1)] {
         // The engine compiles the model at its declared size and runs any size.
         let g = stdlib_graph(module, model, None);
@@ -197,11 +200,87 @@ fn agree(module: &str, model: &str, input: [usize; 4]) {
         let mut e = Engine::new(g, weights.clone(), options).unwrap();
         let y = e.run(&x, &input).unwrap();
         assert_eq!(y.shape, want.shape, "{model}");
-        let err = y.data.iter().zip(&want.data).fold(0f32, |a, (g, w)| a.max((g - w).abs()));
-        assert!(err / scale < 1e-4, "{model} (fuse {fuse}, {threads} threads): error {err}, largest output {scale}");
+        assert_close(&format!("{model} (fuse {fuse}, {threads} threads)"), &y.data, &want.data, 1e-4);
         // A second run reuses the plan and gives the same.
         assert_eq!(e.run(&x, &input).unwrap(), y, "{model} run twice");
     }
+}
+
+/// The engine against PyTorch's stored outputs: the logits of the whole
+/// model and the features of the model cut before its classifier.
+fn matches_pytorch(model: &str) {
+    let f = Fixture::read(&std::path::Path::new("tests/fixtures/numerics").join(format!("{model}.json"))).unwrap();
+    let g = model_graph(std::path::Path::new("tests/fixtures"), model, None);
+    let cut = resc::passes::features::up_to_classifier(&g).expect("a classifier");
+    let x = resc::weights::synthetic_input(f.input.iter().product());
+    for fuse in [true, false] {
+        let options = engine::Options { fuse, ..Default::default() };
+        for (graph, want, what) in [(&g, &f.logits, "logits"), (&cut, &f.features, "features")] {
+            let mut e = Engine::new(graph.clone(), fixture_weights(graph), options.clone()).unwrap();
+            let y = e.run(&x, &f.input).unwrap_or_else(|e| panic!("{model}: {e}"));
+            assert_close(&format!("{model} {what}, fuse {fuse} ({})", f.made_by), &y.data, want, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn every_op_and_activation_matches_pytorch() {
+    matches_pytorch("every_op");
+}
+
+#[test]
+fn torchvision_models_match_pytorch() {
+    matches_pytorch("resnet18");
+    matches_pytorch("resnext50_32x4d");
+    matches_pytorch("densenet121");
+}
+
+#[test]
+fn timm_models_match_pytorch() {
+    for model in ["resnetv2_50", "dpn68", "resnest14d", "resnest50d_4s2x40d", "resnest50d_1s4x24d"] {
+        matches_pytorch(model);
+    }
+}
+
+/// The benchmarked models, at the size they are benchmarked at.
+fn agree_at_224(model: &str) {
+    let module = resc::stdlib::NAMES
+        .iter()
+        .find(|m| resc::stdlib::source(m).unwrap().contains(&format!("model {model} ")))
+        .unwrap();
+    agree_once(module, model, [1, 3, 224, 224]);
+}
+
+/// As [`agree`], with fusion on and both threads only: the interpreter takes
+/// seconds per model at this size.
+fn agree_once(module: &str, model: &str, input: [usize; 4]) {
+    let g = stdlib_graph(module, model, None);
+    let weights = fixture_weights(&g);
+    let x = resc::weights::synthetic_input(input.iter().product());
+    let want = interp::run(&g, &weights, &Tensor::new(input.to_vec(), x.clone())).unwrap();
+    let mut e = Engine::new(g, weights, engine::Options { threads: 2, ..Default::default() }).unwrap();
+    let y = e.run(&x, &input).unwrap();
+    assert_close(&format!("{model} at 224x224"), &y.data, &want.data, 1e-4);
+}
+
+#[test]
+fn resnet50_at_224_matches_the_interpreter() {
+    agree_at_224("resnet50");
+}
+
+#[test]
+fn resnet18_at_224_matches_the_interpreter() {
+    agree_at_224("resnet18");
+}
+
+#[test]
+fn densenet121_at_224_matches_the_interpreter() {
+    agree_at_224("densenet121");
+}
+
+#[test]
+fn resnext50_at_224_matches_the_interpreter() {
+    agree_at_224("resnext50_32x4d");
 }
 
 #[test]
@@ -289,7 +368,7 @@ fn inputs_that_do_not_fit_are_named_errors_before_anything_runs() {
 #[test]
 fn missing_or_misshapen_weights_are_errors() {
     let g = stdlib_graph("resnet", "resnet20", None);
-    let mut weights = formula_weights(&g);
+    let mut weights = fixture_weights(&g);
     weights.remove("layer2.1.bn2.running_var");
     let err = Engine::new(g.clone(), weights.clone(), engine::Options::default()).err().unwrap();
     assert_eq!(err.to_string(), "the weights lack `layer2.1.bn2.running_var`");
@@ -336,26 +415,30 @@ fn kernels_keep_nan() {
     }
 }
 
+/// A NaN in one sample reaches every output of that sample and nothing of
+/// the others, in the engine as in the interpreter.
 #[test]
-fn a_nan_in_the_input_reaches_every_output() {
+fn a_nan_in_the_input_reaches_every_output_of_its_sample_only() {
+    let input = [2usize, 3, 32, 32];
     let g = stdlib_graph("resnet", "resnet20", None);
-    let weights = formula_weights(&g);
-    let input = [1usize, 3, 32, 32];
-    let mut x: Vec<f32> = (0..3 * 32 * 32).map(|i| (i as f64 * 0.013).sin() as f32).collect();
+    let weights = fixture_weights(&g);
+    let mut x = resc::weights::synthetic_input(input.iter().product());
     x[500] = f32::NAN;
-    // The global average pool mixes every position, so every logit depends on it.
     let want = interp::run(&g, &weights, &Tensor::new(input.to_vec(), x.clone())).unwrap();
-    assert!(want.data.iter().all(|v| v.is_nan()), "the interpreter lost the NaN: {:?}", &want.data[..4]);
+    // The global average pool mixes every position, so every logit of sample 0 depends on it.
+    let (first, second) = want.data.split_at(10);
+    assert!(first.iter().all(|v| v.is_nan()), "the interpreter lost the NaN: {first:?}");
+    assert!(second.iter().all(|v| v.is_finite()), "the NaN leaked into the other sample: {second:?}");
     for fuse in [true, false] {
         let options = engine::Options { fuse, threads: 1, ..Default::default() };
         let mut e = Engine::new(stdlib_graph("resnet", "resnet20", None), weights.clone(), options).unwrap();
         let y = e.run(&x, &input).unwrap();
-        assert!(y.data.iter().all(|v| v.is_nan()), "fuse {fuse}: the engine lost the NaN: {:?}", &y.data[..4]);
+        compare_allowing_nan(&y.data, &want.data, 1e-4).unwrap_or_else(|m| panic!("fuse {fuse}: {m}"));
     }
     // Through max pools too: resnet18's stem pools before anything mixes.
     let g = stdlib_graph("resnet", "resnet18", Some(vec![1, 3, 64, 64]));
-    let weights = formula_weights(&g);
-    let mut x: Vec<f32> = (0..3 * 64 * 64).map(|i| (i as f64 * 0.011).cos() as f32).collect();
+    let weights = fixture_weights(&g);
+    let mut x = resc::weights::synthetic_input(3 * 64 * 64);
     x[2000] = f32::NAN;
     let mut e = Engine::new(stdlib_graph("resnet", "resnet18", None), weights, engine::Options::default()).unwrap();
     let y = e.run(&x, &[1, 3, 64, 64]).unwrap();

@@ -1,56 +1,77 @@
-//! The reference interpreter against torchvision and timm: the same formula
-//! weights and input as crates/burn-models/tests/numerics.rs, and the outputs
-//! tests/fixtures/gen_numerics.py stored.
+//! The reference interpreter against PyTorch: torchvision and timm models and
+//! tests/fixtures/every_op.res, on the synthetic weights and input that
+//! tests/fixtures/gen_numerics.py ran them with. Logits and penultimate
+//! features both.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use resc::backend::interp::{self, Tensor};
-use resc::driver::{self, Options, Select};
+use resc::driver::{self, Select};
 use resc::sema::Program;
+use resc::testing::{Fixture, assert_close, fixture_weights, model_graph};
 
-fn check(module: &str, model: &str) {
-    let prog = Program::load_text(&resc::stdlib::display_name(module), None, resc::stdlib::source(module).unwrap());
-    let opts = Options { input: Some(vec![1, 3, 64, 64]), ..Default::default() };
-    let g = driver::compile_with(&prog, Select::Named(model), &opts).expect("compiles").remove(0);
-    let weights: HashMap<String, Vec<f32>> = resc::passes::state(&g)
-        .iter()
-        .map(|e| {
-            let shape: Vec<usize> = e.shape.iter().map(|&d| d as usize).collect();
-            (e.name.clone(), resc::weights::formula(&e.name, &shape))
-        })
-        .collect();
-    let x: Vec<f32> = (0..3 * 64 * 64).map(|i| (i as f64 * 0.013).sin() as f32).collect();
-    let y = interp::run(&g, &weights, &Tensor::new(vec![1, 3, 64, 64], x)).expect("runs");
-    let want: Vec<f32> = std::fs::read_to_string(format!("tests/fixtures/numerics/{model}.txt"))
-        .unwrap()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect();
-    assert_eq!(y.data.len(), want.len());
-    let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
-    let err = y.data.iter().zip(&want).fold(0f32, |a, (g, w)| a.max((g - w).abs()));
-    assert!(err / scale < 1e-4, "{model}: max error {err} against a largest output of {scale}");
+const FIXTURES: &str = "tests/fixtures/numerics";
+
+fn check(model: &str) {
+    let f = Fixture::read(&Path::new(FIXTURES).join(format!("{model}.json"))).unwrap();
+    let g = model_graph(Path::new("tests/fixtures"), model, Some(&f.input));
+    let cut = resc::passes::features::up_to_classifier(&g).expect("a classifier at the end");
+    let x = resc::weights::synthetic_input(f.input.iter().product());
+    let out = interp::run_keeping(&g, &fixture_weights(&g), &Tensor::new(f.input.clone(), x), &[g.output, cut.output])
+        .expect("runs");
+    assert_close(&format!("{model} logits ({})", f.made_by), &out[0].data, &f.logits, 1e-4);
+    assert_close(&format!("{model} features ({})", f.made_by), &out[1].data, &f.features, 1e-4);
+}
+
+#[test]
+fn every_op_and_activation_matches_pytorch() {
+    check("every_op");
 }
 
 #[test]
 fn resnet18_matches_torchvision() {
-    check("resnet", "resnet18");
+    check("resnet18");
+}
+
+#[test]
+fn resnext50_matches_torchvision() {
+    check("resnext50_32x4d");
 }
 
 #[test]
 fn densenet121_matches_torchvision() {
-    check("densenet", "densenet121");
+    check("densenet121");
+}
+
+#[test]
+fn resnetv2_50_matches_timm() {
+    check("resnetv2_50");
 }
 
 #[test]
 fn dpn68_matches_timm() {
-    check("dpn", "dpn68");
+    check("dpn68");
 }
 
 #[test]
-fn resnest_split_attention_matches_timm() {
-    check("resnest", "resnest14d");
-    check("resnest", "resnest50d_1s4x24d");
+fn resnest14d_matches_timm() {
+    check("resnest14d");
+}
+
+#[test]
+fn resnest_radix_and_groups_match_timm() {
+    check("resnest50d_4s2x40d");
+    check("resnest50d_1s4x24d");
+}
+
+/// Each fixture has a test above: a new one cannot sit unchecked.
+#[test]
+fn every_fixture_is_checked() {
+    let source = std::fs::read_to_string(file!()).unwrap();
+    for f in Fixture::all(Path::new(FIXTURES)) {
+        assert!(source.contains(&format!("check(\"{}\")", f.model)), "no test checks {}", f.model);
+    }
 }
 
 #[test]

@@ -67,6 +67,38 @@ fn a_weights_file_gives_the_same_output_as_the_same_random_weights() {
     assert_eq!(strip(&a), strip(&b));
 }
 
+/// With BN statistics that are not the identity, a loader that put a tensor
+/// in another's place would change the output: swapping two in the file does.
+#[test]
+fn every_bn_tensor_changes_the_output() {
+    let run = |w: &HashMap<String, Vec<f32>>, name: &str| {
+        let path = tmp(name);
+        write(&path, w, &[]);
+        let o = resc(&[
+            "run",
+            "stdlib/resnet.res",
+            "-m",
+            "resnet20",
+            "--weights",
+            path.to_str().unwrap(),
+            "--random-input",
+            "1x3x32x32",
+        ]);
+        std::fs::remove_file(&path).ok();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).lines().skip(1).collect::<Vec<_>>().join("\n")
+    };
+    let w = resnet20_weights(3);
+    let base = run(&w, "bn-base.safetensors");
+    for (a, b) in [("running_mean", "running_var"), ("weight", "bias"), ("weight", "running_var")] {
+        let mut swapped = w.clone();
+        let x = swapped[&format!("layer3.2.bn2.{a}")].clone();
+        let y = std::mem::replace(swapped.get_mut(&format!("layer3.2.bn2.{b}")).unwrap(), x);
+        swapped.insert(format!("layer3.2.bn2.{a}"), y);
+        assert_ne!(run(&swapped, "bn-swap.safetensors"), base, "{a} and {b} swapped gave the same output");
+    }
+}
+
 #[test]
 fn bad_weights_are_clear_errors() {
     type Make = Box<dyn Fn(&Path)>;
@@ -269,10 +301,8 @@ fn fusion_on_off_and_the_reference_interpreter_give_the_same_output() {
         std::fs::remove_file(&out).ok();
         outputs.push(npyz::NpyFile::new(&bytes[..]).unwrap().into_vec::<f32>().unwrap());
     }
-    let scale = outputs[2].iter().fold(0f32, |a, v| a.max(v.abs()));
     for (i, o) in outputs.iter().enumerate() {
-        let err = o.iter().zip(&outputs[2]).fold(0f32, |a, (x, y)| a.max((x - y).abs()));
-        assert!(err <= 1e-4 * scale, "variant {i} differs by {err}");
+        resc::testing::assert_close(&format!("variant {i} against --reference"), o, &outputs[2], 1e-4);
     }
 }
 

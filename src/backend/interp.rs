@@ -49,6 +49,17 @@ pub enum RunError {
 
 /// Runs the graph on `input` with `weights` named as the state_dict.
 pub fn run(g: &Graph, weights: &HashMap<String, Vec<f32>>, input: &Tensor) -> Result<Tensor, RunError> {
+    Ok(run_keeping(g, weights, input, &[g.output])?.remove(0))
+}
+
+/// Runs the graph and returns the values of `keep` (the output, and any
+/// intermediate a test compares), in that order.
+pub fn run_keeping(
+    g: &Graph,
+    weights: &HashMap<String, Vec<f32>>,
+    input: &Tensor,
+    keep: &[NodeIndex],
+) -> Result<Vec<Tensor>, RunError> {
     let want = g.node(g.input).shape.concrete(input.shape[0] as u64);
     let want: Vec<usize> = want.iter().map(|&d| d as usize).collect();
     if input.shape != want {
@@ -205,7 +216,7 @@ pub fn run(g: &Graph, weights: &HashMap<String, Vec<f32>>, input: &Tensor) -> Re
         };
         values.insert(ix, out);
     }
-    Ok(values.remove(&g.output).expect("the output was computed"))
+    Ok(keep.iter().map(|k| values[k].clone()).collect())
 }
 
 fn map(t: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {

@@ -83,11 +83,7 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
             );
         }
         Kind::Elementwise { .. } => {}
-        Kind::Unary { act, .. } => {
-            for (o, &v) in y.iter_mut().zip(ins[0]) {
-                *o = crate::backend::interp::activation(*act, v);
-            }
-        }
+        Kind::Unary { act, .. } => super::unary::apply(*act, ins[0], y),
         Kind::Pool { x, pool } => {
             let (_, h, w) = cx.chw(*x);
             y.par_chunks_mut(oh * ow)

@@ -11,6 +11,7 @@ pub mod memory;
 #[allow(unsafe_code)]
 pub mod raw;
 pub mod shapecheck;
+mod unary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

@@ -1,5 +1,7 @@
 //! Passes over a built graph: consistency checks and counts.
 
+pub mod features;
+
 use std::collections::HashSet;
 
 use petgraph::stable_graph::NodeIndex;

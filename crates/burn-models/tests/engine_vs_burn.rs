@@ -4,22 +4,10 @@
 
 use burn::prelude::*;
 use burn_models::MODELS;
-use resc::driver::{self, Select};
 use resc::engine::{self, Engine};
-use resc::sema::Program;
 
 mod common;
 use common::write_checkpoint;
-
-fn resc_graph(model: &str) -> resc::ir::Graph {
-    for module in resc::stdlib::NAMES {
-        let prog = Program::load_text(&resc::stdlib::display_name(module), None, resc::stdlib::source(module).unwrap());
-        if let Ok(mut gs) = driver::compile(&prog, Select::Named(model)) {
-            return gs.remove(0);
-        }
-    }
-    panic!("no stdlib model {model}")
-}
 
 fn agree(name: &str) {
     let device = Device::flex();
@@ -27,13 +15,13 @@ fn agree(name: &str) {
     let ckpt = std::env::temp_dir().join(format!("engine-vs-burn-{}-{name}.safetensors", std::process::id()));
     write_checkpoint(m.state, &ckpt);
     let burn_model = (m.load)(&device, &ckpt).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let g = resc_graph(name);
+    let g = resc::testing::model_graph(std::path::Path::new("../../tests/fixtures"), name, None);
     let weights = resc::weights::load_safetensors(&ckpt, &g).unwrap_or_else(|e| panic!("{name}: {e}"));
     std::fs::remove_file(&ckpt).ok();
 
     let [_, c, h, w] = m.test_input;
     let shape = [2, c, h, w];
-    let x: Vec<f32> = (0..shape.iter().product::<usize>()).map(|i| (i as f64 * 0.017).cos() as f32).collect();
+    let x = resc::weights::synthetic_input(shape.iter().product());
     let want: Vec<f32> = burn_model
         .run(Tensor::<1>::from_floats(x.as_slice(), &device).reshape(shape))
         .into_data()
@@ -42,9 +30,7 @@ fn agree(name: &str) {
     let mut e = Engine::new(g, weights, engine::Options::default()).unwrap();
     let got = e.run(&x, &shape).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(got.shape, vec![2, m.test_output[1]], "{name}");
-    let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
-    let err = got.data.iter().zip(&want).fold(0f32, |a, (g, w)| a.max((g - w).abs()));
-    assert!(err / scale < 1e-4, "{name}: engine and burn differ by {err}, largest output {scale}");
+    resc::testing::assert_close(&format!("{name}: the engine against burn"), &got.data, &want, 1e-4);
 }
 
 #[test]
@@ -73,4 +59,10 @@ fn densenet() {
 fn dpn_and_resnest() {
     agree("dpn68");
     agree("resnest14d");
+}
+
+#[test]
+fn every_op_and_the_unusual_forms() {
+    agree("every_op");
+    agree("odd_net");
 }

@@ -519,7 +519,8 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
     *uses.entry(output.clone()).or_insert(0) += 1;
     let mut var_names: HashMap<Ref, proc_macro2::Ident> = HashMap::new();
     var_names.insert(Ref::Input, format_ident!("x"));
-    let mut taken: Vec<String> = vec!["x".into()];
+    // The module's free functions are not shadowed by a value of that name.
+    let mut taken: Vec<String> = vec!["x".into(), "drop_path".into(), "repeat".into()];
     let mut body: Vec<(proc_macro2::Ident, TokenStream)> = Vec::new();
     let rep_inst = |key: &str| (0..n_inst).find_map(|i| step_of(i, key)).expect("holder");
     for key in &order {
@@ -542,6 +543,10 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
             }
         };
         let mut vname = sanitize(&base);
+        // A value nothing reads (a layer computed and dropped) says so.
+        if uses.get(&Ref::Step(key.clone())).copied().unwrap_or(0) == 0 {
+            vname.insert(0, '_');
+        }
         while taken.contains(&vname) {
             vname.push('_');
         }

@@ -1,11 +1,12 @@
 //! What several test files share.
 
-/// Writes a model's formula weights as a PyTorch-named safetensors file.
+/// Writes a model's synthetic weights (seed 0, as the PyTorch fixtures were
+/// made with) as a PyTorch-named safetensors file.
 pub fn write_checkpoint(state: &[(&str, &[usize])], path: &std::path::Path) {
     let data: Vec<(String, Vec<u8>, Vec<usize>)> = state
         .iter()
         .map(|(name, shape)| {
-            let bytes = resc::weights::formula(name, shape).iter().flat_map(|v| v.to_le_bytes()).collect();
+            let bytes = resc::weights::synthetic(name, shape, 0).iter().flat_map(|v| v.to_le_bytes()).collect();
             (name.to_string(), bytes, shape.to_vec())
         })
         .collect();
