@@ -95,8 +95,8 @@ impl Basic {
         } else {
             x
         };
-        let drop_path = drop_path(bn2, self.drop_path_survival, true, false);
-        let add = drop_path + pad_channels;
+        let drop_path_ = drop_path(bn2, self.drop_path_survival, true, false);
+        let add = drop_path_ + pad_channels;
         burn::tensor::activation::relu(add)
     }
 }

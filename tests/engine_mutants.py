@@ -1,0 +1,98 @@
+"""Breaks the engine on purpose, one mutation at a time, and checks that the
+numeric tests notice: each mutant must make at least one test fail.
+
+Run by hand from the repository root (each mutant rebuilds and runs the
+engine and interpreter tests, a minute or two each):
+    python3 tests/engine_mutants.py [NAME...]
+Every file is restored afterwards, also when interrupted.
+"""
+import pathlib
+import re
+import subprocess
+import sys
+
+# name: (file, the exact text, its broken replacement, what it breaks)
+MUTANTS = {
+    "leaky_relu_sign": (
+        "src/engine/jit.rs",
+        "select_where(fb, ty, FloatCC::GreaterThan, x, h.zero, x, neg)",
+        "select_where(fb, ty, FloatCC::LessThan, x, h.zero, x, neg)",
+        "the compiled leaky ReLU keeps the negative side and scales the positive",
+    ),
+    "silu_sign": (
+        "src/engine/unary.rs",
+        "Activation::Silu => each(x, y, |v| v * sigmoid(v)),",
+        "Activation::Silu => each(x, y, |v| v * sigmoid(-v)),",
+        "SiLU as x * sigmoid(-x)",
+    ),
+    "bn_shift_sign": (
+        "src/engine/lower.rs",
+        ".map(|((b, m), s)| b - m * s)",
+        ".map(|((b, m), s)| b + m * s)",
+        "batch norm's shift with the running mean's sign flipped",
+    ),
+    "bn_fold_conv_bias": (
+        "src/engine/lower.rs",
+        "*v += cx.store[*b][o] * scale[o];",
+        "*v += cx.store[*b][o];",
+        "folding a batch norm into a conv with a bias leaves the bias unscaled",
+    ),
+    "conv_weight_transposed": (
+        "src/engine/lower.rs",
+        """            Op::Conv2d(c) => {
+                let weight = cx.take(ix, "weight")?;""",
+        """            Op::Conv2d(c) => {
+                let mut weight = cx.take(ix, "weight")?;
+                let k = c.kernel[0] as usize;
+                if c.kernel[0] == c.kernel[1] {
+                    for block in weight.chunks_mut(k * k) {
+                        for a in 0..k {
+                            for b in 0..a {
+                                block.swap(a * k + b, b * k + a);
+                            }
+                        }
+                    }
+                }""",
+        "every square conv kernel transposed (rows for columns)",
+    ),
+    "avgpool_counts_padding": (
+        "src/engine/exec.rs",
+        "count_include_pad",
+        "ceil_mode",
+        "average pooling divides by the padded window when it should not (and the other way round)",
+    ),
+}
+
+TESTS = ["--test", "engine", "--test", "interp"]
+
+
+def run(name):
+    path, old, new, what = MUTANTS[name]
+    p = pathlib.Path(path)
+    text = p.read_text()
+    if text.count(old) < 1:
+        sys.exit(f"{name}: the text to mutate is gone from {path}; update the mutant")
+    p.write_text(text.replace(old, new, 1 if name != "avgpool_counts_padding" else -1))
+    try:
+        out = subprocess.run(["cargo", "test", *TESTS], capture_output=True, text=True)
+    finally:
+        p.write_text(text)
+    failed = sorted(set(re.findall(r"^test (\S+) \.\.\. FAILED", out.stdout, re.M)))
+    if out.returncode != 0 and not failed:
+        return what, ["(did not build)"]
+    return what, failed
+
+
+def main():
+    names = sys.argv[1:] or list(MUTANTS)
+    survivors = []
+    for name in names:
+        what, failed = run(name)
+        print(f"{name}: {what}\n  caught by: {', '.join(failed) if failed else 'NOTHING'}", flush=True)
+        if not failed:
+            survivors.append(name)
+    if survivors:
+        sys.exit(f"mutants the tests did not catch: {', '.join(survivors)}")
+
+
+main()
