@@ -46,8 +46,11 @@ pub struct RunArgs {
     /// No fusion or batch-norm folding: one pass per op (for comparison).
     #[arg(long)]
     no_fuse: bool,
+    /// No batch-norm folding: each batch norm runs as an affine stage, fused or not (for comparison).
+    #[arg(long)]
+    no_fold: bool,
     /// Run the slow, plain reference interpreter instead of the engine.
-    #[arg(long, conflicts_with_all = ["bench", "no_fuse"])]
+    #[arg(long, conflicts_with_all = ["bench", "no_fuse", "no_fold"])]
     reference: bool,
 }
 
@@ -114,7 +117,7 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         return run_reference(&a, &prog, select, shape, data);
     }
     let weights = weights(&a, &g)?;
-    let mut options = engine::Options { fuse: !a.no_fuse, ..Default::default() };
+    let mut options = engine::Options { fuse: !a.no_fuse, fold_bn: !(a.no_fuse || a.no_fold), ..Default::default() };
     if let Some(t) = a.threads {
         if t == 0 || t > 1024 {
             return Err(could_not_run(RunError::Threads(t)));
@@ -150,7 +153,11 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         ms(first),
         eng.steps(),
         ms(eng.jit_time),
-        if a.no_fuse { ", fusion off" } else { "" }
+        match (a.no_fuse, a.no_fold) {
+            (true, _) => ", fusion off",
+            (false, true) => ", BN folding off",
+            (false, false) => "",
+        }
     );
     out += &top5(eng.graph(), &y.shape, &y.data);
     if let Some(n) = a.bench {

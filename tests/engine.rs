@@ -193,14 +193,14 @@ fn agree(module: &str, model: &str, input: [usize; 4]) {
     let weights = fixture_weights(&at);
     let x = resc::weights::synthetic_input(input.iter().product());
     let want = interp::run(&at, &weights, &Tensor::new(input.to_vec(), x.clone())).unwrap();
-    for (fuse, threads) in [(true, 2), (false, 1), (true, 1)] {
+    for (fuse, fold_bn, threads) in [(true, true, 2), (false, true, 1), (true, false, 1), (false, false, 2)] {
         // The engine compiles the model at its declared size and runs any size.
         let g = stdlib_graph(module, model, None);
-        let options = engine::Options { fuse, threads, ..Default::default() };
+        let options = engine::Options { fuse, fold_bn, threads, ..Default::default() };
         let mut e = Engine::new(g, weights.clone(), options).unwrap();
         let y = e.run(&x, &input).unwrap();
         assert_eq!(y.shape, want.shape, "{model}");
-        assert_close(&format!("{model} (fuse {fuse}, {threads} threads)"), &y.data, &want.data, 1e-4);
+        assert_close(&format!("{model} (fuse {fuse}, fold {fold_bn}, {threads} threads)"), &y.data, &want.data, 1e-4);
         // A second run reuses the plan and gives the same.
         assert_eq!(e.run(&x, &input).unwrap(), y, "{model} run twice");
     }
@@ -213,12 +213,13 @@ fn matches_pytorch(model: &str) {
     let g = model_graph(std::path::Path::new("tests/fixtures"), model, None);
     let cut = resc::passes::features::up_to_classifier(&g).expect("a classifier");
     let x = resc::weights::synthetic_input(f.input.iter().product());
-    for fuse in [true, false] {
-        let options = engine::Options { fuse, ..Default::default() };
+    for (fuse, fold_bn) in [(true, true), (false, true), (true, false), (false, false)] {
+        let options = engine::Options { fuse, fold_bn, ..Default::default() };
         for (graph, want, what) in [(&g, &f.logits, "logits"), (&cut, &f.features, "features")] {
             let mut e = Engine::new(graph.clone(), fixture_weights(graph), options.clone()).unwrap();
             let y = e.run(&x, &f.input).unwrap_or_else(|e| panic!("{model}: {e}"));
-            assert_close(&format!("{model} {what}, fuse {fuse} ({})", f.made_by), &y.data, want, 1e-4);
+            let what = format!("{model} {what}, fuse {fuse}, fold {fold_bn} ({})", f.made_by);
+            assert_close(&what, &y.data, want, 1e-4);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! From the IR to the engine's steps: heavy ops become steps of their own,
 //! and (with fusion on) each chain of elementwise work after them joins the
 //! step as one compiled epilogue. Batch norms right after a conv are folded
-//! into its weights here, at load time.
+//! into its weights here, at load time (with folding on, fusion on or off).
 //!
 //! Values are numbered by their position in `Graph::order`.
 
@@ -167,6 +167,8 @@ struct Ctx<'a> {
     pos: HashMap<NodeIndex, usize>,
     weights: HashMap<String, Vec<f32>>,
     store: Vec<Vec<f32>>,
+    /// Fold a batch norm right after a conv into the conv's weights.
+    fold_bn: bool,
 }
 
 impl Ctx<'_> {
@@ -191,9 +193,12 @@ impl Ctx<'_> {
     }
 }
 
-/// Lowers a graph; `fuse` off gives one step per op and no folding, the
-/// baseline the fusion is measured against.
-pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool) -> Result<Lowered, WeightError> {
+/// Lowers a graph. `fuse` off gives one step per op (the baseline fusion is
+/// measured against), except that a batch norm right after a conv is still
+/// folded into it while `fold_bn` is on. `fold_bn` off keeps every batch norm
+/// as an affine stage: in the conv's epilogue with fusion on, a step of its
+/// own with fusion off. Both off: one pass per op.
+pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn: bool) -> Result<Lowered, WeightError> {
     let order = &g.order;
     let pos: HashMap<NodeIndex, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
     for item in crate::passes::state(g) {
@@ -204,7 +209,7 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool) -> Resul
             Some(_) => {}
         }
     }
-    let mut cx = Ctx { g, pos, weights, store: Vec::new() };
+    let mut cx = Ctx { g, pos, weights, store: Vec::new(), fold_bn };
     let mut consumers: Vec<usize> = vec![0; order.len()];
     for &ix in order {
         for i in cx.inputs(ix) {
@@ -295,7 +300,11 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool) -> Resul
             Op::Subsample { stride } => step(Kind::Subsample { x: ins[0], stride: *stride as usize }),
             Op::PadChannels { before, .. } => step(Kind::Pad { x: ins[0], before: *before as usize }),
         };
-        if fuse && matches!(s.kind, Kind::Conv { .. } | Kind::Linear { .. } | Kind::Elementwise { .. }) {
+        let chain = fuse && matches!(s.kind, Kind::Conv { .. } | Kind::Linear { .. } | Kind::Elementwise { .. });
+        // With fusion off, a batch norm right after a conv is still folded
+        // into the conv's weights (while folding is on): nothing else joins.
+        let fold_only = !fuse && fold_bn && matches!(s.kind, Kind::Conv { .. });
+        if chain || fold_only {
             // Follow the chain while each value has one reader that is elementwise.
             let mut cur = i;
             while consumers[cur] == 1 && next_of[cur].len() == 1 {
@@ -307,6 +316,14 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool) -> Resul
                 match &g.node(jx).op {
                     Op::Identity | Op::Dropout { .. } => {}
                     Op::DropPath(d) if !d.scale_at_test => {}
+                    // The conv's epilogue is at most its bias here, so the
+                    // batch norm folds (or nothing changes).
+                    Op::BatchNorm { .. } if fold_only => {
+                        if !add_stage(&mut cx, &mut s, jx, order[cur], &alias) {
+                            break;
+                        }
+                    }
+                    _ if fold_only => break,
                     _ => {
                         if !add_stage(&mut cx, &mut s, jx, order[cur], &alias) {
                             break;
@@ -370,7 +387,7 @@ fn add_stage(cx: &mut Ctx, s: &mut Step, jx: NodeIndex, cur: NodeIndex, alias: &
             // Fold into the conv right before it: scale its filters, and
             // turn the shift (and any conv bias) into one bias.
             if let (Kind::Conv { weight, .. }, true) =
-                (&s.kind, s.epilogue.as_ref().is_none_or(|e| e.spec.stages == [Stage::Bias]))
+                (&s.kind, cx.fold_bn && s.epilogue.as_ref().is_none_or(|e| e.spec.stages == [Stage::Bias]))
             {
                 let w = &mut cx.store[*weight];
                 let per = w.len() / scale.len();

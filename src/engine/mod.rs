@@ -24,8 +24,13 @@ use crate::ir::Graph;
 
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Fuse elementwise chains and fold batch norms (off: one pass per op).
+    /// Fuse each chain of elementwise work after a conv or linear into one
+    /// compiled epilogue (off: one pass per op, but see `fold_bn`).
     pub fuse: bool,
+    /// Fold a batch norm right after a conv into the conv's weights at load
+    /// time, with fusion on or off. Off: every batch norm is an affine stage
+    /// (in the conv's epilogue with fusion on, a pass of its own without).
+    pub fold_bn: bool,
     pub threads: usize,
     /// Largest arena plus scratch, in bytes.
     pub memory_limit: u64,
@@ -35,6 +40,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             fuse: true,
+            fold_bn: true,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             memory_limit: 8 << 30,
         }
@@ -131,7 +137,7 @@ impl Engine {
     /// Lowers `g`, takes `weights` (state_dict names; consumed, so nothing is
     /// held twice), and compiles the shape check and kernels.
     pub fn new(g: Graph, weights: HashMap<String, Vec<f32>>, options: Options) -> Result<Engine, EngineError> {
-        let lowered = lower::lower(&g, weights, options.fuse)?;
+        let lowered = lower::lower(&g, weights, options.fuse, options.fold_bn)?;
         let check = shapecheck::build(&g);
         let start = Instant::now();
         let mut j = jit::Jit::new().map_err(EngineError::Jit)?;

@@ -1,6 +1,8 @@
 //! resnet50 at batch 1, 224x224: the generated burn module on
 //! `Device::flex()` beside `resc run`'s engine, on the same random weights
-//! and input, in one process. `cargo bench -p burn-models`.
+//! and input, in one process, run alternately (ABBA...). Panics unless the
+//! two outputs are finite and agree within 1e-4 relative.
+//! `cargo bench -p burn-models`.
 
 use std::time::{Duration, Instant};
 
@@ -10,19 +12,47 @@ use resc::driver::{self, Select};
 use resc::engine::{self, Engine};
 use resc::sema::Program;
 
-fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    for _ in 0..2 {
-        f();
+const ROUNDS: usize = 11;
+
+/// Runs each variant once to warm up, then `ROUNDS` rounds of each once, in
+/// order on even rounds and reversed on odd ones (ABBA...). Per variant, its
+/// time in each round.
+fn interleaved(variants: &mut [&mut dyn FnMut()]) -> Vec<Vec<Duration>> {
+    for v in variants.iter_mut() {
+        v();
     }
-    let mut t: Vec<Duration> = (0..runs)
-        .map(|_| {
+    let n = variants.len();
+    let mut times = vec![Vec::with_capacity(ROUNDS); n];
+    for r in 0..ROUNDS {
+        for k in 0..n {
+            let i = if r % 2 == 0 { k } else { n - 1 - k };
             let s = Instant::now();
-            f();
-            s.elapsed()
-        })
-        .collect();
-    t.sort();
-    t[runs / 2]
+            variants[i]();
+            times[i].push(s.elapsed());
+        }
+    }
+    times
+}
+
+/// `median (min-max)` of a sample, with `prec` decimals.
+fn spread(mut v: Vec<f64>, prec: usize) -> String {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    format!("{median:.prec$} ({:.prec$}-{:.prec$})", v[0], v[n - 1])
+}
+
+/// Largest `|a - b|` over the largest `|b|`. Panics when a value on either
+/// side is NaN or infinite (a max would skip a NaN), or the lengths differ.
+fn relative_error(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "the engine and burn outputs differ in length");
+    if let Some(i) = a.iter().zip(b).position(|(p, q)| !p.is_finite() || !q.is_finite()) {
+        panic!("a non-finite output at {i}: engine {}, burn {}", a[i], b[i]);
+    }
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+    assert!(scale > 0.0, "burn's output is all zeros");
+    let err = a.iter().zip(b).fold(0f64, |m, (p, q)| m.max((*p as f64 - *q as f64).abs()));
+    err / scale
 }
 
 fn main() {
@@ -57,23 +87,23 @@ fn main() {
     let ours = e.run(&x, &shape).unwrap();
     let input = || Tensor::<1>::from_floats(x.as_slice(), &device).reshape(shape);
     let theirs: Vec<f32> = model.run(input()).into_data().try_to_vec().unwrap();
-    let scale = theirs.iter().fold(0f32, |a, v| a.max(v.abs()));
-    let err = ours.data.iter().zip(&theirs).fold(0f32, |a, (p, q)| a.max((p - q).abs()));
+    let err = relative_error(&ours.data, &theirs);
+    assert!(err <= 1e-4, "the engine and burn outputs differ by {err:.2e} relative (limit 1e-4)");
 
-    let t_engine = median(10, || {
-        e.run(&x, &shape).unwrap();
-    });
-    let t_burn = median(10, || {
+    let mut engine = || {
+        std::hint::black_box(e.run(&x, &shape).unwrap());
+    };
+    let mut burn = || {
         let y: Vec<f32> = model.run(input()).into_data().try_to_vec().unwrap();
         std::hint::black_box(y);
-    });
+    };
+    let t = interleaved(&mut [&mut burn, &mut engine]);
+    let ms = |t: &[Duration]| spread(t.iter().map(|d| d.as_secs_f64() * 1e3).collect(), 1);
+    let speedup = spread(t[0].iter().zip(&t[1]).map(|(b, e)| b.as_secs_f64() / e.as_secs_f64()).collect(), 2);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("resnet50, batch 1, 3x224x224, median of 10 runs, {threads} threads:");
-    println!("  burn 0.22 Device::flex(), generated module: {:>7.1} ms", t_burn.as_secs_f64() * 1e3);
-    println!("  resc engine:                                {:>7.1} ms", t_engine.as_secs_f64() * 1e3);
-    println!(
-        "  engine speedup: {:.2}x; outputs agree within {:.1e} relative",
-        t_burn.as_secs_f64() / t_engine.as_secs_f64(),
-        err / scale
-    );
+    println!("resnet50, batch 1, 3x224x224, {threads} threads, run alternately, {ROUNDS} rounds; ms median (min-max):");
+    println!("  burn 0.22 Device::flex(), generated module: {}", ms(&t[0]));
+    println!("  resc engine:                                {}", ms(&t[1]));
+    println!("  engine speedup, per round: {speedup}x");
+    println!("  outputs agree within {err:.1e} relative (asserted <= 1e-4, all finite)");
 }
