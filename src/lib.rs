@@ -10,6 +10,7 @@ pub mod lsp;
 pub mod npy;
 pub mod panic_guard;
 pub mod passes;
+pub mod pth;
 pub mod report;
 pub mod sema;
 pub mod source;

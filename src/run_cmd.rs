@@ -22,7 +22,8 @@ pub struct RunArgs {
     /// The model to run (needed only when the file defines several).
     #[arg(long, short)]
     model: Option<String>,
-    /// Weights as safetensors, named as the reference state_dict.
+    /// Weights named as the reference state_dict: safetensors, or a PyTorch
+    /// checkpoint (.pth/.pt from torch.save, read without running its pickle).
     #[arg(long, conflicts_with = "random_weights")]
     weights: Option<PathBuf>,
     /// Reproducible random weights instead of a file.
@@ -73,7 +74,7 @@ enum RunError {
     #[diagnostic(code(resc::run::no_input), help("give --input FILE.npy or --random-input NxCxHxW"))]
     NoInput,
     #[error("no weights")]
-    #[diagnostic(code(resc::run::no_weights), help("give --weights FILE.safetensors or --random-weights SEED"))]
+    #[diagnostic(code(resc::run::no_weights), help("give --weights FILE.safetensors (or a .pth checkpoint) or --random-weights SEED"))]
     NoWeights,
     #[error("the reference interpreter failed: {0}")]
     #[diagnostic(code(resc::run::interp))]
@@ -192,10 +193,16 @@ fn ms(d: Duration) -> f64 {
 fn weights(a: &RunArgs, g: &Graph) -> Result<std::collections::HashMap<String, Vec<f32>>, Failure> {
     match (&a.weights, a.random_weights) {
         // An unreadable or malformed file is exit 2; weights that do not fit the model, 1.
-        (Some(path), _) => resc::weights::load_safetensors(path, g).map_err(|e| match e {
-            WeightsError::Unreadable(_) | WeightsError::Invalid(_) => could_not_run(e),
-            e => diagnostics(&[Diag::new(e)]),
-        }),
+        (Some(path), _) => {
+            let (weights, notes) = resc::weights::load(path, g).map_err(|e| match e {
+                WeightsError::Unreadable(_) | WeightsError::Invalid(_) => could_not_run(e),
+                e => diagnostics(&[Diag::new(e)]),
+            })?;
+            for n in notes {
+                eprintln!("note: {}: {n}", path.display());
+            }
+            Ok(weights)
+        }
         (None, Some(seed)) => Ok(resc::weights::random(g, seed)),
         (None, None) => Err(could_not_run(RunError::NoWeights)),
     }

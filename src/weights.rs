@@ -37,6 +37,31 @@ pub enum WeightsError {
     #[diagnostic(code(resc::weights::shape))]
     Shape { name: String, want: Vec<usize>, got: Vec<usize> },
 
+    #[error("the checkpoint calls `{global}`, which a state dict never does; nothing was run")]
+    #[diagnostic(
+        code(resc::weights::unsafe_global),
+        help(
+            "a PyTorch checkpoint is a pickle, which can run any code when loaded; resc reads only tensors, dicts and numbers. If you trust the file, re-save its state dict: torch.save(model.state_dict(), path)"
+        )
+    )]
+    UnsafeGlobal { global: String },
+
+    #[error("the checkpoint is not a state dict: {0}")]
+    #[diagnostic(
+        code(resc::weights::not_a_state_dict),
+        help("save the model's parameters: torch.save(model.state_dict(), path)")
+    )]
+    NotAStateDict(String),
+
+    #[error("the checkpoint is in the format of PyTorch before 1.6, which resc does not read")]
+    #[diagnostic(
+        code(resc::weights::legacy_pth),
+        help(
+            "load and save it again with a current PyTorch (torch.save writes the zip format), or convert it to safetensors"
+        )
+    )]
+    LegacyPth,
+
     #[error("`{name}` is {dtype}; resc runs in f32")]
     #[diagnostic(
         code(resc::weights::dtype),
@@ -117,6 +142,54 @@ pub fn load_safetensors(path: &std::path::Path, g: &Graph) -> Result<HashMap<Str
     Ok(out)
 }
 
+/// Reads the weights file at `path`: a PyTorch checkpoint (`torch.save`'s
+/// zip format) or safetensors, told apart by their first bytes. Returns
+/// notes on what was done to find the state dict in a checkpoint.
+/// Weights by state_dict name, and notes on how a checkpoint was read.
+pub type Loaded = (HashMap<String, Vec<f32>>, Vec<String>);
+
+pub fn load(path: &std::path::Path, g: &Graph) -> Result<Loaded, WeightsError> {
+    if crate::pth::looks_like_zip(path) {
+        return load_pth(path, g);
+    }
+    if crate::pth::looks_like_legacy(path) {
+        return Err(WeightsError::LegacyPth);
+    }
+    Ok((load_safetensors(path, g)?, Vec::new()))
+}
+
+/// A `torch.save` checkpoint, checked against the model as safetensors are.
+pub fn load_pth(path: &std::path::Path, g: &Graph) -> Result<Loaded, WeightsError> {
+    let mut ckpt = crate::pth::read(path)?;
+    let state = passes::state(g);
+    let mut out = HashMap::new();
+    let mut missing = Vec::new();
+    for entry in &state {
+        let Some(t) = ckpt.tensors.remove(&entry.name) else {
+            missing.push(entry.name.clone());
+            continue;
+        };
+        let want: Vec<usize> = entry.shape.iter().map(|&d| d as usize).collect();
+        if t.shape != want {
+            return Err(WeightsError::Shape { name: entry.name.clone(), want, got: t.shape });
+        }
+        use crate::pth::pickle::Dtype;
+        if !matches!(t.dtype, Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::BF16) {
+            return Err(WeightsError::Dtype { name: entry.name.clone(), dtype: format!("{:?}", t.dtype) });
+        }
+        out.insert(entry.name.clone(), t.values);
+    }
+    if !missing.is_empty() {
+        return Err(WeightsError::Missing(missing));
+    }
+    let mut unused: Vec<String> = ckpt.tensors.into_keys().filter(|n| !n.ends_with("num_batches_tracked")).collect();
+    unused.sort();
+    if !unused.is_empty() {
+        return Err(WeightsError::Unused(unused));
+    }
+    Ok((out, ckpt.notes))
+}
+
 struct Header {
     len: u64,
     tensors: HashMap<String, safetensors::tensor::TensorInfo>,
@@ -157,7 +230,7 @@ fn read_header(file: &mut std::fs::File, file_len: u64) -> Result<Header, Weight
     Ok(Header { len, tensors })
 }
 
-fn f16_to_f32(h: u16) -> f32 {
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
     let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
     let exp = ((h >> 10) & 0x1f) as i32;
     let frac = (h & 0x3ff) as f32;
