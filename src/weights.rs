@@ -125,20 +125,8 @@ pub fn load_safetensors(path: &std::path::Path, g: &Graph) -> Result<HashMap<Str
         };
         out.insert(entry.name.clone(), values);
     }
-    if !missing.is_empty() {
-        return Err(WeightsError::Missing(missing));
-    }
     let known: std::collections::HashSet<&str> = state.iter().map(|e| e.name.as_str()).collect();
-    let mut unused: Vec<String> = header
-        .tensors
-        .keys()
-        .filter(|n| !known.contains(n.as_str()) && !n.ends_with("num_batches_tracked"))
-        .cloned()
-        .collect();
-    unused.sort();
-    if !unused.is_empty() {
-        return Err(WeightsError::Unused(unused));
-    }
+    refuse_leftovers(missing, header.tensors.keys().filter(|n| !known.contains(n.as_str())).cloned())?;
     Ok(out)
 }
 
@@ -179,15 +167,22 @@ pub fn load_pth(path: &std::path::Path, g: &Graph) -> Result<Loaded, WeightsErro
         }
         out.insert(entry.name.clone(), t.values);
     }
+    refuse_leftovers(missing, ckpt.tensors.into_keys())?;
+    Ok((out, ckpt.notes))
+}
+
+/// Tensors the model needs that the file lacks, then tensors of the file the
+/// model has no place for (BN's step counters excepted), are errors.
+fn refuse_leftovers(missing: Vec<String>, extra: impl Iterator<Item = String>) -> Result<(), WeightsError> {
     if !missing.is_empty() {
         return Err(WeightsError::Missing(missing));
     }
-    let mut unused: Vec<String> = ckpt.tensors.into_keys().filter(|n| !n.ends_with("num_batches_tracked")).collect();
+    let mut unused: Vec<String> = extra.filter(|n| !n.ends_with("num_batches_tracked")).collect();
     unused.sort();
     if !unused.is_empty() {
         return Err(WeightsError::Unused(unused));
     }
-    Ok((out, ckpt.notes))
+    Ok(())
 }
 
 struct Header {

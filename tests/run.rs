@@ -21,6 +21,20 @@ fn resnet20_weights(seed: u64) -> HashMap<String, Vec<f32>> {
     resc::weights::random(&g, seed)
 }
 
+/// `resc run` of resnet20 with the weights file at `path`.
+fn resnet20_with(path: &Path) -> Output {
+    resc(&[
+        "run",
+        "stdlib/resnet.res",
+        "-m",
+        "resnet20",
+        "--weights",
+        path.to_str().unwrap(),
+        "--random-input",
+        "1x3x32x32",
+    ])
+}
+
 /// Writes weights with their shapes from the model, changed by `edit`.
 fn write(path: &Path, weights: &HashMap<String, Vec<f32>>, extra: &[(&str, Vec<usize>, Vec<u8>, safetensors::Dtype)]) {
     let prog = Program::load_text("stdlib/resnet.res", None, resc::stdlib::source("resnet").unwrap());
@@ -74,16 +88,7 @@ fn every_bn_tensor_changes_the_output() {
     let run = |w: &HashMap<String, Vec<f32>>, name: &str| {
         let path = tmp(name);
         write(&path, w, &[]);
-        let o = resc(&[
-            "run",
-            "stdlib/resnet.res",
-            "-m",
-            "resnet20",
-            "--weights",
-            path.to_str().unwrap(),
-            "--random-input",
-            "1x3x32x32",
-        ]);
+        let o = resnet20_with(&path);
         std::fs::remove_file(&path).ok();
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).lines().skip(1).collect::<Vec<_>>().join("\n")
@@ -145,16 +150,7 @@ fn bad_weights_are_clear_errors() {
     for (code, make) in cases {
         let path = tmp(&format!("{}.safetensors", code.replace("::", "_")));
         make(&path);
-        let o = resc(&[
-            "run",
-            "stdlib/resnet.res",
-            "-m",
-            "resnet20",
-            "--weights",
-            path.to_str().unwrap(),
-            "--random-input",
-            "1x3x32x32",
-        ]);
+        let o = resnet20_with(&path);
         std::fs::remove_file(&path).ok();
         let err = String::from_utf8_lossy(&o.stderr);
         // Weights that do not fit the model are its errors; a file that is not safetensors could not be read.
