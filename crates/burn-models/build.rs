@@ -97,7 +97,8 @@ fn entry(
         .iter()
         .map(|e| format!("({:?}, &{:?})", e.name, e.shape.iter().map(|&d| d as usize).collect::<Vec<_>>()))
         .collect();
-    // A 1x1-conv head leaves [N, C, 1, 1]: flattened, as PyTorch's heads do.
+    // A 1x1-conv head leaves [N, C, 1, 1]: flattened, as PyTorch's heads do
+    // (and any other rank-4 output, as its test shape says).
     let run = if out_shape.len() == 4 { "self.forward(x).flatten::<2>(1, 3)" } else { "self.forward(x)" };
     writeln!(index, "#[path = {:?}]\npub mod {module};", file.display().to_string()).unwrap();
     writeln!(
@@ -115,7 +116,7 @@ fn entry(
         test_input[1],
         test_input[2],
         out_shape[0],
-        out_shape[1],
+        out_shape[1..].iter().product::<u64>(),
         state.join(", "),
     )
     .unwrap();

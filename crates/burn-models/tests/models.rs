@@ -89,15 +89,22 @@ fn a_training_step_lowers_the_loss() {
 
 #[test]
 fn drop_path_drops_at_the_scheduled_rate_in_training_only() {
+    use resnet110_sd::DropPath;
     let train = Device::flex().autodiff();
     let x = Tensor::<4>::ones([4000, 1, 1, 1], &train);
     // Paper convention: per-sample draws, scaled at test time.
-    let y = resnet110_sd::drop_path(x, 0.7, true, true);
+    let y = DropPath::new(0.7, true, true).forward(x.clone());
     let kept = y.sum().into_scalar::<f32>() / 4000.0;
     assert!((kept - 0.7).abs() < 0.03, "kept {kept}");
+    // Frozen or in validation, as burn's Dropout: never dropped, only scaled.
+    for layer in [DropPath::new(0.7, true, true).freeze(), DropPath::new(0.7, true, true).valid()] {
+        let y = layer.forward(x.clone());
+        let (min, max) = (y.clone().min().into_scalar::<f32>(), y.max().into_scalar::<f32>());
+        assert!((min - 0.7).abs() < 1e-6 && (max - 0.7).abs() < 1e-6, "dropped while not training: {min}..{max}");
+    }
     let test = Device::flex();
     let x = Tensor::<4>::ones([100, 1, 1, 1], &test);
-    let y = resnet110_sd::drop_path(x, 0.7, true, true);
+    let y = DropPath::new(0.7, true, true).forward(x);
     let min = y.clone().min().into_scalar::<f32>();
     let max = y.max().into_scalar::<f32>();
     assert!((min - 0.7).abs() < 1e-6 && (max - 0.7).abs() < 1e-6, "never dropped at test time, only scaled");
@@ -105,11 +112,42 @@ fn drop_path_drops_at_the_scheduled_rate_in_training_only() {
     let model = resnet110_sd::Resnet110SdConfig::new().init(&test);
     let all: Vec<f64> = [&model.layer1, &model.layer2, &model.layer3]
         .iter()
-        .flat_map(|stage| stage.iter().map(|b| b.drop_path_survival))
+        .flat_map(|stage| stage.iter().map(|b| b.drop_path.survival))
         .collect();
     assert_eq!(all.len(), 54);
     for (l, p) in all.iter().enumerate() {
         assert!((p - (1.0 - (l + 1) as f64 / 54.0 * 0.5)).abs() < 1e-12, "block {l}: {p}");
     }
     let _ = model.num_params();
+}
+
+/// Partial fine-tuning: a frozen model on the training device gives the same
+/// output twice (no block dropped), and a trainable one does not.
+#[test]
+fn a_frozen_model_on_the_training_device_does_not_drop_paths() {
+    let device = Device::flex().autodiff();
+    let model = resnet110_sd::Resnet110SdConfig::new().init(&device);
+    let x = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let differ = |m: &resnet110_sd::Resnet110Sd| {
+        let (a, b) = (m.forward(x.clone()), m.forward(x.clone()));
+        (a - b).abs().max().into_scalar::<f32>()
+    };
+    assert!(differ(&model) > 0.0, "training drops blocks at random");
+    let frozen = model.freeze();
+    assert_eq!(differ(&frozen), 0.0, "a frozen model still drops blocks");
+}
+
+#[test]
+fn saving_twice_to_one_path_overwrites() {
+    let device = Device::flex();
+    let path = tmp("twice.safetensors");
+    let a = resnet20::Resnet20Config::new().init(&device);
+    a.save_pytorch_safetensors(&path).expect("first save");
+    let b = resnet20::Resnet20Config::new().init(&device);
+    b.save_pytorch_safetensors(&path).expect("second save to the same path");
+    let loaded = resnet20::Resnet20Config::new().init(&device).load_pytorch_safetensors(&path).expect("load");
+    let x = Tensor::<4>::random([1, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let diff = (b.forward(x.clone()) - loaded.forward(x)).abs().max().into_scalar::<f32>();
+    assert_eq!(diff, 0.0, "the file holds the second model");
+    std::fs::remove_file(&path).ok();
 }

@@ -97,7 +97,11 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
         "LinearConfig",
         "PaddingConfig2d",
     ]);
-    let mut imports = quote! { use burn::module::Module; use burn::prelude::*; };
+    let mut imports = if drop_path_needed {
+        quote! { use burn::module::{Flag, Module, Param}; use burn::prelude::*; }
+    } else {
+        quote! { use burn::module::Module; use burn::prelude::*; }
+    };
     if !conv.is_empty() {
         imports = quote! { #imports use burn::nn::conv::{#(#conv),*}; };
     }
@@ -192,10 +196,13 @@ fn loader(model: &proc_macro2::Ident) -> TokenStream {
                 Ok(self)
             }
 
-            /// Saves the parameters and BN statistics as safetensors with PyTorch names.
+            /// Saves the parameters and BN statistics as safetensors with PyTorch
+            /// names, replacing the file if there is one (periodic checkpoints).
             pub fn save_pytorch_safetensors(&self, path: impl AsRef<std::path::Path>) -> Result<(), LoadError> {
                 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
-                let mut store = SafetensorsStore::from_file(path.as_ref().to_path_buf()).with_to_adapter(BurnToPyTorchAdapter);
+                let mut store = SafetensorsStore::from_file(path.as_ref().to_path_buf())
+                    .with_to_adapter(BurnToPyTorchAdapter)
+                    .overwrite(true);
                 self.save_into(&mut store).map_err(|e| LoadError::Store(e.to_string()))
             }
         }

@@ -94,6 +94,11 @@ pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
             ("count_pad", Bool(p.count_include_pad)),
         ],
         Op::Dropout { p } => vec![("p", F64(*p))],
+        Op::DropPath(d) => vec![
+            ("survival", F64(d.survival)),
+            ("scale_at_test", Bool(d.scale_at_test)),
+            ("per_sample", Bool(d.per_sample)),
+        ],
         _ => Vec::new(),
     }
 }
@@ -178,6 +183,10 @@ pub fn builder(kind: OpKind, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str)
             let p = v("p");
             quote! { DropoutConfig::new(#p).init() }
         }
+        OpKind::DropPath => {
+            let (p, test, per) = (v("survival"), v("scale_at_test"), v("per_sample"));
+            quote! { DropPath::new(#p, #test, #per) }
+        }
     }
 }
 
@@ -193,11 +202,6 @@ pub fn inline_consts(op: &Op) -> Vec<(&'static str, Lit)> {
         Op::RadixSoftmax { radix, groups } => vec![("radix", Usize(*radix)), ("groups", Usize(*groups))],
         Op::Subsample { stride } => vec![("stride", Usize(*stride))],
         Op::PadChannels { before, after } => vec![("before", Usize(*before)), ("after", Usize(*after))],
-        Op::DropPath(d) => vec![
-            ("survival", F64(d.survival)),
-            ("scale_at_test", Bool(d.scale_at_test)),
-            ("per_sample", Bool(d.per_sample)),
-        ],
         _ => Vec::new(),
     }
 }
@@ -298,11 +302,12 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
                 Tensor::cat(vec![Tensor::zeros([n, #b, h, w], &device), t, Tensor::zeros([n, #af, h, w], &device)], 1)
             }}
         }
-        Op::DropPath(_) => {
-            let (p, test, per) = (c("survival"), c("scale_at_test"), c("per_sample"));
-            quote! { drop_path(#a, #p, #test, #per) }
-        }
-        Op::Conv2d(_) | Op::BatchNorm { .. } | Op::Linear { .. } | Op::Pool(_) | Op::Dropout { .. } => {
+        Op::Conv2d(_)
+        | Op::BatchNorm { .. }
+        | Op::Linear { .. }
+        | Op::Pool(_)
+        | Op::Dropout { .. }
+        | Op::DropPath(_) => {
             unreachable!("module ops are fields")
         }
     }
@@ -311,23 +316,42 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
 /// Stochastic depth, generated only into models that use it.
 pub fn drop_path_fn() -> TokenStream {
     quote! {
-        /// Stochastic depth on a residual branch. In training (an autodiff
-        /// device), the branch is kept with probability `survival`, drawn per
-        /// sample or once per batch; `scale_at_test` follows the paper (scale
-        /// by `survival` at test time) instead of timm (divide by it in training).
-        pub fn drop_path(x: Tensor<4>, survival: f64, scale_at_test: bool, per_sample: bool) -> Tensor<4> {
-            let training = x.device().is_autodiff();
-            if !training {
-                return if scale_at_test { x * survival } else { x };
+        /// Stochastic depth on a residual branch. While training (a module
+        /// flag that `freeze()` and `valid()` clear, on an autodiff device,
+        /// as burn's dropout layer does), the branch is kept with probability
+        /// `survival`, drawn per sample or once per batch; `scale_at_test`
+        /// follows the paper (scale by `survival` at test time) instead of timm
+        /// (divide by it in training).
+        #[derive(Module, Debug)]
+        pub struct DropPath {
+            pub survival: f64,
+            pub scale_at_test: bool,
+            pub per_sample: bool,
+            pub training: Param<Flag>,
+        }
+
+        impl DropPath {
+            pub fn new(survival: f64, scale_at_test: bool, per_sample: bool) -> Self {
+                Self { survival, scale_at_test, per_sample, training: Param::from_bool(true) }
             }
-            if survival >= 1.0 {
-                return x;
+
+            pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+                if !self.training.is_enabled() || !x.device().is_autodiff() {
+                    return if self.scale_at_test { x * self.survival } else { x };
+                }
+                if self.survival >= 1.0 {
+                    return x;
+                }
+                let [n, _, _, _] = x.dims();
+                let draws = if self.per_sample { n } else { 1 };
+                let keep = Tensor::<4>::random(
+                    [draws, 1, 1, 1],
+                    burn::tensor::Distribution::Bernoulli(self.survival),
+                    &x.device(),
+                );
+                let kept = x * keep;
+                if self.scale_at_test { kept } else { kept / self.survival }
             }
-            let [n, _, _, _] = x.dims();
-            let draws = if per_sample { n } else { 1 };
-            let keep = Tensor::<4>::random([draws, 1, 1, 1], burn::tensor::Distribution::Bernoulli(survival), &x.device());
-            let kept = x * keep;
-            if scale_at_test { kept } else { kept / survival }
         }
     }
 }

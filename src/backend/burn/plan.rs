@@ -17,6 +17,7 @@ pub enum OpKind {
     MaxPool,
     AvgPool,
     Dropout,
+    DropPath,
 }
 
 impl OpKind {
@@ -28,6 +29,7 @@ impl OpKind {
             Op::Pool(p) if p.kind == crate::ir::op::PoolKind::Max => OpKind::MaxPool,
             Op::Pool(_) => OpKind::AvgPool,
             Op::Dropout { .. } => OpKind::Dropout,
+            Op::DropPath(_) => OpKind::DropPath,
             _ => return None,
         })
     }
@@ -284,6 +286,9 @@ impl<'g> Plan<'g> {
         let mut steps: Vec<Step> = Vec::new();
         let mut done_members: Vec<ScopeId> = Vec::new();
         let mut occurrences: HashMap<String, usize> = HashMap::new();
+        // Stateless layers without a label share their op's name (two
+        // `drop_path`s of one block): each still needs a field of its own.
+        let mut field_names: HashMap<String, usize> = HashMap::new();
         let mut external: Option<NodeIndex> = input;
         for &n in g.order.iter().filter(|n| inside.contains(n)) {
             if matches!(g.node(n).op, Op::Input) {
@@ -309,7 +314,12 @@ impl<'g> Plan<'g> {
                     let node = g.node(n);
                     match OpKind::of(&node.op) {
                         Some(_) => {
-                            let rel = relative(&node.name, &g.scope(s).path);
+                            let mut rel = relative(&node.name, &g.scope(s).path);
+                            let seen = field_names.entry(rel.clone()).or_insert(0);
+                            *seen += 1;
+                            if *seen > 1 {
+                                rel = format!("{rel}{seen}");
+                            }
                             Step {
                                 key: rel.clone(),
                                 kind: StepKind::FieldOp { path: vec![rel], node: n },

@@ -748,6 +748,7 @@ fn field_kind(
                 OpKind::MaxPool => quote! { MaxPool2d },
                 OpKind::AvgPool => quote! { AvgPool2d },
                 OpKind::Dropout => quote! { Dropout },
+                OpKind::DropPath => quote! { DropPath },
             };
             let prefix = fname.to_string();
             let node = g.node(*node);

@@ -395,14 +395,16 @@ impl Dpn68 {
         }
         Ok(self)
     }
-    /// Saves the parameters and BN statistics as safetensors with PyTorch names.
+    /// Saves the parameters and BN statistics as safetensors with PyTorch
+    /// names, replacing the file if there is one (periodic checkpoints).
     pub fn save_pytorch_safetensors(
         &self,
         path: impl AsRef<std::path::Path>,
     ) -> Result<(), LoadError> {
         use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
         let mut store = SafetensorsStore::from_file(path.as_ref().to_path_buf())
-            .with_to_adapter(BurnToPyTorchAdapter);
+            .with_to_adapter(BurnToPyTorchAdapter)
+            .overwrite(true);
         self.save_into(&mut store).map_err(|e| LoadError::Store(e.to_string()))
     }
 }
