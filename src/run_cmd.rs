@@ -74,7 +74,10 @@ enum RunError {
     #[diagnostic(code(resc::run::no_input), help("give --input FILE.npy or --random-input NxCxHxW"))]
     NoInput,
     #[error("no weights")]
-    #[diagnostic(code(resc::run::no_weights), help("give --weights FILE.safetensors (or a .pth checkpoint) or --random-weights SEED"))]
+    #[diagnostic(
+        code(resc::run::no_weights),
+        help("give --weights FILE.safetensors (or a .pth checkpoint) or --random-weights SEED")
+    )]
     NoWeights,
     #[error("the reference interpreter failed: {0}")]
     #[diagnostic(code(resc::run::interp))]
