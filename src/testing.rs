@@ -190,13 +190,8 @@ impl Fixture {
 
     /// Every fixture in a folder, in name order.
     pub fn all(dir: &std::path::Path) -> Vec<Fixture> {
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        paths.sort();
+        let paths = files_with_extension(dir, "json");
+        assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
         paths.iter().map(|p| Fixture::read(p).unwrap_or_else(|e| panic!("{e}"))).collect()
     }
 }
@@ -210,11 +205,7 @@ pub fn model_graph(fixtures: &Path, model: &str, input: Option<&[usize]>) -> Gra
         .iter()
         .map(|m| Program::load_text(&crate::stdlib::display_name(m), None, crate::stdlib::source(m).expect("stdlib")))
         .collect();
-    let mut files: Vec<_> = std::fs::read_dir(fixtures)
-        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "res")).collect())
-        .unwrap_or_default();
-    files.sort();
-    programs.extend(files.iter().filter_map(|f| Program::load_path(f).ok()));
+    programs.extend(files_with_extension(fixtures, "res").iter().filter_map(|f| Program::load_path(f).ok()));
     for prog in &programs {
         let root = &prog.sources.get(prog.root).text;
         if !root.contains(&format!("model {model} ")) {
@@ -226,6 +217,16 @@ pub fn model_graph(fixtures: &Path, model: &str, input: Option<&[usize]>) -> Gra
         }
     }
     panic!("no model `{model}` in the standard library or {}", fixtures.display())
+}
+
+/// The files of `dir` (not below it) ending in `.ext`, in name order; none
+/// when the folder cannot be read.
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == ext)).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// Seed-0 [`crate::weights::synthetic`] weights for every tensor of the

@@ -63,16 +63,7 @@ fn a_weights_file_gives_the_same_output_as_the_same_random_weights() {
     let counter = 7i64.to_le_bytes().to_vec();
     // torchvision checkpoints carry BN step counters: accepted and ignored.
     write(&path, &resnet20_weights(3), &[("bn1.num_batches_tracked", vec![], counter, safetensors::Dtype::I64)]);
-    let a = resc(&[
-        "run",
-        "stdlib/resnet.res",
-        "-m",
-        "resnet20",
-        "--weights",
-        path.to_str().unwrap(),
-        "--random-input",
-        "1x3x32x32",
-    ]);
+    let a = resnet20_with(&path);
     let b =
         resc(&["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "3", "--random-input", "1x3x32x32"]);
     std::fs::remove_file(&path).ok();

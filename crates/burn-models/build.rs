@@ -64,13 +64,8 @@ fn main() {
 }
 
 fn res_files(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "res"))
-        .collect();
-    files.sort();
+    let files = resc::testing::files_with_extension(dir, "res");
+    assert!(!files.is_empty(), "no .res files in {}", dir.display());
     files
 }
 

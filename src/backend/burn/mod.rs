@@ -81,6 +81,7 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
     let loader = loader(&model_ident);
     // Import exactly what the items use: the file compiles without warnings.
     let used = quote! { #(#items)* #repeat_fn #drop_path_fn }.to_string();
+    let used = outside_strings(&used);
     let has = |name: &str| used.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == name);
     let pick = |names: &[&str]| -> Vec<proc_macro2::Ident> {
         names.iter().filter(|n| has(n)).map(|n| format_ident!("{}", n)).collect()
@@ -142,6 +143,21 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
     // through `include!` alike.
     let header: String = header.lines().map(|l| format!("//{l}\n")).collect();
     Ok(format!("{header}\n{}", prettyplease::unparse(&parsed)))
+}
+
+/// The code with its string literals (doc comments included) blanked, so a
+/// type named in a comment is not taken for a use that needs an import.
+fn outside_strings(code: &str) -> String {
+    let (mut out, mut in_string, mut escaped) = (String::with_capacity(code.len()), false, false);
+    for c in code.chars() {
+        match (in_string, escaped, c) {
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') | (false, _, '"') => in_string = !in_string,
+            (true, _, _) => escaped = false,
+            (false, _, c) => out.push(c),
+        }
+    }
+    out
 }
 
 fn loader(model: &proc_macro2::Ident) -> TokenStream {
@@ -281,4 +297,19 @@ fn render_struct(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_inside_strings_and_doc_comments_are_not_uses() {
+        let code = quote::quote! {
+            #[doc = " as burn's `Dropout` does, \" quoted \" Linear"]
+            pub struct A { x: Conv2d }
+        }
+        .to_string();
+        let words = super::outside_strings(&code);
+        assert!(words.contains("Conv2d"));
+        assert!(!words.contains("Dropout") && !words.contains("Linear"), "{words}");
+    }
 }
