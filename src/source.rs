@@ -69,6 +69,11 @@ impl SourceMap {
         self.files.len()
     }
 
+    /// Every file, the root first, then each `use`d file as it was loaded.
+    pub fn files(&self) -> impl Iterator<Item = &SourceFile> {
+        self.files.iter()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }
@@ -106,5 +111,18 @@ impl SourceMap {
     pub fn describe(&self, span: Span) -> String {
         let (line, col) = self.line_col(span.file, span.start);
         format!("{}:{line}:{col}", self.get(span.file).name)
+    }
+
+    /// As [`describe`](Self::describe), but naming a file on disk by its
+    /// file name alone: generated code says where it came from without
+    /// changing with the directory it was generated from.
+    pub fn describe_stable(&self, span: Span) -> String {
+        let (line, col) = self.line_col(span.file, span.start);
+        let file = self.get(span.file);
+        let name = match file.dir {
+            None => file.name.as_str(),
+            Some(_) => std::path::Path::new(&file.name).file_name().and_then(|n| n.to_str()).unwrap_or(&file.name),
+        };
+        format!("{name}:{line}:{col}")
     }
 }

@@ -103,7 +103,7 @@ fn entry(
     .unwrap();
     writeln!(
         entries,
-        "    Entry {{ name: {:?}, params: {}, buffers: {}, test_input: [1, {}, {}, {}], test_output: [{}, {}], drop_path: {drop_path}, state: &[{}], build: |d| Box::new({module}::{ty}Config::new().init(d)), load: |d, p| Ok(Box::new({module}::{ty}Config::new().init(d).load_pytorch_safetensors(p).map_err(|e| e.to_string())?)) }},",
+        "    Entry {{ name: {:?}, params: {}, buffers: {}, test_input: [1, {}, {}, {}], test_output: [{}, {}], drop_path: {drop_path}, state: &[{}], build: |d| Box::new({module}::{ty}Config::new().init(d)), load: |d, p| Ok(Box::new({module}::{ty}Config::new().init(d).load_pytorch(p).map_err(|e| e.to_string())?)) }},",
         g.name,
         counts.params,
         counts.buffers,

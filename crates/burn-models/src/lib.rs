@@ -28,7 +28,7 @@ pub struct Entry {
     /// Every parameter and BN statistic with its PyTorch name and shape.
     pub state: &'static [(&'static str, &'static [usize])],
     pub build: fn(&Device) -> Box<dyn Net>,
-    /// Builds the model and loads a PyTorch-named safetensors checkpoint.
+    /// Builds the model and loads a PyTorch-named checkpoint (safetensors or torch.save).
     pub load: Loader,
 }
 

@@ -3,7 +3,9 @@
 
 use burn::module::Module;
 use burn::prelude::*;
-use burn_models::{MODELS, resnet20, resnet32, resnet110_sd};
+use burn_models::{MODELS, resnet18, resnet20, resnet32, resnet110_sd, resnetv2_50};
+
+mod common;
 
 fn tmp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("burn-models-{}-{name}", std::process::id()))
@@ -64,6 +66,33 @@ fn loader_reports_missing_and_unused_tensors() {
     assert!(matches!(err, resnet32::LoadError::Missing(_)), "{err}");
     std::fs::remove_file(&big).ok();
     std::fs::remove_file(&small).ok();
+}
+
+/// A tensor of the wrong shape is `Invalid`, named by its PyTorch key and
+/// shown in PyTorch's layout, not burn's (`gamma`, a transposed linear).
+#[test]
+fn loader_names_misfit_tensors_by_their_pytorch_keys() {
+    let m = MODELS.iter().find(|m| m.name == "resnet20").unwrap();
+    let (bn, fc) = ([17usize], [10usize, 65]);
+    let state: Vec<(&str, &[usize])> = m
+        .state
+        .iter()
+        .map(|&(name, shape)| match name {
+            "bn1.weight" => (name, &bn[..]),
+            "fc.weight" => (name, &fc[..]),
+            _ => (name, shape),
+        })
+        .collect();
+    let path = tmp("resnet20-misfit.safetensors");
+    common::write_checkpoint(&state, &path);
+    let err = resnet20::Resnet20Config::new().init(&Device::flex()).load_pytorch(&path).expect_err("misfit");
+    std::fs::remove_file(&path).ok();
+    let resnet20::LoadError::Invalid(misfits) = &err else { panic!("{err}") };
+    assert!(misfits.contains(&"`bn1.weight` has shape [17] where the model needs [16]".to_string()), "{misfits:?}");
+    assert!(
+        misfits.contains(&"`fc.weight` has shape [10, 65] where the model needs [10, 64]".to_string()),
+        "{misfits:?}"
+    );
 }
 
 #[test]
@@ -150,4 +179,26 @@ fn saving_twice_to_one_path_overwrites() {
     let diff = (b.forward(x.clone()) - loaded.forward(x)).abs().max().into_scalar::<f32>();
     assert_eq!(diff, 0.0, "the file holds the second model");
     std::fs::remove_file(&path).ok();
+}
+
+/// `forward` is `forward_features` and then the classifier, which a user
+/// can replace by a head of their own.
+#[test]
+fn forward_features_then_the_head_is_forward() {
+    use burn::nn::LinearConfig;
+    let device = Device::flex();
+    let x = Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let mut m = resnet18::Resnet18Config::new().init(&device);
+    let features = m.forward_features(x.clone());
+    assert_eq!(features.dims(), [2, 512]);
+    let d = (m.fc.forward(features.clone()) - m.forward(x.clone())).abs().max().into_scalar::<f32>();
+    assert_eq!(d, 0.0);
+    m.fc = LinearConfig::new(512, 7).init(&device);
+    assert_eq!(m.forward(x.clone()).dims(), [2, 7]);
+    // ResNetV2's classifier is timm's `head.fc`, a 1x1 conv after the pool.
+    let m = resnetv2_50::Resnetv2_50Config::new().init(&device);
+    let features = m.forward_features(x.clone());
+    assert_eq!(features.dims(), [2, 2048, 1, 1]);
+    let d = (m.head.forward(features).flatten::<2>(1, 3) - m.forward(x)).abs().max().into_scalar::<f32>();
+    assert_eq!(d, 0.0);
 }

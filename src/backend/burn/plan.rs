@@ -83,8 +83,16 @@ fn last_part(path: &str) -> &str {
 pub fn camel(name: &str) -> String {
     let mut out = String::new();
     let mut up = true;
-    for c in name.chars() {
-        if c == '_' || c == '.' || c == '#' {
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        // `wrn22_8` is `Wrn22_8`: digits on both sides keep their separator
+        // (`Wrn228` would be another network), which Rust's naming allows.
+        let between_digits =
+            i > 0 && chars[i - 1].is_ascii_digit() && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+        if c == '_' && between_digits {
+            out.push('_');
+            up = true;
+        } else if c == '_' || c == '.' || c == '#' {
             up = true;
         } else if up {
             out.extend(c.to_uppercase());
@@ -438,5 +446,21 @@ pub fn relative(name: &str, prefix: &str) -> String {
         name.to_string()
     } else {
         name.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')).unwrap_or(name).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::camel;
+
+    #[test]
+    fn type_names_keep_numbers_apart() {
+        assert_eq!(camel("wrn22_8"), "Wrn22_8");
+        assert_eq!(camel("wrn_16_8"), "Wrn16_8");
+        assert_eq!(camel("resnext50_32x4d"), "Resnext50_32x4d");
+        assert_eq!(camel("resnest50d_4s2x40d"), "Resnest50d4s2x40d");
+        assert_eq!(camel("resnet50_dp"), "Resnet50Dp");
+        assert_eq!(camel("densenet_bc100_k12"), "DensenetBc100K12");
+        assert_eq!(camel("2x"), "M2x");
     }
 }

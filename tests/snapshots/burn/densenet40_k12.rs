@@ -541,6 +541,13 @@ impl Densenet40K12 {
     }
     /// The forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let flatten = self.forward_features(x);
+        self.fc.forward(flatten)
+    }
+}
+impl Densenet40K12 {
+    /// The forward pass up to the classifier (`fc`): the features a new head reads.
+    pub fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
         let conv0 = self.conv0.forward(x);
         let denseblock1 = self.denseblock1.forward(conv0);
         let transition1 = self.transition1.forward(denseblock1);
@@ -550,12 +557,12 @@ impl Densenet40K12 {
         let norm = self.norm.forward(denseblock3);
         let relu = burn::tensor::activation::relu(norm);
         let avgpool = relu.mean_dim(3).mean_dim(2);
-        let flatten = avgpool.flatten(1, 3);
-        self.fc.forward(flatten)
+        avgpool.flatten(1, 3)
     }
 }
 /// Why a checkpoint did not load.
 #[derive(Debug)]
+#[allow(dead_code)]
 pub enum LoadError {
     /// The file could not be read or parsed.
     Store(String),
@@ -587,40 +594,123 @@ impl std::fmt::Display for LoadError {
     }
 }
 impl std::error::Error for LoadError {}
+/// The missing, unused and misfit tensors of a load, as one error.
+#[allow(dead_code)]
+fn checked(result: burn::store::ApplyResult) -> Result<(), LoadError> {
+    if !result.errors.is_empty() {
+        return Err(LoadError::Invalid(result.errors.iter().map(misfit).collect()));
+    }
+    if !result.missing.is_empty() {
+        return Err(
+            LoadError::Missing(result.missing.into_iter().map(|m| m.0).collect()),
+        );
+    }
+    let unused: Vec<String> = result
+        .unused
+        .into_iter()
+        .filter(|k| !k.ends_with("num_batches_tracked"))
+        .collect();
+    if !unused.is_empty() {
+        return Err(LoadError::Unused(unused));
+    }
+    Ok(())
+}
+/// A tensor that did not fit, named by its PyTorch key and in
+/// PyTorch's layout (burn keeps a norm's scale as `gamma` and a
+/// linear weight transposed).
+#[allow(dead_code)]
+fn misfit(e: &burn::store::ApplyError) -> String {
+    use burn::store::ApplyError;
+    let key = |path: &str| match path.rsplit_once('.') {
+        Some((layer, "gamma")) => format!("{layer}.weight"),
+        Some((layer, "beta")) => format!("{layer}.bias"),
+        _ => path.to_string(),
+    };
+    match e {
+        ApplyError::ShapeMismatch { path, expected, found } => {
+            let (mut want, mut got) = (expected.to_vec(), found.to_vec());
+            if path.ends_with(".weight") && want.len() == 2 {
+                want.reverse();
+                got.reverse();
+            }
+            format!("`{}` has shape {got:?} where the model needs {want:?}", key(path))
+        }
+        ApplyError::DTypeMismatch { path, expected, found } => {
+            format!("`{}` is {found:?} where the model needs {expected:?}", key(path))
+        }
+        ApplyError::AdapterError { path, message }
+        | ApplyError::LoadError { path, message } => {
+            format!("`{}`: {message}", key(path))
+        }
+    }
+}
+/// PyTorch's layout to burn's, then floats of any width to the
+/// device's float type (a checkpoint saved in half precision).
+#[allow(dead_code)]
+fn from_pytorch(model: &impl burn::module::Module) -> burn::store::ChainAdapter {
+    use burn::store::{FloatCastAdapter, ModuleAdapter, PyTorchToBurnAdapter};
+    let float = model
+        .devices()
+        .first()
+        .map_or(burn::tensor::DType::F32, |d| d.settings().float_dtype.into());
+    PyTorchToBurnAdapter.chain(FloatCastAdapter::to(float))
+}
+#[allow(dead_code)]
 impl Densenet40K12 {
-    /// Loads a safetensors checkpoint with PyTorch names (torchvision
-    /// or timm `state_dict` keys), failing on any missing or unused tensor.
+    /// Loads a checkpoint with PyTorch names (torchvision or timm
+    /// `state_dict` keys) from safetensors or a `torch.save` file,
+    /// told apart by their first bytes; see the two loaders below.
+    pub fn load_pytorch(
+        self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<Self, LoadError> {
+        use std::io::Read;
+        let mut magic = [0u8; 2];
+        let mut file = std::fs::File::open(path.as_ref())
+            .map_err(|e| LoadError::Store(e.to_string()))?;
+        file.read_exact(&mut magic).map_err(|e| LoadError::Store(e.to_string()))?;
+        if magic == *b"PK" || magic[0] == 0x80 {
+            self.load_pytorch_pth(path)
+        } else {
+            self.load_pytorch_safetensors(path)
+        }
+    }
+    /// Loads a safetensors checkpoint with PyTorch names, failing on
+    /// any missing or unused tensor; half-precision tensors are cast
+    /// to the device's float type.
     pub fn load_pytorch_safetensors(
         mut self,
         path: impl AsRef<std::path::Path>,
     ) -> Result<Self, LoadError> {
-        use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+        use burn::store::{ModuleSnapshot, SafetensorsStore};
         let mut store = SafetensorsStore::from_file(path.as_ref().to_path_buf())
-            .with_from_adapter(PyTorchToBurnAdapter)
+            .with_from_adapter(from_pytorch(&self))
+            .validate(false)
             .allow_partial(true);
-        let result = self
-            .load_from(&mut store)
+        checked(
+            self.load_from(&mut store).map_err(|e| LoadError::Store(e.to_string()))?,
+        )?;
+        Ok(self)
+    }
+    /// Loads a `torch.save` checkpoint (`.pth`/`.pt`), read by burn's
+    /// pickle reader, which runs nothing: a state dict, one wrapped as
+    /// `{"state_dict": ...}` or `{"model": ...}`, with or without
+    /// DataParallel's `module.` prefix.
+    pub fn load_pytorch_pth(
+        mut self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<Self, LoadError> {
+        use burn::store::{ModuleSnapshot, ModuleStore, PytorchStore};
+        let mut store = PytorchStore::from_file(path.as_ref().to_path_buf())
+            .with_key_remapping(r"^(state_dict|model)\.", "")
+            .with_key_remapping(r"^module\.", "")
+            .map_indices_contiguous(false);
+        let tensors = store
+            .get_all_tensors()
             .map_err(|e| LoadError::Store(e.to_string()))?;
-        if !result.errors.is_empty() {
-            return Err(
-                LoadError::Invalid(
-                    result.errors.iter().map(|e| format!("{e:?}")).collect(),
-                ),
-            );
-        }
-        if !result.missing.is_empty() {
-            return Err(
-                LoadError::Missing(result.missing.into_iter().map(|m| m.0).collect()),
-            );
-        }
-        let unused: Vec<String> = result
-            .unused
-            .into_iter()
-            .filter(|k| !k.ends_with("num_batches_tracked"))
-            .collect();
-        if !unused.is_empty() {
-            return Err(LoadError::Unused(unused));
-        }
+        let tensors = tensors.values().cloned().collect();
+        let adapter = from_pytorch(&self);
+        checked(self.apply(tensors, None, Some(Box::new(adapter)), true))?;
         Ok(self)
     }
     /// Saves the parameters and BN statistics as safetensors with PyTorch
