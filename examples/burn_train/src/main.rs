@@ -6,7 +6,7 @@
 //! the loss has something to learn within a handful of steps.
 
 mod model {
-    include!(concat!(env!("OUT_DIR"), "/model.rs"));
+    include!(concat!(env!("OUT_DIR"), "/resnet20.rs"));
 }
 
 use burn::module::Module;
