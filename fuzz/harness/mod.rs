@@ -101,7 +101,25 @@ pub fn check_source(text: &str, run: bool) {
         if let Err(e) = resc::backend::burn::emit(&g, &prog.sources) {
             let _ = resc::report::human(&[resc::diag::Diag::new(e)], 100, false);
         }
+        onnx_export(&g);
         engine_checks(g, run);
+    }
+}
+
+/// The ONNX export, BN kept and folded, keeps the checker's rules.
+fn onnx_export(g: &Graph) {
+    use resc::backend::onnx;
+    let weights = resc::weights::random(g, 1);
+    for fold_bn in [false, true] {
+        match onnx::model(g, &weights, onnx::Options { fold_bn }) {
+            Ok(m) => {
+                let problems = onnx::check::problems(&m);
+                assert!(problems.is_empty(), "ONNX export of {} (fold_bn {fold_bn}): {problems:?}", g.name);
+            }
+            Err(e) => {
+                let _ = resc::report::human(&[resc::diag::Diag::new(e)], 100, false);
+            }
+        }
     }
 }
 

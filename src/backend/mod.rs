@@ -6,6 +6,7 @@ pub mod dot;
 pub mod interp;
 pub mod ir_text;
 pub mod json;
+pub mod onnx;
 pub mod summary;
 
 /// `1234567` as `1,234,567`.
