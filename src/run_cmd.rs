@@ -1,6 +1,9 @@
 //! `resc run`: load weights and input, run the engine (or the reference
 //! interpreter), write the output, and optionally benchmark.
 
+mod input;
+mod top;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -10,10 +13,9 @@ use resc::driver::{self, Select};
 use resc::engine::{self, Engine, EngineError};
 use resc::ir::Graph;
 use resc::report;
-use resc::weights::WeightsError;
 
 use crate::cli::failure::{CliError, Failure, could_not_run};
-use crate::{Color, Dims, parse_dims, term_width, use_color, write_stdout};
+use crate::{Color, term_width, use_color, write_stdout};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -29,15 +31,13 @@ pub struct RunArgs {
     /// Reproducible random weights instead of a file.
     #[arg(long, value_name = "SEED")]
     random_weights: Option<u64>,
-    /// The input as a .npy file of float32, NxCxHxW.
-    #[arg(long, conflicts_with = "random_input")]
-    input: Option<PathBuf>,
-    /// A random input of this shape instead of a file.
-    #[arg(long, value_parser = parse_dims, value_name = "NxCxHxW")]
-    random_input: Option<Dims>,
+    #[command(flatten)]
+    input: input::InputArgs,
     /// Where to write the output (.npy).
     #[arg(long, short)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    top: top::TopArgs,
     /// Time N runs after a warm-up: median, spread, images per second, and time per layer kind.
     #[arg(long, value_name = "N")]
     bench: Option<usize>,
@@ -63,63 +63,24 @@ fn diagnostics(diags: &[Diag]) -> Failure {
 /// What `resc run` could not use. Each is exit 2: nothing about the model is wrong.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 enum RunError {
-    #[error("{path} is not a .npy file: {detail}")]
-    #[diagnostic(code(resc::run::not_npy), help("save the input with numpy.save(path, x.astype(numpy.float32))"))]
-    NotNpy { path: String, detail: String },
-
-    #[error("--random-input takes NxCxHxW (or CxHxW), at most 2^28 values")]
-    #[diagnostic(code(resc::run::random_input))]
-    RandomInput,
-    #[error("no input")]
-    #[diagnostic(code(resc::run::no_input), help("give --input FILE.npy or --random-input NxCxHxW"))]
-    NoInput,
-    #[error("no weights")]
-    #[diagnostic(
-        code(resc::run::no_weights),
-        help("give --weights FILE.safetensors (or a .pth checkpoint) or --random-weights SEED")
-    )]
-    NoWeights,
-    #[error("the reference interpreter failed: {0}")]
-    #[diagnostic(code(resc::run::interp))]
-    Interp(String),
     #[error("--threads takes 1 to 1024, not {0}")]
     #[diagnostic(code(resc::run::threads_flag))]
     Threads(usize),
 }
 
-fn read_input(a: &RunArgs) -> Result<(Vec<usize>, Vec<f32>), Failure> {
-    match (&a.input, &a.random_input) {
-        (Some(path), _) => {
-            let bytes = std::fs::read(path).map_err(|e| could_not_run(CliError::unreadable(path, e)))?;
-            resc::npy::read_f32(&bytes).map_err(|e| match e {
-                resc::npy::NpyError::Format(detail) => {
-                    could_not_run(RunError::NotNpy { path: path.display().to_string(), detail })
-                }
-                e => could_not_run(e),
-            })
-        }
-        (None, Some(dims)) => {
-            let dims = if dims.0.len() == 3 { [&[1], &dims.0[..]].concat() } else { dims.0.clone() };
-            let n = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).unwrap_or(u64::MAX);
-            if dims.len() != 4 || n == 0 || n > 1 << 28 {
-                return Err(could_not_run(RunError::RandomInput));
-            }
-            let mut rng = resc::weights::Rng::new(7);
-            Ok((dims.iter().map(|&d| d as usize).collect(), (0..n).map(|_| rng.uniform()).collect()))
-        }
-        (None, None) => Err(could_not_run(RunError::NoInput)),
-    }
-}
-
 pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let prog = crate::cli::model_source::load(a.file.as_deref(), a.model.as_deref())?;
-    let (shape, data) = read_input(&a)?;
     let select = a.model.as_deref().map_or(Select::Root, Select::Named);
     let graphs = driver::compile(&prog, select).map_err(|d| diagnostics(&d))?;
     let g = crate::only_model(&prog, graphs)?;
+    // Photos are preprocessed for the model's declared size, and --top is
+    // checked against its output, before anything runs.
+    let input = input::read(&a.input, &g)?;
+    let top = top::prepare(&a.top, &g)?;
     if a.reference {
-        return run_reference(&a, &prog, select, shape, data);
+        return run_reference(&a, &prog, select, input, top.as_ref());
     }
+    let (shape, data) = (&input.shape, &input.data);
     let weights = weights(&a, &g)?;
     let mut options = engine::Options { fuse: !a.no_fuse, fold_bn: !(a.no_fuse || a.no_fold), ..Default::default() };
     if let Some(t) = a.threads {
@@ -147,7 +108,7 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let mut eng = Engine::new(g, weights, options).map_err(|e| engine_error(e, None))?;
     // `run` starts with the compiled shape check: a failing one runs nothing.
     let start = Instant::now();
-    let y = eng.run(&data, &shape).map_err(|e| engine_error(e, Some(eng.graph())))?;
+    let y = eng.run(data, shape).map_err(|e| engine_error(e, Some(eng.graph())))?;
     let first = start.elapsed();
     let name = eng.graph().name.clone();
     let (kernels, fused_steps) = eng.kernel_counts();
@@ -163,15 +124,29 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             (false, false) => "",
         }
     );
-    out += &top5(eng.graph(), &y.shape, &y.data);
+    out += &match &top {
+        Some(t) => t.render(eng.graph(), &y.shape, &y.data, &input.names),
+        None => top5(eng.graph(), &y.shape, &y.data),
+    };
     if let Some(n) = a.bench {
-        out += &bench(&mut eng, &data, &shape, n.clamp(1, 100_000)).map_err(|e| engine_error(e, Some(eng.graph())))?;
+        out += &bench(&mut eng, data, shape, n.clamp(1, 100_000)).map_err(|e| engine_error(e, Some(eng.graph())))?;
+    }
+    out += &written(&a, &y.shape, &y.data)?;
+    write_stdout(&out)
+}
+
+/// Writes the output where `-o` says, and says what was written (the input
+/// too, with `--save-input`).
+fn written(a: &RunArgs, shape: &[usize], data: &[f32]) -> Result<String, Failure> {
+    let mut out = String::new();
+    if let Some(path) = a.input.save_input() {
+        out += &format!("  wrote input {}\n", path.display());
     }
     if let Some(path) = &a.output {
-        write_npy(path, &y.shape, &y.data)?;
+        write_npy(path, shape, data)?;
         out += &format!("  wrote {}\n", path.display());
     }
-    write_stdout(&out)
+    Ok(out)
 }
 
 /// "in layer3.0, an instance of `bottleneck`" for a node inside a block; "in
@@ -194,21 +169,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn weights(a: &RunArgs, g: &Graph) -> Result<std::collections::HashMap<String, Vec<f32>>, Failure> {
-    match (&a.weights, a.random_weights) {
-        // An unreadable or malformed file is exit 2; weights that do not fit the model, 1.
-        (Some(path), _) => {
-            let (weights, notes) = resc::weights::load(path, g).map_err(|e| match e {
-                WeightsError::Unreadable(_) | WeightsError::Invalid(_) => could_not_run(e),
-                e => diagnostics(&[Diag::new(e)]),
-            })?;
-            for n in notes {
-                eprintln!("note: {}: {n}", path.display());
-            }
-            Ok(weights)
-        }
-        (None, Some(seed)) => Ok(resc::weights::random(g, seed)),
-        (None, None) => Err(could_not_run(RunError::NoWeights)),
-    }
+    crate::cli::weights_source::load(a.weights.as_deref(), a.random_weights, g, None)
 }
 
 fn bench(eng: &mut Engine, data: &[f32], shape: &[usize], n: usize) -> Result<String, EngineError> {
@@ -263,6 +224,15 @@ pub fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Whether the model outputs probabilities (its last op is a sigmoid or
+/// softmax) rather than logits.
+fn outputs_probabilities(g: &Graph) -> bool {
+    matches!(
+        g.node(g.output).op,
+        resc::ir::Op::Act(resc::ir::op::Activation::Sigmoid) | resc::ir::Op::RadixSoftmax { .. }
+    )
+}
+
 /// The top five classes of the first samples, labelled for what the model
 /// outputs: logits unless its last op is a sigmoid or softmax.
 fn top5(g: &Graph, shape: &[usize], data: &[f32]) -> String {
@@ -271,10 +241,7 @@ fn top5(g: &Graph, shape: &[usize], data: &[f32]) -> String {
         return out;
     }
     let last = g.node(g.output);
-    let what = match last.op {
-        resc::ir::Op::Act(resc::ir::op::Activation::Sigmoid) | resc::ir::Op::RadixSoftmax { .. } => "probabilities",
-        _ => "logits",
-    };
+    let what = if outputs_probabilities(g) { "probabilities" } else { "logits" };
     let samples = shape[0];
     out += &format!(
         "  output: {what} (`{}`, {}), {} per sample; top 5 as class: value{}\n",
@@ -293,18 +260,7 @@ fn top5(g: &Graph, shape: &[usize], data: &[f32]) -> String {
 }
 
 fn write_npy(path: &std::path::Path, shape: &[usize], data: &[f32]) -> Result<(), Failure> {
-    use npyz::WriterBuilder;
-    let err = |e: std::io::Error| could_not_run(CliError::unwritable(path, e));
-    let file = std::fs::File::create(path).map_err(err)?;
-    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&dims)
-        .writer(std::io::BufWriter::new(file))
-        .begin_nd()
-        .map_err(err)?;
-    w.extend(data.iter().copied()).map_err(err)?;
-    w.finish().map_err(err)
+    resc::npy::write_f32(path, shape, data).map_err(|e| could_not_run(CliError::unwritable(path, e)))
 }
 
 /// The reference interpreter: the model is elaborated at the input's size,
@@ -313,9 +269,10 @@ fn run_reference(
     a: &RunArgs,
     prog: &resc::sema::Program,
     select: Select<'_>,
-    shape: Vec<usize>,
-    data: Vec<f32>,
+    given: input::Input,
+    top: Option<&top::Top>,
 ) -> Result<(), Failure> {
+    let input::Input { shape, data, names } = given;
     let declared = driver::compile(prog, select).map_err(|d| diagnostics(&d))?;
     if let [g] = declared.as_slice() {
         let want = g.node(g.input).shape.concrete(shape.first().copied().unwrap_or(1) as u64);
@@ -332,8 +289,7 @@ fn run_reference(
     let weights = weights(a, &g)?;
     let input = interp::Tensor::new(shape, data);
     let start = Instant::now();
-    let y =
-        interp::run(&g, &weights, &input).map_err(|e| diagnostics(&[Diag::new(RunError::Interp(e.to_string()))]))?;
+    let y = interp::run(&g, &weights, &input).map_err(|e| diagnostics(&[Diag::new(e)]))?;
     let mut out = format!(
         "{}: {:?} -> {:?} in {:.1} ms (reference interpreter)\n",
         g.name,
@@ -341,10 +297,10 @@ fn run_reference(
         y.shape,
         ms(start.elapsed())
     );
-    out += &top5(&g, &y.shape, &y.data);
-    if let Some(path) = &a.output {
-        write_npy(path, &y.shape, &y.data)?;
-        out += &format!("  wrote {}\n", path.display());
-    }
+    out += &match top {
+        Some(t) => t.render(&g, &y.shape, &y.data, &names),
+        None => top5(&g, &y.shape, &y.data),
+    };
+    out += &written(a, &y.shape, &y.data)?;
     write_stdout(&out)
 }
