@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
+mod build_cmd;
 mod cli;
 mod run_cmd;
 
 use cli::failure::{CliError, Failure, could_not_run};
 
-use resc::backend::{dot, ir_text, json, summary};
+use resc::backend::{json, summary};
 use resc::driver::{self, Select};
 use resc::ir::Graph;
 use resc::sema::Program;
@@ -95,24 +96,8 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
-    /// Emit a model as IR text, Graphviz, or the Rust source of a burn module.
-    Build {
-        /// The .res file (omit it to name a standard-library model with --model).
-        file: Option<PathBuf>,
-        /// The model to emit (needed only when the file defines several).
-        #[arg(long, short)]
-        model: Option<String>,
-        /// What to write.
-        #[arg(long, value_enum)]
-        emit: Emit,
-        /// Output file (default: standard output).
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-        /// For --emit dot: levels of blocks to open (1: stages and blocks as single
-        /// nodes with their shapes and counts; default: every level).
-        #[arg(long)]
-        depth: Option<usize>,
-    },
+    /// Emit a model as IR text, Graphviz, the Rust source of a burn module, or ONNX.
+    Build(build_cmd::BuildArgs),
     /// Shell completions, to standard output.
     Completions {
         /// The shell to complete for.
@@ -142,16 +127,6 @@ enum Color {
     Never,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Emit {
-    /// The IR as text: one line per op with all its attributes, its shape and its source.
-    Ir,
-    /// Graphviz: blocks and stages as clusters (or single nodes with --depth), shapes on the edges.
-    Dot,
-    /// Rust source of a burn 0.22 module.
-    Burn,
-}
-
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let commands: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
@@ -163,9 +138,7 @@ fn main() -> ExitCode {
         Some(Cmd::Summary { file, args }) => cmd_summary(file.as_deref(), &args),
         Some(Cmd::Check { file, message_format, color }) => cmd_check(&file, message_format, color),
         Some(Cmd::List { path }) => cmd_list(path.as_deref()),
-        Some(Cmd::Build { file, model, emit, output, depth }) => {
-            cmd_build(file.as_deref(), model.as_deref(), emit, output.as_deref(), depth)
-        }
+        Some(Cmd::Build(args)) => build_cmd::cmd_build(args),
         Some(Cmd::Run(args)) => run_cmd::cmd_run(args),
         Some(Cmd::Fmt { files, check }) => cmd_fmt(&files, check),
         Some(Cmd::Lsp) => resc::lsp::run_stdio().map_err(|e| {
@@ -205,10 +178,13 @@ fn term_width() -> usize {
 }
 
 fn compile(prog: &Program, select: Select<'_>, color: Color) -> Result<Vec<Graph>, Failure> {
-    driver::compile(prog, select).map_err(|diags| {
-        eprint!("{}", report::human(&diags, term_width(), use_color(color)));
-        Failure::Diagnostics
-    })
+    driver::compile(prog, select).map_err(|diags| report_diags(&diags, color))
+}
+
+/// Prints diagnostics about the model (exit 1).
+fn report_diags(diags: &[resc::diag::Diag], color: Color) -> Failure {
+    eprint!("{}", report::human(diags, term_width(), use_color(color)));
+    Failure::Diagnostics
 }
 
 /// `3x64x64`: a shape given on the command line.
@@ -325,39 +301,6 @@ fn cmd_list(path: Option<&Path>) -> Result<(), Failure> {
     }
     write_stdout(&out)?;
     if failed { Err(Failure::Diagnostics) } else { Ok(()) }
-}
-
-fn cmd_build(
-    file: Option<&Path>,
-    model: Option<&str>,
-    emit: Emit,
-    output: Option<&Path>,
-    depth: Option<usize>,
-) -> Result<(), Failure> {
-    let prog = cli::model_source::load(file, model)?;
-    let select = model.map_or(Select::Root, Select::Named);
-    let g = only_model(&prog, compile(&prog, select, Color::Auto)?)?;
-    let text = match emit {
-        Emit::Ir => ir_text::emit(&g, &prog.sources),
-        Emit::Dot => dot::emit(&g, &dot::Options { depth }),
-        Emit::Burn => match resc::backend::burn::emit(&g, &prog.sources) {
-            Ok(code) => code,
-            Err(e) => {
-                let decl = prog.find_model(&g.name).map(|m| prog.model(m).name.span).ok();
-                let mut d = resc::diag::Diag::new(e);
-                if let Some(span) = decl {
-                    d = d.at(span, "this model");
-                }
-                d.resolve(&prog.sources);
-                eprint!("{}", report::human(&[d], term_width(), use_color(Color::Auto)));
-                return Err(Failure::Diagnostics);
-            }
-        },
-    };
-    match output {
-        Some(path) => std::fs::write(path, text).map_err(|e| could_not_run(CliError::unwritable(path, e))),
-        None => write_stdout(&text),
-    }
 }
 
 /// The one model a command works on: the file's only model, or an error

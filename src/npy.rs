@@ -1,6 +1,6 @@
 //! Reading a `.npy` array of float32 without trusting its header: the shape
 //! it claims is checked against the bytes the file holds before anything is
-//! allocated for it.
+//! allocated for it. And writing one.
 
 use miette::Diagnostic;
 use thiserror::Error;
@@ -64,6 +64,16 @@ fn claimed_shape(header: &[u8]) -> Option<Vec<u64>> {
     let inner = &rest[rest.find('(')? + 1..];
     let inner = &inner[..inner.find(')')?];
     inner.split(',').map(str::trim).filter(|d| !d.is_empty()).map(|d| d.trim_end_matches('L').parse().ok()).collect()
+}
+
+/// Writes a float32 array of `shape` to `path`, as `numpy.save` does.
+pub fn write_f32(path: &std::path::Path, shape: &[usize], data: &[f32]) -> std::io::Result<()> {
+    use npyz::WriterBuilder;
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut w = npyz::WriteOptions::new().default_dtype().shape(&dims).writer(file).begin_nd()?;
+    w.extend(data.iter().copied())?;
+    w.finish()
 }
 
 /// The array's shape and values.

@@ -209,6 +209,48 @@ fn build_emits_burn_source() {
     assert!(code.contains("Conv2dConfig::new([3, 64], [7, 7])"), "real burn builders");
 }
 
+/// Generated code says where it came from by file name, so regenerating
+/// from another directory changes nothing.
+#[test]
+fn generated_code_does_not_depend_on_the_directory() {
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let examples = format!("{manifest}/examples");
+    let build = |dir: &str, file: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_resc"))
+            .args(["build", file, "--model", "resnet20", "--emit", "burn"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let here = build(manifest, "examples/plain_vs_residual.res");
+    assert_eq!(here, build(&examples, "plain_vs_residual.res"));
+    assert_eq!(here, build(&examples, &format!("{examples}/plain_vs_residual.res")));
+    assert!(here.contains("from plain_vs_residual.res:"), "{}", &here[..300]);
+}
+
+/// `resc build --emit burn` output passes `rustfmt --check` with rustfmt's
+/// default settings (CI installs rustfmt), as in a user's crate.
+#[test]
+fn generated_burn_code_is_rustfmt_clean() {
+    let dir = std::env::temp_dir().join(format!("resc-fmt-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for model in ["resnet18", "densenet121", "dpn68", "resnest50d", "resnet110_sd", "resnetv2_50"] {
+        let file = dir.join(format!("{model}.rs"));
+        let o = resc(&["build", "--model", model, "--emit", "burn", "-o", file.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let check = Command::new("rustfmt")
+            .args(["--edition", "2024", "--check"])
+            .arg(&file)
+            .current_dir(&dir)
+            .output()
+            .expect("rustfmt is installed");
+        assert!(check.status.success(), "{model}: {}", String::from_utf8_lossy(&check.stdout));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Runs resc in a fresh directory outside the checkout.
 fn resc_elsewhere(args: &[&str]) -> Output {
     let dir = std::env::temp_dir().join(format!("resc-elsewhere-{}", std::process::id()));

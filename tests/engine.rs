@@ -445,3 +445,21 @@ fn a_nan_in_the_input_reaches_every_output_of_its_sample_only() {
     let y = e.run(&x, &[1, 3, 64, 64]).unwrap();
     assert!(y.data.iter().all(|v| v.is_nan()), "resnet18 lost the NaN: {:?}", &y.data[..4]);
 }
+
+/// Errors of the engine and the interpreter carry their own codes.
+#[test]
+fn weight_errors_are_coded() {
+    use miette::Diagnostic;
+    let g = model_graph(std::path::Path::new("tests/fixtures"), "resnet20", None);
+    let mut weights = fixture_weights(&g);
+    weights.remove("fc.bias");
+    let code = |d: &dyn Diagnostic| d.code().map(|c| c.to_string());
+    let err = Engine::new(g.clone(), weights.clone(), engine::Options::default()).err().expect("a missing tensor");
+    assert_eq!(code(&err).as_deref(), Some("resc::weights::missing"), "{err}");
+    let x = Tensor::new(vec![1, 3, 32, 32], vec![0.0; 3 * 32 * 32]);
+    let err = interp::run(&g, &weights, &x).expect_err("a missing tensor");
+    assert_eq!(code(&err).as_deref(), Some("resc::interp::missing_weight"), "{err}");
+    weights.insert("fc.bias".into(), vec![0.0; 3]);
+    let err = interp::run(&g, &weights, &x).expect_err("a short tensor");
+    assert_eq!(code(&err).as_deref(), Some("resc::interp::weight_size"), "{err}");
+}

@@ -49,6 +49,7 @@ fn a_checkpoint_gives_what_the_same_weights_give() {
     // Half precision is converted: the output moves by f16 rounding only.
     let (o, half) = run(&["--weights", "tests/fixtures/pth/every_op_half.pth"], "half");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("float16 tensors to float32"), "{}", stderr(&o));
     let (half, want) = (half.unwrap(), want.unwrap());
     assert_ne!(half, want, "f16 weights cannot give the f32 output bit for bit");
     resc::testing::assert_close("f16 checkpoint", &half, &want, 1e-2);

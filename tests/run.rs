@@ -156,15 +156,10 @@ fn bad_weights_are_clear_errors() {
 
 #[test]
 fn npy_input_and_output() {
-    use npyz::WriterBuilder;
     let input = tmp("x.npy");
     let output = tmp("y.npy");
-    {
-        let file = std::fs::File::create(&input).unwrap();
-        let mut w = npyz::WriteOptions::new().default_dtype().shape(&[2, 3, 16, 16]).writer(file).begin_nd().unwrap();
-        w.extend((0..2 * 3 * 16 * 16).map(|i| (i as f32 * 0.01).sin())).unwrap();
-        w.finish().unwrap();
-    }
+    let x: Vec<f32> = (0..2 * 3 * 16 * 16).map(|i| (i as f32 * 0.01).sin()).collect();
+    resc::npy::write_f32(&input, &[2, 3, 16, 16], &x).unwrap();
     let o = resc(&[
         "run",
         "stdlib/resnet.res",
@@ -311,10 +306,22 @@ fn a_standard_library_model_runs_without_a_file_and_says_what_it_prints() {
 
 #[test]
 fn inputs_and_outputs_that_cannot_be_used_exit_2() {
+    // A damaged photo is the decoder's error (tests/images.rs has the rest);
+    // a damaged array named .npy is still `not_npy`.
     let png = tmp("picture.png");
     std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
     let o = resc(&["run", "--model", "resnet20", "--random-weights", "1", "--input", png.to_str().unwrap()]);
     std::fs::remove_file(&png).ok();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("resc::image::decode"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let npy = tmp("array.npy");
+    std::fs::write(&npy, b"\x93NUMPY\x09").unwrap();
+    let o = resc(&["run", "--model", "resnet20", "--random-weights", "1", "--input", npy.to_str().unwrap()]);
+    std::fs::remove_file(&npy).ok();
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("resc::run::not_npy"),

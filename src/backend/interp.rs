@@ -37,13 +37,16 @@ impl Tensor {
 }
 
 /// Why a forward pass could not run.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RunError {
     #[error("the weights lack `{0}`")]
+    #[diagnostic(code(resc::interp::missing_weight))]
     MissingWeight(String),
     #[error("`{name}` has {got} values where {want} were expected")]
+    #[diagnostic(code(resc::interp::weight_size))]
     WeightSize { name: String, want: usize, got: usize },
     #[error("the input has shape {got:?}, the model takes {want:?}")]
+    #[diagnostic(code(resc::interp::input_shape))]
     InputShape { want: Vec<usize>, got: Vec<usize> },
 }
 

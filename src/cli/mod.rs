@@ -4,3 +4,4 @@ pub mod docs;
 pub mod failure;
 pub mod model_source;
 pub mod typo;
+pub mod weights_source;

@@ -150,15 +150,18 @@ pub struct Lowered {
     pub output: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum WeightError {
     #[error("the weights lack `{0}`")]
+    #[diagnostic(code(resc::weights::missing))]
     Missing(String),
     #[error("`{name}` has {got} values where {want} were expected")]
+    #[diagnostic(code(resc::weights::size))]
     Size { name: String, want: usize, got: usize },
     /// A compiler bug: an op lowering does not handle. Refused rather than
     /// run with a silently wrong result.
     #[error("internal error: the engine cannot lower `{0}`")]
+    #[diagnostic(code(resc::engine::unsupported), help("this is a bug in resc; the model itself is valid"))]
     Unsupported(String),
 }
 

@@ -49,8 +49,9 @@ fn item(dims: &[i64], v: usize) -> (usize, usize) {
     (d[1] as usize, (d[2] * d[3]) as usize)
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("running this input needs {need_mib} MiB of activations and scratch, above the {limit_mib} MiB limit")]
+#[diagnostic(code(resc::run::memory), help("use a smaller batch or input"))]
 pub struct TooLarge {
     pub need_mib: u64,
     pub limit_mib: u64,

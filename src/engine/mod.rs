@@ -65,11 +65,11 @@ pub enum EngineError {
     InputSize { want: usize, got: usize },
 
     #[error(transparent)]
-    #[diagnostic(code(resc::run::memory), help("use a smaller batch or input"))]
+    #[diagnostic(transparent)]
     TooLarge(#[from] memory::TooLarge),
 
     #[error(transparent)]
-    #[diagnostic(code(resc::weights::mismatch))]
+    #[diagnostic(transparent)]
     Weights(#[from] lower::WeightError),
 
     #[error("input dims must each be below 2^31, the input is {0:?}")]

@@ -76,7 +76,20 @@ pub fn read(path: &Path) -> Result<Checkpoint, WeightsError> {
         tensors.insert(name, Loaded { shape, values, dtype: t.dtype });
     }
     strip_module_prefix(&mut tensors, &mut notes);
+    note_widened(&tensors, &mut notes);
     Ok(Checkpoint { tensors, notes })
+}
+
+/// Floats stored in another width than f32 are converted as they are read;
+/// say so, since a half-precision checkpoint gives slightly other outputs.
+fn note_widened(tensors: &HashMap<String, Loaded>, notes: &mut Vec<String>) {
+    for (dtype, name) in [(Dtype::F16, "float16"), (Dtype::BF16, "bfloat16"), (Dtype::F64, "float64")] {
+        let count = tensors.values().filter(|t| t.dtype == dtype).count();
+        if count > 0 {
+            let s = if count == 1 { "" } else { "s" };
+            notes.push(format!("converted {count} {name} tensor{s} to float32"));
+        }
+    }
 }
 
 /// One archive entry, refused when larger than `limit` bytes.
