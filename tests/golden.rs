@@ -156,3 +156,16 @@ fn every_model_generates_burn_code() {
     }
     assert!(n >= 50, "{n} models");
 }
+
+/// A keyword labels a layer: PyTorch CIFAR code's `shortcut` projection gets
+/// its own state_dict names, and `from shortcut` style references still parse.
+#[test]
+fn keywords_can_be_labels() {
+    let prog = driver::load(Path::new("tests/cases/ok/keyword_labels.res")).expect("readable");
+    let g = driver::compile(&prog, Select::Root).unwrap_or_else(|d| panic!("{d:?}")).remove(0);
+    let state = resc::backend::json::summary(&g).state;
+    let find = |name: &str| state.iter().find(|e| e.name == name).map(|e| e.shape.clone());
+    assert_eq!(find("layer2.0.shortcut.0.weight"), Some(vec![32, 16, 1, 1]));
+    assert_eq!(find("layer3.0.shortcut.1.running_var"), Some(vec![64]));
+    assert_eq!(find("layer1.0.shortcut.0.weight"), None, "stride 1 and equal channels: no projection");
+}

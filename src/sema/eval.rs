@@ -125,7 +125,16 @@ impl Elab<'_> {
     pub(super) fn mismatch<T>(&mut self, span: Span, expected: &str, found: &Value) -> R<T> {
         let found_desc = found.type_name();
         let label = format!("this is {found_desc}");
-        self.fail(Diag::new(SemaError::TypeMismatch { expected: expected.into(), found: found_desc }).at(span, label))
+        let mut d = Diag::new(SemaError::TypeMismatch { expected: expected.into(), found: found_desc }).at(span, label);
+        if expected.ends_with("int") && matches!(found, Value::Float(_)) {
+            // `conv(in.c * theta, 1)`: say how to get an int from a float.
+            let text = &self.prog.sources.get(span.file).text[span.start..span.end];
+            d = d.with_help(format!(
+                "a float becomes an int by rounding it down, up or to the nearest: `floor({text})`, `ceil({text})` or \
+                 `round({text})`"
+            ));
+        }
+        self.fail(d)
     }
 
     fn overflow<T>(&mut self, span: Span, op: &'static str, a: i64, b: i64) -> R<T> {

@@ -126,9 +126,9 @@ pub enum SemaError {
     #[error("`{op}` has parameters, so it needs a label")]
     #[diagnostic(
         code(resc::sema::needs_label),
-        help("labels name the parameters (`conv1: conv(..)` gives `conv1.weight`); write `{op}1: {op}..`")
+        help("labels name the parameters (`conv1: conv(..)` gives `conv1.weight`); write `{label}: {op}(..)`")
     )]
-    NeedsLabel { op: String },
+    NeedsLabel { op: String, label: String },
 
     #[error("`{name}` is {found}, not a layer")]
     #[diagnostic(
@@ -181,6 +181,13 @@ pub enum SemaError {
     #[diagnostic(code(resc::sema::bad_input_shape))]
     BadInputShape,
 
+    #[error("the model's input has no batch dimension")]
+    #[diagnostic(
+        code(resc::sema::no_batch_dimension),
+        help("layers read `[N, C, H, W]`: put the batch first, a name such as `N` to keep it free")
+    )]
+    NoBatchDim,
+
     #[error("the model's network must be a block, found {found}")]
     #[diagnostic(code(resc::sema::not_a_network), help("write `model NAME = network(args) on [N, C, H, W]`"))]
     NotANetwork { found: String },
@@ -209,6 +216,12 @@ pub enum SemaError {
 }
 
 /// Suggests the closest of `candidates` to `name`, if any is close.
+/// A label for an unlabelled `op` that the block does not use yet: `conv1`,
+/// else `conv2`, ...
+pub fn free_label(op: &str, taken: impl Fn(&str) -> bool) -> String {
+    (1..).map(|i| format!("{op}{i}")).find(|l| !taken(l)).expect("some label is free")
+}
+
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let candidates: Vec<&str> = candidates.into_iter().collect();
     // Names people bring from PyTorch and timm.
@@ -233,6 +246,13 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
         }
     }
     best.map(|(_, c)| c.to_string())
+}
+
+/// What a PyTorch or timm name (or a part of one, `group_norm`'s `norm`)
+/// is called here.
+pub fn alias(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    ALIASES.iter().find(|(theirs, _)| *theirs == lower).map(|(_, ours)| *ours)
 }
 
 const ALIASES: &[(&str, &str)] = &[

@@ -7,19 +7,76 @@ use std::collections::HashMap;
 
 use super::builtins;
 use super::program::Program;
-use super::{SemaError, did_you_mean};
+use super::{SemaError, did_you_mean, free_label};
 use crate::diag::Diag;
+use crate::source::Span;
 use crate::syntax::ast::{
     Arg, Atom, BlockDecl, Body, Call, Chain, Expr, ExprKind, FromTarget, Ident, Label, LabelPart, Layer, Stmt, TypeExpr,
 };
 
 const TYPES: &[&str] = &["int", "float", "bool", "str", "block"];
 
+/// The plain labels anywhere in `body` (an explicit stack: bodies nest as
+/// deep as the input does).
+fn plain_labels(body: &Body) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo: Vec<&Body> = vec![body];
+    while let Some(b) = todo.pop() {
+        for s in &b.stmts {
+            let Stmt::Layer(l) = s else { continue };
+            let mut layers = vec![l];
+            while let Some(l) = layers.pop() {
+                if let Some(label) = &l.label
+                    && let [LabelPart::Text(t)] = label.parts.as_slice()
+                {
+                    out.push(t.clone());
+                }
+                for t in &l.chain.terms {
+                    match &t.atom {
+                        Atom::Call(_) => {}
+                        Atom::Residual(r) => {
+                            todo.push(&r.body);
+                            if let Some(sc) = &r.shortcut {
+                                todo.push(&sc.then);
+                                todo.extend(sc.otherwise.iter());
+                            }
+                        }
+                        Atom::Combine { branches, .. } => todo.extend(branches.iter()),
+                        Atom::List { items, .. } => layers.extend(items.iter()),
+                        Atom::For(f) => todo.push(&f.body),
+                        Atom::Group(b) | Atom::Dense(b) => todo.push(b),
+                        Atom::If(i) => {
+                            todo.push(&i.then);
+                            todo.extend(i.otherwise.iter());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `n` candidates most like `name`, best first: what a part of the
+/// name is called here (`group_norm`: `bn`), then by Jaro-Winkler.
+fn closest<'a>(name: &str, cands: impl Iterator<Item = &'a str>, n: usize) -> Vec<&'a str> {
+    let aliases: Vec<&str> = name.split('_').filter_map(super::alias).collect();
+    let score = |c: &str| strsim::jaro_winkler(name, c) + if aliases.contains(&c) { 1.0 } else { 0.0 };
+    let mut scored: Vec<(f64, &str)> = cands.map(|c| (score(c), c)).collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(n).map(|(_, c)| c).collect()
+}
+
+fn quoted(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
 pub fn resolve(prog: &Program) -> Vec<Diag> {
     let mut diags = Vec::new();
     for b in &prog.blocks {
         check_params(b, &mut diags);
-        let mut w = Walker { prog, diags: &mut diags, scope: Vec::new() };
+        let mut w = Walker { prog, diags: &mut diags, scope: Vec::new(), labels: plain_labels(&b.body) };
         for p in &b.params {
             if let Some(d) = &p.default {
                 w.expr(d);
@@ -29,10 +86,10 @@ pub fn resolve(prog: &Program) -> Vec<Diag> {
         w.body(&b.body, false);
     }
     for l in &prog.lets {
-        Walker { prog, diags: &mut diags, scope: Vec::new() }.expr(&l.value);
+        Walker { prog, diags: &mut diags, scope: Vec::new(), labels: Vec::new() }.expr(&l.value);
     }
     for m in &prog.models {
-        let mut w = Walker { prog, diags: &mut diags, scope: Vec::new() };
+        let mut w = Walker { prog, diags: &mut diags, scope: Vec::new(), labels: Vec::new() };
         w.expr(&m.network);
         if let ExprKind::List(items) = &m.input.kind {
             // The first dimension may be a free name: the symbolic batch.
@@ -55,10 +112,14 @@ struct Walker<'a> {
     diags: &'a mut Vec<Diag>,
     /// Parameters, `let`s and loop variables visible here.
     scope: Vec<String>,
+    /// Every plain label of the block being walked (no suggested label may
+    /// take one of them).
+    labels: Vec<String>,
 }
 
 impl Walker<'_> {
     fn body(&mut self, b: &Body, indexed: bool) {
+        self.duplicate_labels(b);
         let mark = self.scope.len();
         for s in &b.stmts {
             match s {
@@ -72,6 +133,41 @@ impl Walker<'_> {
             }
         }
         self.scope.truncate(mark);
+    }
+
+    /// Two layers of one body under the same plain label, found in every
+    /// block, used or not. Reported where instantiation reports it (the label,
+    /// or the call of a block), so that finding it twice shows it once.
+    fn duplicate_labels(&mut self, b: &Body) {
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        for s in &b.stmts {
+            let Stmt::Layer(l) = s else { continue };
+            let Some(label) = &l.label else { continue };
+            let [LabelPart::Text(text)] = label.parts.as_slice() else { continue };
+            let span = match l.chain.terms.as_slice() {
+                [t] if t.repeat.is_none() => match &t.atom {
+                    Atom::Call(c) if self.is_builtin_op(&c.name.name) => label.span,
+                    Atom::Call(c) => c.span,
+                    Atom::List { .. } => label.span,
+                    _ => continue,
+                },
+                _ => label.span,
+            };
+            match seen.get(text) {
+                Some(&first) => self.diags.push(
+                    Diag::new(SemaError::DuplicateLabel { label: text.clone() })
+                        .at(span, "used again here")
+                        .also(first, "first used here"),
+                ),
+                None => {
+                    seen.insert(text.clone(), span);
+                }
+            }
+        }
+    }
+
+    fn is_builtin_op(&self, name: &str) -> bool {
+        !self.in_scope(name) && self.prog.block(name).is_none() && builtins::sig(name).is_some()
     }
 
     fn label(&mut self, label: &Label) {
@@ -162,19 +258,25 @@ impl Walker<'_> {
             let params: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
             self.args(args, Some((name, &params)));
             if matches!(name, "conv" | "bn" | "linear") && !named {
-                self.diags
-                    .push(Diag::new(SemaError::NeedsLabel { op: name.into() }).at(c.span, "this layer has no name"));
+                let label = free_label(name, |l| self.labels.iter().any(|t| t == l));
+                self.diags.push(
+                    Diag::new(SemaError::NeedsLabel { op: name.into(), label }).at(c.span, "this layer has no name"),
+                );
             }
         } else if !self.prog.lets.iter().any(|l| l.name.name == name) {
-            let mut cands = self.scope.clone();
-            cands.extend(self.prog.block_index.keys().cloned());
-            cands.extend(builtins::names().map(String::from));
-            self.unknown(&c.name, "layer", cands);
+            self.unknown_layer(&c.name);
             self.args(args, None);
         }
     }
 
     fn args(&mut self, args: &[Arg], params: Option<(&str, &[&str])>) {
+        // Found here for every call, used or not (instantiation finds it again
+        // at the same span, and the two are reported once).
+        if let Some(first_named) = args.iter().position(|a| a.name.is_some()) {
+            for late in args[first_named..].iter().filter(|a| a.name.is_none()) {
+                self.diags.push(Diag::new(SemaError::PositionalAfterNamed).at(late.span, "positional argument"));
+            }
+        }
         for a in args {
             if let (Some(n), Some((callee, params))) = (&a.name, params)
                 && !params.contains(&n.name.as_str())
@@ -190,6 +292,37 @@ impl Walker<'_> {
             }
             self.expr(&a.value);
         }
+    }
+
+    /// An unknown layer: the nearest name if one is close, else the closest
+    /// ops and blocks in scope and the whole list of built-in ops, so that a
+    /// newcomer learns what exists.
+    fn unknown_layer(&mut self, id: &Ident) {
+        if self.prog.broken.contains(&id.name) {
+            return;
+        }
+        let blocks: Vec<String> = self.prog.block_index.keys().cloned().collect();
+        let cands: Vec<String> = self
+            .scope
+            .iter()
+            .cloned()
+            .chain(blocks.iter().cloned())
+            .chain(builtins::names().map(String::from))
+            .collect();
+        let d = Diag::new(SemaError::UnknownName { what: "layer", name: id.name.clone() }).at(id.span, "not found");
+        let d = match did_you_mean(&id.name, cands.iter().map(String::as_str)) {
+            Some(s) => d.suggest(id.span, s),
+            None => {
+                let ops: Vec<&str> = builtins::names().collect();
+                let near = closest(&id.name, blocks.iter().map(String::as_str).chain(ops.iter().copied()), 4);
+                d.with_help(format!(
+                    "no built-in op or block in scope has this name; the closest are {}. The built-in ops: {}",
+                    quoted(&near),
+                    ops.join(", ")
+                ))
+            }
+        };
+        self.diags.push(d);
     }
 
     fn unknown(&mut self, id: &Ident, what: &'static str, cands: Vec<String>) {

@@ -200,7 +200,7 @@ impl Builder<'_> {
         let parts = p
             .into_inner()
             .map(|q| match q.as_rule() {
-                Rule::ident | Rule::label_tail => LabelPart::Text(q.as_str().to_string()),
+                Rule::label_head | Rule::label_tail => LabelPart::Text(q.as_str().to_string()),
                 Rule::interp => LabelPart::Expr(self.expr(q.into_inner().next().expect("expr"))),
                 r => unreachable!("label part {r:?}"),
             })

@@ -180,8 +180,23 @@ fn pest_error(file: FileId, offset: usize, src: &str, e: pest::error::Error<Rule
         return Diag::new(SyntaxError::Unexpected { expected, found }).at(span, "the item ends here, unfinished");
     }
     let span = Span::new(file, offset + pos, offset + pos + len);
-    Diag::new(SyntaxError::Unexpected { expected, found }).at(span, "unexpected here")
+    let d = Diag::new(SyntaxError::Unexpected { expected: expected.clone(), found }).at(span, "unexpected here");
+    let wants_name = ["a name", "a parameter", "a label"].iter().any(|w| expected.contains(w));
+    match RESERVED.iter().find(|k| **k == &src[pos..pos + len]) {
+        Some(k) if wants_name => d.with_help(format!(
+            "`{k}` is a keyword: it can label a layer (`{k}: conv(..)`, giving `{k}.weight`), but it cannot name a \
+             parameter, a `let`, a block or a model"
+        )),
+        _ => d,
+    }
 }
+
+/// The grammar's keywords (`keyword` in grammar/res.pest), for the help that
+/// says where one may still be written.
+const RESERVED: &[&str] = &[
+    "network", "model", "use", "let", "for", "if", "else", "residual", "shortcut", "then", "on", "with", "true",
+    "false", "and", "or", "not",
+];
 
 /// Tokens summarised as "an operator" rather than listed one by one.
 const OPERATORS: &[&str] = &["!=", "%", "*", "+", "-", "/", "<", "<=", "==", ">", ">=", "?"];
@@ -214,7 +229,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         use_decl | block_decl | model_decl | block_kw => "`use`, `block`, `network`, `model` or `let`",
         let_stmt => "`let`",
         ident | call | call_expr => "a name",
-        label => "a label",
+        label | label_head => "a label",
         type_expr | list_type => "a type",
         params | param => "a parameter",
         layer_stmt | list_layer | chain | term | residual | combinator | seq_list | for_layer => "a layer",

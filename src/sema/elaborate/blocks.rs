@@ -141,7 +141,11 @@ impl Elab<'_> {
         let needs_label = matches!(sig.name, "conv" | "bn" | "linear");
         if needs_label && name.is_none() {
             let _ = self.fail::<()>(
-                Diag::new(SemaError::NeedsLabel { op: sig.name.into() }).at(c.span, "this layer has no name"),
+                Diag::new(SemaError::NeedsLabel {
+                    op: sig.name.into(),
+                    label: super::super::free_label(sig.name, |l| self.names.contains_key(&Self::join(&ctx.prefix, l))),
+                })
+                .at(c.span, "this layer has no name"),
             );
             return None;
         }

@@ -369,6 +369,17 @@ impl<'p> Elab<'p> {
             let _ = self.fail::<()>(Diag::new(SemaError::BadInputShape).at(e.span, "this input shape"));
             return None;
         }
+        // `[3, 224, 224]`: an image without the batch would fail deep inside
+        // the first conv; say what is wrong where it is written.
+        if dims.len() == 3 && !matches!(dims[0], Dim::Sym(_)) {
+            let fixed = format!("[N, {}]", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
+            let _ = self.fail::<()>(
+                Diag::new(SemaError::NoBatchDim)
+                    .at(e.span, "three sizes: channels, height, width")
+                    .suggest(e.span, fixed),
+            );
+            return None;
+        }
         if let Some(given) = self.input_override.clone() {
             // `--input CxHxW` keeps a symbolic batch; `NxCxHxW` sets it too.
             let skip = usize::from(given.len() + 1 == dims.len() && matches!(dims[0], Dim::Sym(_)));
