@@ -9,6 +9,7 @@ pub mod ir;
 pub mod labels;
 pub mod lsp;
 pub mod npy;
+pub mod ops;
 pub mod panic_guard;
 pub mod passes;
 pub mod preprocess;

@@ -321,6 +321,14 @@ fn unusual_convs_pools_and_activations_match_the_interpreter() {
     agree("tests/fixtures/odd_ops.res", "odd_net", [1, 3, 40, 31]);
 }
 
+/// hard_swish, hard_sigmoid and mish: unary passes of the engine, after a
+/// conv, in a residual branch and as a squeeze-excitation gate.
+#[test]
+fn the_activations_without_kernels_match_the_interpreter() {
+    agree("tests/fixtures/activations.res", "act_net", [2, 3, 17, 19]);
+    agree("tests/fixtures/activations.res", "act_net", [1, 3, 24, 9]);
+}
+
 #[test]
 fn a_value_read_twice_by_an_elementwise_op_matches_the_interpreter() {
     agree("tests/fixtures/square.res", "sq", [2, 3, 4, 4]);

@@ -107,6 +107,7 @@ fn split_attention() {
 fn every_op_and_odd_sizes() {
     agrees("every_op", None);
     agrees("odd_net", None);
+    agrees("act_net", None);
 }
 
 #[test]

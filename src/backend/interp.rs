@@ -240,45 +240,8 @@ fn per_channel(t: &Tensor, f: impl Fn(usize, f32) -> f32) -> Tensor {
 }
 
 pub fn activation(a: Activation, v: f32) -> f32 {
-    match a {
-        // Not `v.max(0.0)`, which maps NaN to 0: PyTorch keeps NaN.
-        Activation::Relu => {
-            if v < 0.0 {
-                0.0
-            } else {
-                v
-            }
-        }
-        Activation::Relu6 => v.clamp(0.0, 6.0),
-        Activation::LeakyRelu(s) => {
-            if v > 0.0 {
-                v
-            } else {
-                v * s as f32
-            }
-        }
-        Activation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
-        Activation::Tanh => v.tanh(),
-        Activation::Gelu => 0.5 * v * (1.0 + erf(v / std::f32::consts::SQRT_2)),
-        Activation::Silu => v / (1.0 + (-v).exp()),
-        Activation::Elu(alpha) => {
-            if v > 0.0 {
-                v
-            } else {
-                alpha as f32 * (v.exp() - 1.0)
-            }
-        }
-    }
+    a.def().reference(v)
 }
-
-/// The error function (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
-fn erf(x: f32) -> f32 {
-    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    let y = 1.0 - poly * (-x * x).exp();
-    if x >= 0.0 { y } else { -y }
-}
-
 fn conv2d(x: &Tensor, c: &Conv2d, weight: &[f32], bias: Option<&[f32]>) -> Tensor {
     let (n, cin, h, w) = x.nchw();
     let (cout, g) = (c.out_channels as usize, c.groups as usize);

@@ -360,12 +360,7 @@ pub fn resolve(alias: &[Option<usize>], mut v: usize) -> usize {
 }
 
 fn jit_activation(a: Activation) -> Option<Stage> {
-    match a {
-        Activation::Relu => Some(Stage::Relu),
-        Activation::Relu6 => Some(Stage::Relu6),
-        Activation::LeakyRelu(s) => Some(Stage::LeakyRelu((s as f32).to_bits())),
-        _ => None,
-    }
+    a.def().jit()
 }
 
 /// Adds node `jx`, which reads the chain's current value `cur`, to the

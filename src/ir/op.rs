@@ -87,17 +87,7 @@ pub struct Conv2d {
     pub bias: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Activation {
-    Relu,
-    Relu6,
-    LeakyRelu(f64),
-    Sigmoid,
-    Tanh,
-    Gelu,
-    Silu,
-    Elu(f64),
-}
+pub use crate::ops::activation::Activation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
@@ -311,7 +301,7 @@ impl Op {
             Op::Add { residual: true } => "add (residual)".into(),
             Op::Subsample { stride } => format!("subsample /{stride}"),
             Op::PadChannels { before, after } => format!("pad_channels +{before}+{after}"),
-            Op::Act(Activation::LeakyRelu(s)) => format!("leaky_relu {s}"),
+            Op::Act(a) => a.def().describe(),
             Op::Slice { start, end: 0 } => format!("slice {start}.."),
             Op::Slice { start, end } => format!("slice {start}..{end}"),
             Op::SplitSum { radix } => format!("split_sum /{radix}"),
@@ -518,21 +508,6 @@ impl Op {
             }
             Op::Linear { in_features, out_features, .. } => *in_features as u128 * *out_features as u128,
             _ => 0,
-        }
-    }
-}
-
-impl Activation {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::Relu6 => "relu6",
-            Activation::LeakyRelu(_) => "leaky_relu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Tanh => "tanh",
-            Activation::Gelu => "gelu",
-            Activation::Silu => "silu",
-            Activation::Elu(_) => "elu",
         }
     }
 }

@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 use super::SemaError;
 use super::value::{Type, Value};
 use crate::ir::Shape;
-use crate::ir::op::{Activation, Conv2d, MAX_DIM, Op, Pool, PoolKind};
+use crate::ir::op::{Conv2d, MAX_DIM, Op, Pool, PoolKind};
+use crate::ops::activation;
 
 #[derive(Debug, Clone)]
 pub enum ArgDefault {
@@ -34,57 +35,57 @@ fn p(name: &'static str, ty: Type, default: ArgDefault) -> ParamSpec {
     ParamSpec { name, ty, default }
 }
 
-static SIGS: LazyLock<Vec<OpSig>> = LazyLock::new(|| {
-    use ArgDefault::*;
-    let sig = |name, params| OpSig { name, params };
-    let pool = |name| {
-        sig(
-            name,
-            vec![
-                p("kernel", Type::Pair, Required),
-                p("stride", Type::Pair, SameAsKernel),
-                p("pad", Type::Pair, Int(0)),
-                p("ceil", Type::Bool, Bool(false)),
-                p("count_pad", Type::Bool, Bool(true)),
-            ],
-        )
-    };
-    vec![
-        sig(
-            "conv",
-            vec![
-                p("channels", Type::Int, Required),
-                p("kernel", Type::Pair, Required),
-                p("stride", Type::Pair, Int(1)),
-                p("pad", Type::Pair, Int(0)),
-                p("dilation", Type::Pair, Int(1)),
-                p("groups", Type::Int, Int(1)),
-                p("bias", Type::Bool, Bool(false)),
-            ],
-        ),
-        sig("bn", vec![p("eps", Type::Float, Float(1e-5))]),
-        sig("relu", vec![]),
-        sig("relu6", vec![]),
-        sig("leaky_relu", vec![p("slope", Type::Float, Float(0.01))]),
-        sig("sigmoid", vec![]),
-        sig("tanh", vec![]),
-        sig("gelu", vec![]),
-        sig("silu", vec![]),
-        pool("maxpool"),
-        pool("avgpool"),
-        sig("global_avg", vec![]),
-        sig("flatten", vec![]),
-        sig("linear", vec![p("features", Type::Int, Required), p("bias", Type::Bool, Bool(true))]),
-        sig("dropout", vec![p("p", Type::Float, Float(0.5))]),
-        sig("identity", vec![]),
-        sig("elu", vec![p("alpha", Type::Float, Float(1.0))]),
-        sig("slice", vec![p("start", Type::Int, Required), p("end", Type::Int, Int(0))]),
-        sig("split_sum", vec![p("radix", Type::Int, Required)]),
-        sig("radix_softmax", vec![p("radix", Type::Int, Required), p("groups", Type::Int, Int(1))]),
-        sig("subsample", vec![p("stride", Type::Int, Required)]),
-        sig("pad_channels", vec![p("channels", Type::Int, Required)]),
-    ]
-});
+static SIGS: LazyLock<Vec<OpSig>> =
+    LazyLock::new(|| {
+        use ArgDefault::*;
+        let sig = |name, params| OpSig { name, params };
+        let pool = |name| {
+            sig(
+                name,
+                vec![
+                    p("kernel", Type::Pair, Required),
+                    p("stride", Type::Pair, SameAsKernel),
+                    p("pad", Type::Pair, Int(0)),
+                    p("ceil", Type::Bool, Bool(false)),
+                    p("count_pad", Type::Bool, Bool(true)),
+                ],
+            )
+        };
+        vec![
+            sig(
+                "conv",
+                vec![
+                    p("channels", Type::Int, Required),
+                    p("kernel", Type::Pair, Required),
+                    p("stride", Type::Pair, Int(1)),
+                    p("pad", Type::Pair, Int(0)),
+                    p("dilation", Type::Pair, Int(1)),
+                    p("groups", Type::Int, Int(1)),
+                    p("bias", Type::Bool, Bool(false)),
+                ],
+            ),
+            sig("bn", vec![p("eps", Type::Float, Float(1e-5))]),
+        ]
+        .into_iter()
+        .chain(activation::SPECS.iter().map(|s| {
+            sig(s.name, s.params.iter().map(|&(name, default)| p(name, Type::Float, Float(default))).collect())
+        }))
+        .chain([
+            pool("maxpool"),
+            pool("avgpool"),
+            sig("global_avg", vec![]),
+            sig("flatten", vec![]),
+            sig("linear", vec![p("features", Type::Int, Required), p("bias", Type::Bool, Bool(true))]),
+            sig("dropout", vec![p("p", Type::Float, Float(0.5))]),
+            sig("identity", vec![]),
+            sig("slice", vec![p("start", Type::Int, Required), p("end", Type::Int, Int(0))]),
+            sig("split_sum", vec![p("radix", Type::Int, Required)]),
+            sig("radix_softmax", vec![p("radix", Type::Int, Required), p("groups", Type::Int, Int(1))]),
+            sig("subsample", vec![p("stride", Type::Int, Required)]),
+            sig("pad_channels", vec![p("channels", Type::Int, Required)]),
+        ])
+        .collect()
+    });
 
 pub fn sig(name: &str) -> Option<&'static OpSig> {
     SIGS.iter().find(|s| s.name == name)
@@ -205,6 +206,10 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
     let a = Args { sig, vals };
     let max = MAX_DIM as i64;
     let channels = input.channels().unwrap_or(0);
+    if let Some(spec) = activation::spec(sig.name) {
+        let vals: Vec<f64> = spec.params.iter().map(|&(name, _)| a.float(name)).collect();
+        return Ok(Op::Act((spec.build)(&vals)));
+    }
     Ok(match sig.name {
         "conv" => Op::Conv2d(Conv2d {
             in_channels: channels,
@@ -223,13 +228,6 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
             }
             Op::BatchNorm { channels, eps }
         }
-        "relu" => Op::Act(Activation::Relu),
-        "relu6" => Op::Act(Activation::Relu6),
-        "leaky_relu" => Op::Act(Activation::LeakyRelu(a.float("slope"))),
-        "sigmoid" => Op::Act(Activation::Sigmoid),
-        "tanh" => Op::Act(Activation::Tanh),
-        "gelu" => Op::Act(Activation::Gelu),
-        "silu" => Op::Act(Activation::Silu),
         "maxpool" | "avgpool" => {
             let kernel = a.pair("kernel", 1)?;
             let stride = a.pair("stride", 1)?;
@@ -255,7 +253,6 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
             Op::Dropout { p }
         }
         "identity" => Op::Identity,
-        "elu" => Op::Act(Activation::Elu(a.float("alpha"))),
         "slice" => {
             let start = a.int("start", 0, max)?;
             let end = a.int("end", 0, max)?;

@@ -65,4 +65,5 @@ fn dpn_and_resnest() {
 fn every_op_and_the_unusual_forms() {
     agree("every_op");
     agree("odd_net");
+    agree("act_net");
 }

@@ -5,7 +5,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::plan::OpKind;
-use crate::ir::op::{Activation, Op};
+use crate::ir::op::Op;
 
 /// A construction value of a generated module.
 #[derive(Clone, Debug)]
@@ -195,8 +195,7 @@ pub fn builder(kind: OpKind, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str)
 pub fn inline_consts(op: &Op) -> Vec<(&'static str, Lit)> {
     use Lit::*;
     match op {
-        Op::Act(Activation::LeakyRelu(s)) => vec![("slope", F64(*s))],
-        Op::Act(Activation::Elu(a)) => vec![("alpha", F64(*a))],
+        Op::Act(a) => a.def().consts().into_iter().map(|(n, v)| (n, F64(v))).collect(),
         Op::Slice { start, end } => vec![("start", Usize(*start)), ("end", Usize(*end))],
         Op::SplitSum { radix } => vec![("radix", Usize(*radix))],
         Op::RadixSoftmax { radix, groups } => vec![("radix", Usize(*radix)), ("groups", Usize(*groups))],
@@ -211,20 +210,7 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
     let a = &args[0];
     let act = quote! { burn::tensor::activation };
     match op {
-        Op::Act(Activation::Relu) => quote! { #act::relu(#a) },
-        Op::Act(Activation::Relu6) => quote! { #a.clamp(0.0, 6.0) },
-        Op::Act(Activation::LeakyRelu(_)) => {
-            let s = c("slope");
-            quote! { #act::leaky_relu(#a, #s) }
-        }
-        Op::Act(Activation::Sigmoid) => quote! { #act::sigmoid(#a) },
-        Op::Act(Activation::Tanh) => quote! { #act::tanh(#a) },
-        Op::Act(Activation::Gelu) => quote! { #act::gelu(#a) },
-        Op::Act(Activation::Silu) => quote! { #act::silu(#a) },
-        Op::Act(Activation::Elu(_)) => {
-            let alpha = c("alpha");
-            quote! { #act::elu(#a, #alpha) }
-        }
+        Op::Act(f) => f.def().burn(a, c),
         Op::Identity | Op::Input => quote! { #a },
         Op::GlobalAvgPool => quote! { #a.mean_dim(3).mean_dim(2) },
         Op::Flatten => quote! { #a.flatten(1, 3) },

@@ -177,33 +177,7 @@ impl Lowering<'_> {
 }
 
 fn activation(p: &mut GraphParts, a: Activation, x: &str, name: &str) -> String {
-    match a {
-        Activation::Relu => p.node("Relu", &[x], vec![], name),
-        Activation::Relu6 => {
-            let lo = p.constant_f32(&format!("{name}.min"), 0.0);
-            let hi = p.constant_f32(&format!("{name}.max"), 6.0);
-            p.node("Clip", &[x, &lo, &hi], vec![], name)
-        }
-        Activation::LeakyRelu(s) => p.node("LeakyRelu", &[x], vec![float("alpha", s as f32)], name),
-        Activation::Elu(alpha) => p.node("Elu", &[x], vec![float("alpha", alpha as f32)], name),
-        Activation::Sigmoid => p.node("Sigmoid", &[x], vec![], name),
-        Activation::Tanh => p.node("Tanh", &[x], vec![], name),
-        Activation::Silu => {
-            let s = p.node("Sigmoid", &[x], vec![], &format!("{name}.sigmoid"));
-            p.node("Mul", &[x, &s], vec![], name)
-        }
-        Activation::Gelu => {
-            // The exact GELU, x/2 (1 + erf(x/sqrt 2)): `Gelu` itself is opset 20.
-            let root2 = p.constant_f32(&format!("{name}.sqrt2"), std::f32::consts::SQRT_2);
-            let one = p.constant_f32(&format!("{name}.one"), 1.0);
-            let half = p.constant_f32(&format!("{name}.half"), 0.5);
-            let scaled = p.node("Div", &[x, &root2], vec![], &format!("{name}.scaled"));
-            let erf = p.node("Erf", &[&scaled], vec![], &format!("{name}.erf"));
-            let plus = p.node("Add", &[&erf, &one], vec![], &format!("{name}.plus1"));
-            let halved = p.node("Mul", &[x, &half], vec![], &format!("{name}.half_x"));
-            p.node("Mul", &[&halved, &plus], vec![], name)
-        }
-    }
+    a.def().onnx(p, x, name)
 }
 
 /// Pools with the output size PyTorch gives: ONNX's `ceil_mode` keeps a last

@@ -3,7 +3,7 @@
 //! batch dimension symbolic; initializers carry the state_dict's keys; dropout
 //! and timm-style drop-path vanish, the paper's drop-path is its test-time scale.
 
-mod builder;
+pub(crate) mod builder;
 pub mod check;
 mod fold;
 mod lower;

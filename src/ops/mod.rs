@@ -1,0 +1,7 @@
+//! What the compiler knows about an op, kept in one place per op: its
+//! signature and how arguments build it, its reference evaluation, how the
+//! engine runs it, its burn code and its ONNX nodes. The activations are
+//! here; the other ops still have a match per concern (`ir::op`,
+//! `sema::builtins`, each backend), to be moved the same way.
+
+pub mod activation;
