@@ -329,6 +329,13 @@ fn the_activations_without_kernels_match_the_interpreter() {
     agree("tests/fixtures/activations.res", "act_net", [1, 3, 24, 9]);
 }
 
+/// Group norm: 1 to 16 groups, a non-default eps, at two sizes.
+#[test]
+fn group_norm_matches_the_interpreter() {
+    agree("tests/fixtures/group_norm.res", "gn_net", [2, 3, 15, 13]);
+    agree("tests/fixtures/group_norm.res", "gn_net", [1, 3, 8, 21]);
+}
+
 #[test]
 fn a_value_read_twice_by_an_elementwise_op_matches_the_interpreter() {
     agree("tests/fixtures/square.res", "sq", [2, 3, 4, 4]);

@@ -108,6 +108,7 @@ fn every_op_and_odd_sizes() {
     agrees("every_op", None);
     agrees("odd_net", None);
     agrees("act_net", None);
+    agrees("gn_net", None);
 }
 
 #[test]

@@ -62,6 +62,9 @@ pub fn op_text(op: &Op) -> String {
             if p.kind == PoolKind::Avg { format!(", count_pad: {}", p.count_include_pad) } else { String::new() }
         ),
         Op::BatchNorm { channels, eps } => format!("bn{{channels: {channels}, eps: {eps}}}"),
+        Op::GroupNorm { channels, groups, eps } => {
+            format!("group_norm{{channels: {channels}, groups: {groups}, eps: {eps}}}")
+        }
         Op::Linear { in_features, out_features, bias } => {
             format!("linear{{in: {in_features}, out: {out_features}, bias: {bias}}}")
         }

@@ -72,6 +72,14 @@ pub enum Kind {
         radix: usize,
         groups: usize,
     },
+    /// Group norm with its per-channel scale and shift (weights).
+    GroupNorm {
+        x: usize,
+        groups: usize,
+        eps: f64,
+        scale: usize,
+        shift: usize,
+    },
     Subsample {
         x: usize,
         stride: usize,
@@ -106,6 +114,7 @@ impl Step {
             | Kind::Slice { x, .. }
             | Kind::SplitSum { x, .. }
             | Kind::RadixSoftmax { x, .. }
+            | Kind::GroupNorm { x, .. }
             | Kind::Subsample { x, .. }
             | Kind::Pad { x, .. } => vec![*x],
         };
@@ -136,6 +145,7 @@ impl Step {
                 "reshaping".into()
             }
             Kind::RadixSoftmax { .. } => "radix softmax".into(),
+            Kind::GroupNorm { .. } => "group norm".into(),
         };
         format!("{base}{fused}")
     }
@@ -291,6 +301,16 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
                     return Err(WeightError::Unsupported(g.node(ix).name.clone()));
                 }
                 s
+            }
+            Op::GroupNorm { channels, groups, eps } => {
+                let n = *channels as usize;
+                let (scale, shift) = (cx.take(ix, "weight")?, cx.take(ix, "bias")?);
+                if scale.len() != n || shift.len() != n {
+                    let (name, got) = if scale.len() != n { ("weight", scale.len()) } else { ("bias", shift.len()) };
+                    return Err(WeightError::Size { name: format!("{}.{name}", g.node(ix).name), want: n, got });
+                }
+                let (scale, shift) = (cx.keep(scale), cx.keep(shift));
+                step(Kind::GroupNorm { x: ins[0], groups: *groups as usize, eps: *eps, scale, shift })
             }
             Op::Pool(p) => step(Kind::Pool { x: ins[0], pool: p.clone() }),
             Op::GlobalAvgPool => step(Kind::GlobalAvg { x: ins[0] }),

@@ -154,7 +154,7 @@ pub fn build(g: &Graph) -> Program {
                 let ow = b.push(Ins::Add(ow, one));
                 [n, b.k(c.out_channels as i64), oh, ow]
             }
-            Op::BatchNorm { channels, .. } => {
+            Op::BatchNorm { channels, .. } | Op::GroupNorm { channels, .. } => {
                 let ok = b.eq_k(ins[0][1], *channels as i64);
                 b.check(ok, ix, CheckKind::Channels { want: *channels as i64 });
                 ins[0]

@@ -15,6 +15,13 @@ pub enum Op {
         eps: f64,
     },
     Act(Activation),
+    /// Normalisation over groups of channels of each sample (Wu and He
+    /// 2018), with a learnt per-channel scale and shift; no running statistics.
+    GroupNorm {
+        channels: u64,
+        groups: u64,
+        eps: f64,
+    },
     Pool(Pool),
     GlobalAvgPool,
     Flatten,
@@ -180,6 +187,13 @@ pub enum ShapeError {
     #[diagnostic(code(resc::shape::radix), help("split attention needs radix x groups to divide the channels"))]
     Radix { radix: u64, channels: u64 },
 
+    #[error("{groups} groups do not divide the {channels} channels")]
+    #[diagnostic(
+        code(resc::shape::group_norm),
+        help("group norm splits the channels into equal groups: {suggestion} groups would divide them")
+    )]
+    GroupNorm { groups: u64, channels: u64, suggestion: u64 },
+
     #[error("a dimension of {size} is too large")]
     #[diagnostic(code(resc::shape::too_large), help("dimensions are limited to {limit}"))]
     TooLarge { size: u128, limit: u64 },
@@ -247,6 +261,7 @@ impl Op {
             Op::Input => "input",
             Op::Conv2d(_) => "conv",
             Op::BatchNorm { .. } => "bn",
+            Op::GroupNorm { .. } => "group_norm",
             Op::Act(a) => a.name(),
             Op::Pool(p) => match p.kind {
                 PoolKind::Max => "maxpool",
@@ -297,6 +312,7 @@ impl Op {
                 s
             }
             Op::Linear { out_features, .. } => format!("linear {out_features}"),
+            Op::GroupNorm { groups, .. } => format!("group_norm {groups}"),
             Op::Dropout { p } => format!("dropout {p}"),
             Op::Add { residual: true } => "add (residual)".into(),
             Op::Subsample { stride } => format!("subsample /{stride}"),
@@ -351,6 +367,18 @@ impl Op {
                 let c = dim(x, 1);
                 if c != *channels {
                     return Err(ShapeError::Channels { op: "bn", want: *channels, got: c });
+                }
+                Ok(x.clone())
+            }
+            Op::GroupNorm { channels, groups, .. } => {
+                want_rank("group_norm", x, 4)?;
+                let c = dim(x, 1);
+                if c != *channels {
+                    return Err(ShapeError::Channels { op: "group_norm", want: *channels, got: c });
+                }
+                if !c.is_multiple_of(*groups) {
+                    let suggestion = largest_divisor_at_most(c, *groups);
+                    return Err(ShapeError::GroupNorm { groups: *groups, channels: c, suggestion });
                 }
                 Ok(x.clone())
             }
@@ -483,6 +511,7 @@ impl Op {
                 b("running_mean", vec![*channels]),
                 b("running_var", vec![*channels]),
             ],
+            Op::GroupNorm { channels, .. } => vec![p("weight", vec![*channels]), p("bias", vec![*channels])],
             Op::Linear { in_features, out_features, bias } => {
                 let mut v = vec![p("weight", vec![*out_features, *in_features])];
                 if *bias {
@@ -495,7 +524,7 @@ impl Op {
     }
 
     pub fn has_state(&self) -> bool {
-        matches!(self, Op::Conv2d(_) | Op::BatchNorm { .. } | Op::Linear { .. })
+        matches!(self, Op::Conv2d(_) | Op::BatchNorm { .. } | Op::GroupNorm { .. } | Op::Linear { .. })
     }
 
     /// Multiply-accumulates at batch 1 for the given output shape: convolutions

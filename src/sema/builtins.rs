@@ -65,6 +65,7 @@ static SIGS: LazyLock<Vec<OpSig>> =
                 ],
             ),
             sig("bn", vec![p("eps", Type::Float, Float(1e-5))]),
+            sig("group_norm", vec![p("groups", Type::Int, Required), p("eps", Type::Float, Float(1e-5))]),
         ]
         .into_iter()
         .chain(activation::SPECS.iter().map(|s| {
@@ -227,6 +228,13 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
                 return Err(range_err("eps", "`bn` eps", "in (0, 1)", eps));
             }
             Op::BatchNorm { channels, eps }
+        }
+        "group_norm" => {
+            let eps = a.float("eps");
+            if !(eps > 0.0 && eps < 1.0) {
+                return Err(range_err("eps", "`group_norm` eps", "in (0, 1)", eps));
+            }
+            Op::GroupNorm { channels, groups: a.int("groups", 1, max)?, eps }
         }
         "maxpool" | "avgpool" => {
             let kernel = a.pair("kernel", 1)?;

@@ -66,4 +66,5 @@ fn every_op_and_the_unusual_forms() {
     agree("every_op");
     agree("odd_net");
     agree("act_net");
+    agree("gn_net");
 }

@@ -97,6 +97,8 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
         "BatchNormConfig",
         "Dropout",
         "DropoutConfig",
+        "GroupNorm",
+        "GroupNormConfig",
         "Identity",
         "Linear",
         "LinearConfig",

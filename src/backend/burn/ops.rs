@@ -80,6 +80,9 @@ pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
             ("bias", Bool(c.bias)),
         ],
         Op::BatchNorm { channels, eps } => vec![("channels", Usize(*channels)), ("eps", F64(*eps))],
+        Op::GroupNorm { channels, groups, eps } => {
+            vec![("groups", Usize(*groups)), ("channels", Usize(*channels)), ("eps", F64(*eps))]
+        }
         Op::Linear { in_features, out_features, bias } => {
             vec![("in", Usize(*in_features)), ("out", Usize(*out_features)), ("bias", Bool(*bias))]
         }
@@ -142,6 +145,15 @@ pub fn builder(kind: OpKind, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str)
         OpKind::Bn => {
             let c = v("channels");
             let mut b = quote! { BatchNormConfig::new(#c) };
+            if !is("eps", Lit::F64(1e-5)) {
+                let e = v("eps");
+                b = quote! { #b.with_epsilon(#e) };
+            }
+            quote! { #b.init(device) }
+        }
+        OpKind::GroupNorm => {
+            let (g, c) = (v("groups"), v("channels"));
+            let mut b = quote! { GroupNormConfig::new(#g, #c) };
             if !is("eps", Lit::F64(1e-5)) {
                 let e = v("eps");
                 b = quote! { #b.with_epsilon(#e) };
@@ -290,6 +302,7 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
         }
         Op::Conv2d(_)
         | Op::BatchNorm { .. }
+        | Op::GroupNorm { .. }
         | Op::Linear { .. }
         | Op::Pool(_)
         | Op::Dropout { .. }

@@ -13,6 +13,7 @@ use crate::ir::{Child, Graph, Op, ScopeId, ScopeKind};
 pub enum OpKind {
     Conv,
     Bn,
+    GroupNorm,
     Linear,
     MaxPool,
     AvgPool,
@@ -25,6 +26,7 @@ impl OpKind {
         Some(match op {
             Op::Conv2d(_) => OpKind::Conv,
             Op::BatchNorm { .. } => OpKind::Bn,
+            Op::GroupNorm { .. } => OpKind::GroupNorm,
             Op::Linear { .. } => OpKind::Linear,
             Op::Pool(p) if p.kind == crate::ir::op::PoolKind::Max => OpKind::MaxPool,
             Op::Pool(_) => OpKind::AvgPool,

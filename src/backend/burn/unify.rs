@@ -744,6 +744,7 @@ fn field_kind(
             let t = match kind {
                 OpKind::Conv => quote! { Conv2d },
                 OpKind::Bn => quote! { BatchNorm },
+                OpKind::GroupNorm => quote! { GroupNorm },
                 OpKind::Linear => quote! { Linear },
                 OpKind::MaxPool => quote! { MaxPool2d },
                 OpKind::AvgPool => quote! { AvgPool2d },

@@ -29,6 +29,7 @@ pub const OPS: &[&str] = &[
     "MaxPool",
     "Mul",
     "Pad",
+    "ReduceMean",
     "ReduceSum",
     "Relu",
     "Reshape",
@@ -36,9 +37,12 @@ pub const OPS: &[&str] = &[
     "Slice",
     "Softmax",
     "Softplus",
+    "Sqrt",
+    "Sub",
     "Sum",
     "Tanh",
     "Transpose",
+    "Unsqueeze",
 ];
 
 /// The rules broken, one line each; empty when the model is well formed.

@@ -66,6 +66,19 @@ impl Lowering<'_> {
                 let v = self.weight(ix, "running_var", &dims)?;
                 self.parts.node("BatchNormalization", &[&x, &w, &b, &m, &v], vec![float("epsilon", *eps as f32)], &name)
             }
+            Op::GroupNorm { channels, groups, eps } => {
+                let dims = [*channels];
+                let w = self.weight(ix, "weight", &dims)?;
+                let b = self.weight(ix, "bias", &dims)?;
+                return Ok(Lowered::Value(group_norm(
+                    &mut self.parts,
+                    &node.shape,
+                    *groups,
+                    *eps,
+                    [&x, &w, &b],
+                    &name,
+                )));
+            }
             Op::Act(a) => activation(p, *a, &x, &name),
             Op::Pool(pool) => pool_op(p, pool, &x, &g.node(g.inputs(ix)[0]).shape, &node.shape, &name),
             Op::GlobalAvgPool => p.node("GlobalAveragePool", &[&x], vec![], &name),
@@ -174,6 +187,35 @@ impl Lowering<'_> {
         let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
         Ok(self.parts.node("Conv", &ins, attrs, &name))
     }
+}
+
+/// Group norm from opset-17 ops (`GroupNormalization` is opset 18, and
+/// normalises differently before opset 21): `[N, G, rest]`, the mean and
+/// biased variance over the rest, back to `[N, C, H, W]`, then the per-channel
+/// scale and shift.
+fn group_norm(p: &mut GraphParts, shape: &Shape, groups: u64, eps: f64, [x, w, b]: [&str; 3], name: &str) -> String {
+    let grouped = p.constant_i64(&format!("{name}.grouped"), &[0, groups as i64, -1]);
+    let xg = p.node("Reshape", &[x, &grouped], vec![], &format!("{name}.groups"));
+    let mean_of = |p: &mut GraphParts, v: &str, out: &str| {
+        p.node("ReduceMean", &[v], vec![ints("axes", &[2]), int("keepdims", 1)], &format!("{name}.{out}"))
+    };
+    let mean = mean_of(p, &xg, "mean");
+    let centred = p.node("Sub", &[&xg, &mean], vec![], &format!("{name}.centred"));
+    let squares = p.node("Mul", &[&centred, &centred], vec![], &format!("{name}.squares"));
+    let var = mean_of(p, &squares, "var");
+    let eps = p.constant_f32(&format!("{name}.eps"), eps as f32);
+    let var_eps = p.node("Add", &[&var, &eps], vec![], &format!("{name}.var_eps"));
+    let std = p.node("Sqrt", &[&var_eps], vec![], &format!("{name}.std"));
+    let normed = p.node("Div", &[&centred, &std], vec![], &format!("{name}.normed"));
+    let mut dims = vec![0i64];
+    dims.extend((1..shape.rank()).map(|i| shape.size(i).unwrap_or(0) as i64));
+    let back = p.constant_i64(&format!("{name}.shape"), &dims);
+    let y = p.node("Reshape", &[&normed, &back], vec![], &format!("{name}.ungrouped"));
+    let axes = p.constant_i64(&format!("{name}.axes"), &[1, 2]);
+    let w = p.node("Unsqueeze", &[w, &axes], vec![], &format!("{name}.scale"));
+    let b = p.node("Unsqueeze", &[b, &axes], vec![], &format!("{name}.shift"));
+    let scaled = p.node("Mul", &[&y, &w], vec![], &format!("{name}.scaled"));
+    p.node("Add", &[&scaled, &b], vec![], name)
 }
 
 fn activation(p: &mut GraphParts, a: Activation, x: &str, name: &str) -> String {
