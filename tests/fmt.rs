@@ -247,6 +247,31 @@ block b(a: int) {         // why
     assert_eq!(format_source(src).unwrap(), want);
 }
 
+/// A keyword labelling a layer starts a statement; a keyword that continues
+/// one (`then`, `shortcut`, the `: b` of a conditional) still indents.
+#[test]
+fn keyword_labels_start_statements() {
+    let src = "\
+block b(planes: int) {
+    conv1: conv(planes, 3)
+      shortcut: [conv(planes, 1), bn]
+  then: relu
+    x: conv(planes, 3)
+    then conv(planes, 1)
+}
+";
+    let want = "\
+block b(planes: int) {
+    conv1: conv(planes, 3)
+    shortcut: [conv(planes, 1), bn]
+    then: relu
+    x: conv(planes, 3)
+        then conv(planes, 1)
+}
+";
+    assert_eq!(format_source(src).unwrap(), want);
+}
+
 // ---------------------------------------------------------------- the command line
 
 fn resc(args: &[&str], stdin: &str) -> Output {

@@ -232,3 +232,21 @@ fn stdlib_files_are_concise() {
         assert!(code < limit, "stdlib/{name}.res has {code} lines of code");
     }
 }
+
+/// timm's resnet50_gn is resnet50 with GroupNorm(32) for every BatchNorm:
+/// timm 1.0.31's counts (as issue 10 gives them), and resnet50's state_dict
+/// (the torchvision fixture, which timm's ResNet names the same) without
+/// the running statistics a group norm does not have.
+#[test]
+fn resnet50_gn_is_resnet50_with_group_norm() {
+    let models = all_models();
+    let s = &models["resnet50_gn"];
+    assert_eq!((s.params, s.macs), (25_557_032, 4_089_184_256));
+    let want: Vec<_> = fixture(std::path::Path::new("tests/fixtures/state/resnet50.txt"))
+        .state
+        .into_iter()
+        .filter(|e| e.2 == "param")
+        .collect();
+    // Batch norms would add their running statistics.
+    assert_eq!(state_of(s), want);
+}

@@ -146,6 +146,12 @@ impl<'a> Printer<'a> {
         if t.is_comment() || t.is("{") || t.is("[") {
             return false;
         }
+        // `then: relu`, `shortcut: [conv, bn]`: a keyword labelling a layer
+        // starts a statement (unless it is the `: else` part of `c ? a : b`).
+        let is = |k: usize, s: &str| self.toks.get(k).is_some_and(|t| t.is(s));
+        if t.kind == Kind::Word && is(i + 1, ":") && !is(i + 2, ":") && !last_code.is_some_and(|p| is(p, "?")) {
+            return false;
+        }
         if (t.kind == Kind::Word && SOFT_BREAKS.contains(&t.text)) || t.is("(") || (t.kind == Kind::Punct && !t.is(";"))
         {
             return true;

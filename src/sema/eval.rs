@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use super::SemaError;
-use super::builtins::FUNCTIONS;
+use super::builtins::{self, FUNCTIONS};
 use super::elaborate::{Elab, Env, Poison, R};
 use super::value::{BlockVal, DropPathSpec, Schedule, Type, Value};
 use crate::diag::Diag;
@@ -244,17 +244,26 @@ impl Elab<'_> {
         if FUNCTIONS.contains(&name) {
             return self.function(c, env);
         }
+        // `norm: block = bn`, `norm: group_norm(32)`: an op is a block value
+        // too, so a template can take its norm or activation as an argument.
+        if builtins::sig(name).is_some() {
+            let bv = BlockVal { template: name.into(), bound: Vec::new() };
+            return match &c.args {
+                None => Ok(Value::Block(Rc::new(bv))),
+                Some(args) => self.partial(&bv, args, env),
+            };
+        }
         self.unknown_name(&c.name, "name", env)
     }
 
     /// `bottleneck(groups: 32)`: a block with some arguments bound now and the
     /// rest bound where it is used as a layer.
     fn partial(&mut self, bv: &BlockVal, args: &[Arg], env: &Env) -> R<Value> {
-        let Some(decl) = self.prog.block(&bv.template) else {
-            return Err(Poison);
+        let params: Vec<(String, Type)> = match (self.prog.block(&bv.template), builtins::sig(&bv.template)) {
+            (Some(decl), _) => decl.params.iter().map(|p| (p.name.name.clone(), self.param_type(&p.ty))).collect(),
+            (None, Some(sig)) => sig.params.iter().map(|p| (p.name.to_string(), p.ty.clone())).collect(),
+            (None, None) => return Err(Poison),
         };
-        let params: Vec<(String, Type)> =
-            decl.params.iter().map(|p| (p.name.name.clone(), self.param_type(&p.ty))).collect();
         let mut bound = bv.bound.clone();
         let mut named_seen = false;
         let names: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();

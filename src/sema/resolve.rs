@@ -350,6 +350,10 @@ impl Walker<'_> {
                     self.args(args, Some((name, &params)));
                 } else if builtins::FUNCTIONS.contains(&name) {
                     self.args(args, None);
+                } else if let Some(sig) = builtins::sig(name) {
+                    // An op as a block value: `norm: group_norm(32)`.
+                    let params: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
+                    self.args(args, Some((name, &params)));
                 } else {
                     let mut cands = self.scope.clone();
                     cands.extend(self.prog.block_index.keys().cloned());

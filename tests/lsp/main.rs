@@ -180,8 +180,9 @@ fn inlay_hints_show_each_line_s_output_and_can_be_turned_off() {
     let (pool_line, _) = pos_of(&text, "maxpool: maxpool", 0);
     let pool: Vec<&Value> = hints.iter().filter(|h| h["position"]["line"] == pool_line).collect();
     assert_eq!(pool[0]["label"], "→ [N, 64, 56, 56]");
-    // A stage line inside a `for`: one shape per stage and block kind, folded.
-    let (stage_line, _) = pos_of(&text, "layer{i + 1}:", 0);
+    // A stage inside a `for`: one shape per stage and block kind, folded, at
+    // the end of the layer (its `then` line).
+    let (stage_line, _) = pos_of(&text, "then block(planes", 0);
     let stage = hints.iter().find(|h| h["position"]["line"] == stage_line).expect("stage hint");
     assert!(stage["label"].as_str().unwrap().starts_with("→ [N, 64, 56, 56] | [N, 128, 28, 28] |"), "{stage}");
     assert!(hints.len() > 10, "{}", hints.len());

@@ -124,6 +124,7 @@ impl Elab<'_> {
     pub(super) fn op_call(
         &mut self,
         sig: &'static OpSig,
+        prebound: &[(String, Value)],
         c: &Call,
         env: &Env,
         ctx: &Ctx,
@@ -137,7 +138,7 @@ impl Elab<'_> {
             .map(|p| (p.name.to_string(), p.ty.clone(), Some(DefaultSrc::Op(p.default.clone()))))
             .collect();
         let args = c.args.as_deref().unwrap_or(&[]);
-        let vals = self.bind(sig.name, &params, &[], args, c.span, env).ok();
+        let vals = self.bind(sig.name, &params, prebound, args, c.span, env).ok();
         let needs_label = matches!(sig.name, "conv" | "bn" | "linear");
         if needs_label && name.is_none() {
             let _ = self.fail::<()>(

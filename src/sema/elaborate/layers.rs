@@ -343,7 +343,10 @@ impl Elab<'_> {
         let args = c.args.as_deref();
         if let Some(v) = env.lookup(&id.name) {
             return match v.clone()? {
-                Value::Block(bv) => self.instantiate(&bv, args, c.span, name, ctx, env, cur, false),
+                Value::Block(bv) => match (self.prog.block(&bv.template), builtins::sig(&bv.template)) {
+                    (None, Some(sig)) => self.op_call(sig, &bv.bound, c, env, ctx, cur, name, nspan),
+                    _ => self.instantiate(&bv, args, c.span, name, ctx, env, cur, false),
+                },
                 other => {
                     let found = other.type_name();
                     let _ = self.fail::<()>(
@@ -359,7 +362,7 @@ impl Elab<'_> {
             return self.instantiate(&bv, args, c.span, name, ctx, env, cur, false);
         }
         if let Some(sig) = builtins::sig(&id.name) {
-            return self.op_call(sig, c, env, ctx, cur, name, nspan);
+            return self.op_call(sig, &[], c, env, ctx, cur, name, nspan);
         }
         if self.prog.lets.iter().any(|l| l.name.name == id.name) {
             let _ = self.fail::<()>(
