@@ -283,7 +283,7 @@ fn atom(p: &mut Printer, l: &Layer, s: &mut Scope, depth: usize) -> String {
             t + ")"
         }
         Layer::Bn { eps } => if *eps { "bn(eps: 0.001)" } else { "bn" }.into(),
-        Layer::Act(a) => match a % 10 {
+        Layer::Act(a) => match a % 13 {
             0 | 1 => "relu",
             2 => "relu6",
             3 => "leaky_relu(0.1)",
@@ -292,6 +292,9 @@ fn atom(p: &mut Printer, l: &Layer, s: &mut Scope, depth: usize) -> String {
             6 => "gelu",
             7 => "silu",
             8 => "elu(alpha: 0.5)",
+            9 => "hard_swish",
+            10 => "hard_sigmoid",
+            11 => "mish",
             _ => "dropout(0.25)",
         }
         .into(),
