@@ -42,7 +42,8 @@ fn reference_and_engine_agree() {
     }
 }
 
-/// Values printed by PyTorch 2.x (`torch.nn.functional`, float64).
+/// Values of PyTorch's definitions (`torch.nn.functional`), computed in
+/// double precision with Python's `math` module: no PyTorch on this machine.
 #[test]
 fn known_values() {
     let cases: &[(&str, f32, f64)] = &[
