@@ -76,7 +76,7 @@ pub fn resolve(prog: &Program) -> Vec<Diag> {
     let mut diags = Vec::new();
     for b in &prog.blocks {
         check_params(b, &mut diags);
-        let mut w = Walker { prog, diags: &mut diags, scope: Vec::new(), labels: plain_labels(&b.body) };
+        let mut w = Walker { prog, diags: &mut diags, scope: Vec::new(), block: Some(&b.body) };
         for p in &b.params {
             if let Some(d) = &p.default {
                 w.expr(d);
@@ -86,10 +86,10 @@ pub fn resolve(prog: &Program) -> Vec<Diag> {
         w.body(&b.body, false);
     }
     for l in &prog.lets {
-        Walker { prog, diags: &mut diags, scope: Vec::new(), labels: Vec::new() }.expr(&l.value);
+        Walker { prog, diags: &mut diags, scope: Vec::new(), block: None }.expr(&l.value);
     }
     for m in &prog.models {
-        let mut w = Walker { prog, diags: &mut diags, scope: Vec::new(), labels: Vec::new() };
+        let mut w = Walker { prog, diags: &mut diags, scope: Vec::new(), block: None };
         w.expr(&m.network);
         if let ExprKind::List(items) = &m.input.kind {
             // The first dimension may be a free name: the symbolic batch.
@@ -112,9 +112,9 @@ struct Walker<'a> {
     diags: &'a mut Vec<Diag>,
     /// Parameters, `let`s and loop variables visible here.
     scope: Vec<String>,
-    /// Every plain label of the block being walked (no suggested label may
-    /// take one of them).
-    labels: Vec<String>,
+    /// The body of the block being walked, whose labels a suggested label
+    /// must avoid (collected only when one is suggested).
+    block: Option<&'a Body>,
 }
 
 impl Walker<'_> {
@@ -146,6 +146,9 @@ impl Walker<'_> {
             let [LabelPart::Text(text)] = label.parts.as_slice() else { continue };
             let span = match l.chain.terms.as_slice() {
                 [t] if t.repeat.is_none() => match &t.atom {
+                    // A parameter may hold an op or a block, reported at
+                    // different places: instantiation finds those.
+                    Atom::Call(c) if self.in_scope(&c.name.name) => continue,
                     Atom::Call(c) if self.is_builtin_op(&c.name.name) => label.span,
                     Atom::Call(c) => c.span,
                     Atom::List { .. } => label.span,
@@ -167,7 +170,7 @@ impl Walker<'_> {
     }
 
     fn is_builtin_op(&self, name: &str) -> bool {
-        !self.in_scope(name) && self.prog.block(name).is_none() && builtins::sig(name).is_some()
+        self.prog.block(name).is_none() && builtins::sig(name).is_some()
     }
 
     fn label(&mut self, label: &Label) {
@@ -258,7 +261,8 @@ impl Walker<'_> {
             let params: Vec<&str> = sig.params.iter().map(|p| p.name).collect();
             self.args(args, Some((name, &params)));
             if matches!(name, "conv" | "bn" | "linear") && !named {
-                let label = free_label(name, |l| self.labels.iter().any(|t| t == l));
+                let taken = self.block.map(plain_labels).unwrap_or_default();
+                let label = free_label(name, |l| taken.iter().any(|t| t == l));
                 self.diags.push(
                     Diag::new(SemaError::NeedsLabel { op: name.into(), label }).at(c.span, "this layer has no name"),
                 );
