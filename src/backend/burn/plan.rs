@@ -140,10 +140,16 @@ impl<'g> Plan<'g> {
         out
     }
 
-    /// A container whose members are named 0, 1, ...
+    /// A container whose members are named 0, 1, ...: a list, or a labelled
+    /// block whose body is one (`conv1: deep_stem()`).
     pub fn is_numbered(&self, s: ScopeId) -> bool {
         let sc = self.g.scope(s);
-        sc.kind == ScopeKind::Container && {
+        let list_like = match sc.kind {
+            ScopeKind::Container => true,
+            ScopeKind::Instance { .. } => s.0 != 0 && !self.is_unlabelled_instance(s),
+            ScopeKind::Model => false,
+        };
+        list_like && {
             let kids = self.flat_children(s);
             !kids.is_empty() && kids.iter().all(|c| self.label_of_child(c).parse::<u64>().is_ok())
         }
@@ -153,7 +159,7 @@ impl<'g> Plan<'g> {
         let sc = self.g.scope(s);
         match sc.kind {
             ScopeKind::Model => true,
-            ScopeKind::Instance { .. } => s.0 == 0 || !self.is_unlabelled_instance(s),
+            ScopeKind::Instance { .. } => s.0 == 0 || !(self.is_unlabelled_instance(s) || self.is_numbered(s)),
             ScopeKind::Container => !self.is_numbered(s),
         }
     }

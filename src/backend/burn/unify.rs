@@ -75,7 +75,8 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
         ty.instances.iter().map(|&s| plan.program(s)).collect::<Result<_, _>>()?;
     // Where one instance holds a layer and another an `identity` in its place
     // (`[if s > 1 { avgpool(..) } else { identity }, ..]`), the identity is the
-    // layer's absence: drop it, and let its output stand for its input.
+    // layer's absence: drop it, and let its output stand for its input. An
+    // identity everywhere (`se: attn` without attention) goes the same way.
     let module_keys: std::collections::HashSet<String> = progs
         .iter()
         .flat_map(|p| &p.1)
@@ -86,8 +87,9 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
     for (i, (_, steps)) in progs.iter_mut().enumerate() {
         let mut kept = Vec::new();
         for st in steps.drain(..) {
-            if module_keys.contains(&st.key) && matches!(st.kind, StepKind::Inline(_)) {
-                if !matches!(g.node(st.out).op, crate::ir::Op::Identity) {
+            let identity = matches!(g.node(st.out).op, crate::ir::Op::Identity);
+            if matches!(st.kind, StepKind::Inline(_)) && (identity || module_keys.contains(&st.key)) {
+                if !identity {
                     return Err(unsupported(
                         format!("`{}` being a layer in some instances and an op in others", st.key),
                         &at,

@@ -146,15 +146,14 @@ impl DualPath {
             Some(m) => m.forward(x.clone()),
             None => c1x1_w_s1,
         };
-        let x_s = c1x1_w_s2;
         let c1x1_a = self.c1x1_a.forward(x);
         let c3x3_b = self.c3x3_b.forward(c1x1_a);
         let c1x1_c = self.c1x1_c.forward(c3x3_b);
-        let slice = x_s.clone().narrow(1, 0, self.slice_end);
+        let slice = c1x1_w_s2.clone().narrow(1, 0, self.slice_end);
         let slice2 = c1x1_c.clone().narrow(1, 0, self.slice2_end);
         let add = slice + slice2;
         let slice3 = {
-            let t = x_s;
+            let t = c1x1_w_s2;
             let channels = t.dims()[1];
             t.narrow(1, self.slice3_start, channels - self.slice3_start)
         };
