@@ -3,8 +3,18 @@
 
 use std::path::PathBuf;
 
-pub const NAMES: &[&str] =
-    &["resnet", "resnetv2", "wide_resnet", "resnext", "stochastic_depth", "densenet", "dpn", "resnest"];
+pub const NAMES: &[&str] = &[
+    "resnet",
+    "resnetv2",
+    "wide_resnet",
+    "resnext",
+    "stochastic_depth",
+    "densenet",
+    "dpn",
+    "resnest",
+    "resnet_d",
+    "attention",
+];
 
 pub fn source(name: &str) -> Option<&'static str> {
     Some(match name {
@@ -16,6 +26,8 @@ pub fn source(name: &str) -> Option<&'static str> {
         "densenet" => include_str!("../stdlib/densenet.res"),
         "dpn" => include_str!("../stdlib/dpn.res"),
         "resnest" => include_str!("../stdlib/resnest.res"),
+        "resnet_d" => include_str!("../stdlib/resnet_d.res"),
+        "attention" => include_str!("../stdlib/attention.res"),
         _ => return None,
     })
 }

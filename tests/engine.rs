@@ -314,6 +314,15 @@ fn dpn_and_resnest_match_the_interpreter() {
     agree("resnest", "resnest50d_4s2x40d", [1, 3, 32, 32]);
 }
 
+/// timm's variants: squeeze-excitation (a broadcast multiply by a gate), the
+/// deep and tiered stems, average-pool shortcuts, ResNet-RS's conv stem pool.
+#[test]
+fn timm_variants_match_the_interpreter() {
+    agree("attention", "seresnet18", [2, 3, 32, 32]);
+    agree("attention", "resnetrs50", [1, 3, 32, 32]);
+    agree("resnet_d", "resnet26t", [1, 3, 24, 40]);
+}
+
 #[test]
 fn unusual_convs_pools_and_activations_match_the_interpreter() {
     // At the declared size and at another one the shape check accepts.

@@ -103,6 +103,14 @@ fn split_attention() {
 
 /// Every op and activation of the language, ceil-mode pools with and
 /// without counted padding among them, and odd sizes.
+/// timm's variants: squeeze-excitation's broadcast multiply, the deep stem,
+/// average-pool shortcuts with ceil mode, ResNet-RS's conv stem pool.
+#[test]
+fn timm_variants() {
+    agrees("seresnet18", Some(&[1, 3, 64, 64]));
+    agrees("resnetrs50", Some(&[1, 3, 64, 64]));
+}
+
 #[test]
 fn every_op_and_odd_sizes() {
     agrees("every_op", None);

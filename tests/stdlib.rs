@@ -250,3 +250,148 @@ fn resnet50_gn_is_resnet50_with_group_norm() {
     // Batch norms would add their running statistics.
     assert_eq!(state_of(s), want);
 }
+
+/// timm 1.0.31's counts for its ResNet variants, as issue 10 gives them
+/// (parameters; conv and linear MACs at the model's default input size).
+const TIMM_VARIANTS: &[(&str, u128, u128)] = &[
+    ("resnet50d", 25_576_264, 4_328_824_832),
+    ("seresnet50", 28_088_024, 4_091_699_200),
+    ("seresnext50_32x4d", 27_559_896, 4_232_994_816),
+    ("resnetrs50", 35_691_912, 2_278_629_376),
+];
+
+#[test]
+fn timm_variants_match_timm_counts() {
+    let models = all_models();
+    for &(name, params, macs) in TIMM_VARIANTS {
+        let s = models.get(name).unwrap_or_else(|| panic!("the standard library lacks {name}"));
+        assert_eq!((s.params, s.macs), (params, macs), "{name}: params, MACs");
+    }
+}
+
+/// The other depths come out of the same definitions: their parameter
+/// counts, in millions to two decimals, as timm's own results table lists
+/// them (results/benchmark-infer-amp-nchw-pt240-cu124-rtx4090.csv).
+#[test]
+fn other_depths_match_timms_results_table() {
+    let table: &[(&str, f64)] = &[
+        ("resnet18d", 11.71),
+        ("resnet26d", 16.01),
+        ("resnet101d", 44.57),
+        ("resnet26t", 16.01),
+        ("resnet50t", 25.57),
+        ("seresnet18", 11.78),
+        ("seresnet34", 21.96),
+        ("seresnet101", 49.33),
+        ("seresnet152", 66.82),
+        ("seresnext101_32x4d", 48.96),
+        ("resnetrs101", 63.62),
+        ("resnetrs152", 86.62),
+    ];
+    let models = all_models();
+    for &(name, millions) in table {
+        let s = models.get(name).unwrap_or_else(|| panic!("the standard library lacks {name}"));
+        let got = (s.params as f64 / 1e4).round() / 100.0;
+        assert_eq!(got, millions, "{name}: {} parameters", s.params);
+    }
+}
+
+type State = Vec<(String, String, String)>;
+
+fn fixture_state(name: &str) -> State {
+    fixture(&std::path::Path::new("tests/fixtures/state").join(format!("{name}.txt"))).state
+}
+
+fn entry(name: String, shape: String, kind: &str) -> (String, String, String) {
+    (name, shape, kind.to_string())
+}
+
+/// A batch norm's four entries, as timm registers them.
+fn bn_entries(prefix: &str, c: u64) -> State {
+    [("weight", "param"), ("bias", "param"), ("running_mean", "buffer"), ("running_var", "buffer")]
+        .iter()
+        .map(|(n, k)| entry(format!("{prefix}.{n}"), c.to_string(), k))
+        .collect()
+}
+
+/// timm's deep stem in place of torchvision's 7x7 conv: resnest50d's stem
+/// (the timm fixture), which is resnet50d's.
+fn with_deep_stem(state: State) -> State {
+    let stem = fixture_state("resnest50d").into_iter().filter(|e| e.0.starts_with("conv1.") || e.0.starts_with("bn1."));
+    stem.chain(state.into_iter().filter(|e| !e.0.starts_with("conv1.") && !e.0.starts_with("bn1."))).collect()
+}
+
+/// timm's average-pool shortcut: the pool is `downsample.0`, so the conv
+/// and the norm move up one place.
+fn with_avg_down(state: State) -> State {
+    state
+        .into_iter()
+        .map(|(n, s, k)| (n.replace("downsample.1.", "downsample.2.").replace("downsample.0.", "downsample.1."), s, k))
+        .collect()
+}
+
+/// timm's SEModule after each block's last norm: fc1 down to C * ratio
+/// channels (a multiple of 8 for these widths), fc2 back, both with bias.
+fn with_se(state: State, ratio: f64) -> State {
+    let mut out = Vec::new();
+    for e in state {
+        let block = e.0.strip_suffix(".bn3.running_var").map(str::to_string);
+        let c: u64 = e.1.parse().unwrap_or(0);
+        out.push(e);
+        if let Some(block) = block {
+            let rd = (c as f64 * ratio) as u64;
+            assert_eq!(rd % 8, 0, "{block}: timm would round {rd}");
+            out.push(entry(format!("{block}.se.fc1.weight"), format!("{rd}x{c}x1x1"), "param"));
+            out.push(entry(format!("{block}.se.fc1.bias"), rd.to_string(), "param"));
+            out.push(entry(format!("{block}.se.fc2.weight"), format!("{c}x{rd}x1x1"), "param"));
+            out.push(entry(format!("{block}.se.fc2.bias"), c.to_string(), "param"));
+        }
+    }
+    out
+}
+
+/// Without a timm fixture of their own (no PyTorch here), the variants'
+/// state_dicts are built from the torchvision and timm fixtures by timm's
+/// own construction rules, which are independent of resc's definitions.
+#[test]
+fn timm_variants_have_timms_names_and_shapes() {
+    let models = all_models();
+    let resnet50d = with_avg_down(with_deep_stem(fixture_state("resnet50")));
+    let mut resnetrs50 = with_se(resnet50d.clone(), 0.25);
+    // ResNet-RS's stem pool is a conv and a norm, registered after bn1.
+    let at = resnetrs50.iter().position(|e| e.0.starts_with("layer1.")).expect("layer1");
+    let mut pool = vec![entry("maxpool.0.weight".into(), "64x64x3x3".into(), "param")];
+    pool.extend(bn_entries("maxpool.1", 64));
+    resnetrs50.splice(at..at, pool);
+    let cases = [
+        ("resnet50d", resnet50d),
+        ("seresnet50", with_se(fixture_state("resnet50"), 1.0 / 16.0)),
+        ("seresnext50_32x4d", with_se(fixture_state("resnext50_32x4d"), 1.0 / 16.0)),
+        ("resnetrs50", resnetrs50),
+    ];
+    for (name, want) in cases {
+        let got = state_of(&models[name]);
+        assert_eq!(got.len(), want.len(), "{name}: number of state entries");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "{name}: first difference in state_dict order");
+        }
+    }
+}
+
+/// `make_divisible` as timm's: nearest multiple, at least `min`, and one
+/// more step when rounding lost more than `round_limit` of the value.
+#[test]
+fn make_divisible_rounds_as_timm() {
+    let text = "network net() {
+        a: conv(make_divisible(11.9), 1)
+        b: conv(make_divisible(11.9, 8, 8, 0.0), 1)
+        c: conv(make_divisible(3, 8), 1)
+        d: conv(make_divisible(100, 32, 32), 1)
+        e: conv(make_divisible(100, 32, 32, 0.99), 1)
+    }
+    model m = net() on [N, 3, 8, 8]";
+    let prog = Program::load_text("t.res", None, text);
+    let g = driver::compile(&prog, Select::Root).unwrap_or_else(|d| panic!("{d:?}")).remove(0);
+    let outs: Vec<u64> = json::summary(&g).state.iter().map(|e| e.shape[0]).collect();
+    assert_eq!(outs, [16, 8, 8, 96, 128]);
+}

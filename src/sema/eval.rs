@@ -296,7 +296,7 @@ impl Elab<'_> {
         }
         let (least, most) = match name {
             "min" | "max" => (2, 2),
-            "make_divisible" => (1, 3),
+            "make_divisible" => (1, 4),
             _ => (1, 1),
         };
         if vals.len() < least || vals.len() > most {
@@ -360,7 +360,8 @@ impl Elab<'_> {
             }
             "make_divisible" => {
                 // timm's rounding of channel counts: to the nearest multiple of
-                // `divisor`, at least `min`, and never more than 10% down.
+                // `divisor`, at least `min`, and never below `round_limit` of
+                // `v` (0.9 by default; timm's squeeze-excitation passes 0).
                 let v = num(self, &v, vspan)?;
                 let divisor = match vals.get(1) {
                     Some((Value::Int(d), _)) if *d > 0 => *d,
@@ -372,8 +373,25 @@ impl Elab<'_> {
                     Some((other, span)) => return self.mismatch(*span, "an int", other),
                     None => divisor,
                 };
+                let round_limit = match vals.get(3) {
+                    Some((limit, span)) => {
+                        let limit = num(self, limit, *span)?;
+                        if !(0.0..=1.0).contains(&limit) {
+                            return self.fail(
+                                Diag::new(SemaError::OutOfRange {
+                                    what: "make_divisible's round_limit".into(),
+                                    allowed: "in [0, 1]".into(),
+                                    value: limit.to_string(),
+                                })
+                                .at(*span, "out of range"),
+                            );
+                        }
+                        limit
+                    }
+                    None => 0.9,
+                };
                 let mut out = min.max(((v + divisor as f64 / 2.0) as i64) / divisor * divisor);
-                if (out as f64) < 0.9 * v {
+                if (out as f64) < round_limit * v {
                     out += divisor;
                 }
                 Ok(Value::Int(out))

@@ -154,10 +154,10 @@ fn hover_shows_shapes_counts_signatures_and_totals() {
     assert!(h.contains("25,557,032") && h.contains("4.09 G"), "{h}");
 
     // An op: its signature.
-    let (l, col) = pos_of(&text, "conv(64, 7", 1);
+    let (l, col) = pos_of(&text, "conv(planes * 4, 1)", 1);
     let h = hover_text(&mut c, &uri, l, col);
     assert!(h.contains("conv(channels: int"), "{h}");
-    assert!(h.contains("[N, 64, 112, 112]") && h.contains("9,408 params"), "{h}");
+    assert!(h.contains("[N, 256, 56, 56]") && h.contains("16,384 params"), "{h}");
     c.shutdown();
 }
 
@@ -173,11 +173,11 @@ fn inlay_hints_show_each_line_s_output_and_can_be_turned_off() {
     let all = json!({ "textDocument": { "uri": uri_lib }, "range": { "start": {"line": 0, "character": 0}, "end": {"line": 9999, "character": 0} } });
     let hints = c.request("textDocument/inlayHint", all.clone());
     let hints = hints.as_array().unwrap();
-    let (stem_line, _) = pos_of(&text, "conv1: conv(64, 7", 0);
+    let (stem_line, _) = pos_of(&text, "conv1: stem", 0);
     let stem: Vec<&Value> = hints.iter().filter(|h| h["position"]["line"] == stem_line).collect();
     assert_eq!(stem.len(), 1, "one hint per line: {stem:?}");
     assert_eq!(stem[0]["label"], "→ [N, 64, 112, 112]", "the line ends with the ReLU");
-    let (pool_line, _) = pos_of(&text, "maxpool: maxpool", 0);
+    let (pool_line, _) = pos_of(&text, "maxpool: pool", 0);
     let pool: Vec<&Value> = hints.iter().filter(|h| h["position"]["line"] == pool_line).collect();
     assert_eq!(pool[0]["label"], "→ [N, 64, 56, 56]");
     // A stage inside a `for`: one shape per stage and block kind, folded, at
