@@ -321,6 +321,15 @@ fn timm_variants_match_the_interpreter() {
     agree("attention", "seresnet18", [2, 3, 32, 32]);
     agree("attention", "resnetrs50", [1, 3, 32, 32]);
     agree("resnet_d", "resnet26t", [1, 3, 24, 40]);
+    agree("attention", "ecaresnet26t", [1, 3, 32, 32]);
+}
+
+/// Efficient channel attention's conv across channels: 1 to 15 taps, on 6
+/// and 12 channels, at two sizes.
+#[test]
+fn channel_conv_matches_the_interpreter() {
+    agree("tests/fixtures/channel_conv.res", "cc_net", [2, 3, 11, 14]);
+    agree("tests/fixtures/channel_conv.res", "cc_net", [1, 3, 20, 9]);
 }
 
 #[test]

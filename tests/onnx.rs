@@ -117,6 +117,7 @@ fn every_op_and_odd_sizes() {
     agrees("odd_net", None);
     agrees("act_net", None);
     agrees("gn_net", None);
+    agrees("cc_net", None);
 }
 
 #[test]

@@ -258,6 +258,7 @@ const TIMM_VARIANTS: &[(&str, u128, u128)] = &[
     ("seresnet50", 28_088_024, 4_091_699_200),
     ("seresnext50_32x4d", 27_559_896, 4_232_994_816),
     ("resnetrs50", 35_691_912, 2_278_629_376),
+    ("ecaresnet50d", 25_576_350, 4_328_912_640),
 ];
 
 #[test]
@@ -287,6 +288,9 @@ fn other_depths_match_timms_results_table() {
         ("seresnext101_32x4d", 48.96),
         ("resnetrs101", 63.62),
         ("resnetrs152", 86.62),
+        ("ecaresnet26t", 16.01),
+        ("ecaresnet50t", 25.57),
+        ("ecaresnet101d", 44.57),
     ];
     let models = all_models();
     for &(name, millions) in table {
@@ -350,6 +354,24 @@ fn with_se(state: State, ratio: f64) -> State {
     out
 }
 
+/// timm's EcaModule after each block's last norm: one Conv1d(1, 1, k)
+/// without bias, k from timm's formula (t = int(|log2 C + 1| / 2), made odd,
+/// at least 3).
+fn with_eca(state: State) -> State {
+    let mut out = Vec::new();
+    for e in state {
+        let block = e.0.strip_suffix(".bn3.running_var").map(str::to_string);
+        let c: u64 = e.1.parse().unwrap_or(0);
+        out.push(e);
+        if let Some(block) = block {
+            let t = (((c as f64).log2() + 1.0).abs() / 2.0) as u64;
+            let k = (if t % 2 == 1 { t } else { t + 1 }).max(3);
+            out.push(entry(format!("{block}.se.conv.weight"), format!("1x1x{k}"), "param"));
+        }
+    }
+    out
+}
+
 /// Without a timm fixture of their own (no PyTorch here), the variants'
 /// state_dicts are built from the torchvision and timm fixtures by timm's
 /// own construction rules, which are independent of resc's definitions.
@@ -364,6 +386,7 @@ fn timm_variants_have_timms_names_and_shapes() {
     pool.extend(bn_entries("maxpool.1", 64));
     resnetrs50.splice(at..at, pool);
     let cases = [
+        ("ecaresnet50d", with_eca(resnet50d.clone())),
         ("resnet50d", resnet50d),
         ("seresnet50", with_se(fixture_state("resnet50"), 1.0 / 16.0)),
         ("seresnext50_32x4d", with_se(fixture_state("resnext50_32x4d"), 1.0 / 16.0)),

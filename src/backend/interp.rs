@@ -98,6 +98,12 @@ pub fn run_keeping(
                 let n = *channels as usize;
                 group_norm(ins[0], *groups as usize, *eps, w("weight", n)?, w("bias", n)?)
             }
+            Op::ChannelConv(cc) => {
+                let weight = w("weight", cc.kernel as usize)?;
+                let c = cc.channels as usize;
+                let data = ins[0].data.chunks(c).flat_map(|sample| cc.reference(sample, weight)).collect();
+                Tensor { shape: ins[0].shape.clone(), data }
+            }
             Op::Act(a) => map(ins[0], |v| activation(*a, v)),
             Op::Pool(p) => pool(ins[0], p),
             Op::GlobalAvgPool => {

@@ -62,6 +62,7 @@ pub fn op_text(op: &Op) -> String {
             if p.kind == PoolKind::Avg { format!(", count_pad: {}", p.count_include_pad) } else { String::new() }
         ),
         Op::BatchNorm { channels, eps } => format!("bn{{channels: {channels}, eps: {eps}}}"),
+        Op::ChannelConv(c) => format!("channel_conv{{channels: {}, kernel: {}}}", c.channels, c.kernel),
         Op::GroupNorm { channels, groups, eps } => {
             format!("group_norm{{channels: {channels}, groups: {groups}, eps: {eps}}}")
         }

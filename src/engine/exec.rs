@@ -122,6 +122,11 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
             }
         }
         Kind::RadixSoftmax { radix, groups, .. } => radix_softmax(ins[0], y, *radix, *groups),
+        Kind::ChannelConv { op, weight, .. } => {
+            // The arena's slices may run past this sample's C values.
+            let c = op.channels as usize;
+            op.run(&ins[0][..c], &cx.l.weights[*weight], &mut y[..c]);
+        }
         Kind::GroupNorm { groups, eps, scale, shift, .. } => {
             let (scale, shift) = (&cx.l.weights[*scale], &cx.l.weights[*shift]);
             group_norm(ins[0], y, (oc, oh * ow), *groups, *eps, scale, shift);

@@ -72,6 +72,12 @@ pub enum Kind {
         radix: usize,
         groups: usize,
     },
+    /// Efficient channel attention's conv across channels (its taps: a weight).
+    ChannelConv {
+        x: usize,
+        op: crate::ir::op::ChannelConv,
+        weight: usize,
+    },
     /// Group norm with its per-channel scale and shift (weights).
     GroupNorm {
         x: usize,
@@ -115,6 +121,7 @@ impl Step {
             | Kind::SplitSum { x, .. }
             | Kind::RadixSoftmax { x, .. }
             | Kind::GroupNorm { x, .. }
+            | Kind::ChannelConv { x, .. }
             | Kind::Subsample { x, .. }
             | Kind::Pad { x, .. } => vec![*x],
         };
@@ -146,6 +153,7 @@ impl Step {
             }
             Kind::RadixSoftmax { .. } => "radix softmax".into(),
             Kind::GroupNorm { .. } => "group norm".into(),
+            Kind::ChannelConv { .. } => "channel conv".into(),
         };
         format!("{base}{fused}")
     }
@@ -311,6 +319,15 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
                 }
                 let (scale, shift) = (cx.keep(scale), cx.keep(shift));
                 step(Kind::GroupNorm { x: ins[0], groups: *groups as usize, eps: *eps, scale, shift })
+            }
+            Op::ChannelConv(op) => {
+                let taps = cx.take(ix, "weight")?;
+                if taps.len() != op.kernel as usize {
+                    let name = format!("{}.weight", g.node(ix).name);
+                    return Err(WeightError::Size { name, want: op.kernel as usize, got: taps.len() });
+                }
+                let weight = cx.keep(taps);
+                step(Kind::ChannelConv { x: ins[0], op: *op, weight })
             }
             Op::Pool(p) => step(Kind::Pool { x: ins[0], pool: p.clone() }),
             Op::GlobalAvgPool => step(Kind::GlobalAvg { x: ins[0] }),

@@ -59,6 +59,8 @@ pub enum CheckKind {
     SliceEnd {
         end: i64,
     },
+    /// Pooled channels: height and width 1.
+    Pooled,
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +155,15 @@ pub fn build(g: &Graph) -> Program {
                 let ow = b.div_k(ow, c.stride[1].max(1) as i64);
                 let ow = b.push(Ins::Add(ow, one));
                 [n, b.k(c.out_channels as i64), oh, ow]
+            }
+            Op::ChannelConv(op) => {
+                let [_, c, h, w] = ins[0];
+                let ok = b.eq_k(c, op.channels as i64);
+                b.check(ok, ix, CheckKind::Channels { want: op.channels as i64 });
+                let (oh, ow) = (b.eq_k(h, 1), b.eq_k(w, 1));
+                let ok = b.and(oh, ow);
+                b.check(ok, ix, CheckKind::Pooled);
+                ins[0]
             }
             Op::BatchNorm { channels, .. } | Op::GroupNorm { channels, .. } => {
                 let ok = b.eq_k(ins[0][1], *channels as i64);
@@ -383,6 +394,9 @@ pub fn describe(g: &Graph, p: &Program, id: u32, dims: &[i64]) -> String {
         }
         CheckKind::Divisible { by } => {
             format!("`{}` ({what}) needs channels divisible by {by}; its input is {first}", node.name)
+        }
+        CheckKind::Pooled => {
+            format!("`{}` ({what}) reads pooled channels [N, C, 1, 1]; its input is {first}", node.name)
         }
         CheckKind::SliceEnd { end } => {
             format!("`{}` ({what}) reads channels up to {end}; its input is {first}", node.name)

@@ -23,6 +23,8 @@ pub enum Op {
         eps: f64,
     },
     Pool(Pool),
+    /// Efficient channel attention's 1-D conv across pooled channels.
+    ChannelConv(ChannelConv),
     GlobalAvgPool,
     Flatten,
     Linear {
@@ -95,6 +97,7 @@ pub struct Conv2d {
 }
 
 pub use crate::ops::activation::Activation;
+pub use crate::ops::channel_conv::ChannelConv;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
@@ -194,6 +197,13 @@ pub enum ShapeError {
     )]
     GroupNorm { groups: u64, channels: u64, suggestion: u64 },
 
+    #[error("`{op}` reads pooled channels [N, C, 1, 1], got {got}")]
+    #[diagnostic(
+        code(resc::shape::not_pooled),
+        help("put `global_avg` before it, as efficient channel attention does")
+    )]
+    NotPooled { op: &'static str, got: Shape },
+
     #[error("a dimension of {size} is too large")]
     #[diagnostic(code(resc::shape::too_large), help("dimensions are limited to {limit}"))]
     TooLarge { size: u128, limit: u64 },
@@ -262,6 +272,7 @@ impl Op {
             Op::Conv2d(_) => "conv",
             Op::BatchNorm { .. } => "bn",
             Op::GroupNorm { .. } => "group_norm",
+            Op::ChannelConv(_) => ChannelConv::NAME,
             Op::Act(a) => a.name(),
             Op::Pool(p) => match p.kind {
                 PoolKind::Max => "maxpool",
@@ -313,6 +324,7 @@ impl Op {
             }
             Op::Linear { out_features, .. } => format!("linear {out_features}"),
             Op::GroupNorm { groups, .. } => format!("group_norm {groups}"),
+            Op::ChannelConv(c) => c.describe(),
             Op::Dropout { p } => format!("dropout {p}"),
             Op::Add { residual: true } => "add (residual)".into(),
             Op::Subsample { stride } => format!("subsample /{stride}"),
@@ -400,6 +412,7 @@ impl Op {
                 let w = win(1).output(dim(x, 3), "width")?;
                 Ok(x.with(2, h).with(3, w))
             }
+            Op::ChannelConv(c) => c.infer(x),
             Op::GlobalAvgPool => {
                 want_rank("global_avg", x, 4)?;
                 Ok(x.with(2, 1).with(3, 1))
@@ -512,6 +525,7 @@ impl Op {
                 b("running_var", vec![*channels]),
             ],
             Op::GroupNorm { channels, .. } => vec![p("weight", vec![*channels]), p("bias", vec![*channels])],
+            Op::ChannelConv(c) => c.state(),
             Op::Linear { in_features, out_features, bias } => {
                 let mut v = vec![p("weight", vec![*out_features, *in_features])];
                 if *bias {
@@ -524,7 +538,10 @@ impl Op {
     }
 
     pub fn has_state(&self) -> bool {
-        matches!(self, Op::Conv2d(_) | Op::BatchNorm { .. } | Op::GroupNorm { .. } | Op::Linear { .. })
+        matches!(
+            self,
+            Op::Conv2d(_) | Op::BatchNorm { .. } | Op::GroupNorm { .. } | Op::ChannelConv(_) | Op::Linear { .. }
+        )
     }
 
     /// Multiply-accumulates at batch 1 for the given output shape: convolutions
@@ -536,6 +553,7 @@ impl Op {
                 out.per_item() * per_output
             }
             Op::Linear { in_features, out_features, .. } => *in_features as u128 * *out_features as u128,
+            Op::ChannelConv(c) => c.macs(),
             _ => 0,
         }
     }

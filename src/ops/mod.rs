@@ -5,3 +5,4 @@
 //! `sema::builtins`, each backend), to be moved the same way.
 
 pub mod activation;
+pub mod channel_conv;

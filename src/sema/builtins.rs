@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use super::SemaError;
 use super::value::{Type, Value};
 use crate::ir::Shape;
-use crate::ir::op::{Conv2d, MAX_DIM, Op, Pool, PoolKind};
+use crate::ir::op::{ChannelConv, Conv2d, MAX_DIM, Op, Pool, PoolKind};
 use crate::ops::activation;
 
 #[derive(Debug, Clone)]
@@ -66,6 +66,7 @@ static SIGS: LazyLock<Vec<OpSig>> =
             ),
             sig("bn", vec![p("eps", Type::Float, Float(1e-5))]),
             sig("group_norm", vec![p("groups", Type::Int, Required), p("eps", Type::Float, Float(1e-5))]),
+            sig("channel_conv", vec![p("kernel", Type::Int, Required)]),
         ]
         .into_iter()
         .chain(activation::SPECS.iter().map(|s| {
@@ -127,6 +128,7 @@ pub const FUNCTIONS: &[&str] = &[
     "len",
     "int",
     "float",
+    "log2",
     "make_divisible",
     // stochastic depth
     "drop_path",
@@ -235,6 +237,18 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
                 return Err(range_err("eps", "`group_norm` eps", "in (0, 1)", eps));
             }
             Op::GroupNorm { channels, groups: a.int("groups", 1, max)?, eps }
+        }
+        "channel_conv" => {
+            let kernel = a.int("kernel", 1, max)?;
+            if kernel % 2 == 0 {
+                return Err(range_err(
+                    "kernel",
+                    "`channel_conv` kernel",
+                    "odd, so that the output keeps its channels",
+                    kernel,
+                ));
+            }
+            Op::ChannelConv(ChannelConv { channels, kernel })
         }
         "maxpool" | "avgpool" => {
             let kernel = a.pair("kernel", 1)?;

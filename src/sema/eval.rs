@@ -339,6 +339,20 @@ impl Elab<'_> {
                 to_int(self, r, vspan)
             }
             "float" => Ok(Value::Float(num(self, &v, vspan)?)),
+            "log2" => {
+                let f = num(self, &v, vspan)?;
+                if f <= 0.0 {
+                    return self.fail(
+                        Diag::new(SemaError::OutOfRange {
+                            what: "log2's argument".into(),
+                            allowed: "positive".into(),
+                            value: f.to_string(),
+                        })
+                        .at(vspan, "not positive"),
+                    );
+                }
+                Ok(Value::Float(f.log2()))
+            }
             "abs" => match v {
                 Value::Int(i) => match i.checked_abs() {
                     Some(a) => Ok(Value::Int(a)),

@@ -67,4 +67,5 @@ fn every_op_and_the_unusual_forms() {
     agree("odd_net");
     agree("act_net");
     agree("gn_net");
+    agree("cc_net");
 }

@@ -90,7 +90,7 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
     let pick = |names: &[&str]| -> Vec<proc_macro2::Ident> {
         names.iter().filter(|n| has(n)).map(|n| format_ident!("{}", n)).collect()
     };
-    let conv = pick(&["Conv2d", "Conv2dConfig"]);
+    let conv = pick(&["Conv1d", "Conv1dConfig", "Conv2d", "Conv2dConfig"]);
     let pool = pick(&["AvgPool2d", "AvgPool2dConfig", "MaxPool2d", "MaxPool2dConfig"]);
     let nn = pick(&[
         "BatchNorm",
@@ -102,6 +102,7 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
         "Identity",
         "Linear",
         "LinearConfig",
+        "PaddingConfig1d",
         "PaddingConfig2d",
     ]);
     let mut imports = if drop_path_needed {

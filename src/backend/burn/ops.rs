@@ -5,7 +5,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::plan::OpKind;
-use crate::ir::op::Op;
+use crate::ir::op::{ChannelConv, Op};
 
 /// A construction value of a generated module.
 #[derive(Clone, Debug)]
@@ -86,6 +86,7 @@ pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
         Op::Linear { in_features, out_features, bias } => {
             vec![("in", Usize(*in_features)), ("out", Usize(*out_features)), ("bias", Bool(*bias))]
         }
+        Op::ChannelConv(c) => vec![("kernel", Usize(c.kernel)), ("pad", Usize(c.pad()))],
         Op::Pool(p) => vec![
             ("kh", Usize(p.kernel[0])),
             ("kw", Usize(p.kernel[1])),
@@ -160,6 +161,7 @@ pub fn builder(kind: OpKind, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str)
             }
             quote! { #b.init(device) }
         }
+        OpKind::ChannelConv => ChannelConv::burn_builder(&v("kernel"), &v("pad")),
         OpKind::Linear => {
             let (i, o) = (v("in"), v("out"));
             let mut b = quote! { LinearConfig::new(#i, #o) };
@@ -303,6 +305,7 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
         Op::Conv2d(_)
         | Op::BatchNorm { .. }
         | Op::GroupNorm { .. }
+        | Op::ChannelConv(_)
         | Op::Linear { .. }
         | Op::Pool(_)
         | Op::Dropout { .. }

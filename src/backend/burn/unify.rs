@@ -592,6 +592,9 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
                     code
                 }
             }
+            StepKind::FieldOp { path, node } if matches!(g.node(*node).op, crate::ir::Op::ChannelConv(_)) => {
+                access(&fields, &progs, path, key, |m| crate::ir::op::ChannelConv::burn_forward(&m, &a0), &none_tok)
+            }
             StepKind::FieldOp { path, .. } | StepKind::Call { path, .. } => {
                 access(&fields, &progs, path, key, |m| quote! { #m.forward(#a0) }, &none_tok)
             }
@@ -747,6 +750,7 @@ fn field_kind(
                 OpKind::Conv => quote! { Conv2d },
                 OpKind::Bn => quote! { BatchNorm },
                 OpKind::GroupNorm => quote! { GroupNorm },
+                OpKind::ChannelConv => crate::ir::op::ChannelConv::burn_type(),
                 OpKind::Linear => quote! { Linear },
                 OpKind::MaxPool => quote! { MaxPool2d },
                 OpKind::AvgPool => quote! { AvgPool2d },

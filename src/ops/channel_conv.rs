@@ -1,0 +1,157 @@
+//! `channel_conv(kernel)`: the 1-D convolution across channels of efficient
+//! channel attention (Wang et al. 2020, "ECA-Net"; timm's EcaModule). It reads
+//! pooled channels `[N, C, 1, 1]` as a sequence of length C, slides one
+//! `kernel`-tap filter along it with zero padding `(kernel - 1) / 2`, and
+//! keeps the shape. Its weight is PyTorch's `Conv1d(1, 1, kernel, bias=False)`,
+//! `[1, 1, kernel]`.
+//!
+//! Everything the compiler knows about the op is here: the IR, the
+//! interpreter, the engine and the burn and ONNX backends call into it.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::backend::onnx::builder::{GraphParts, ints};
+use crate::ir::op::{ShapeError, StateEntry, StateKind};
+use crate::ir::shape::Shape;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelConv {
+    pub channels: u64,
+    /// Odd, so that the output keeps C channels.
+    pub kernel: u64,
+}
+
+impl ChannelConv {
+    pub const NAME: &'static str = "channel_conv";
+
+    pub fn pad(&self) -> u64 {
+        (self.kernel - 1) / 2
+    }
+
+    pub fn describe(&self) -> String {
+        format!("channel_conv k{}", self.kernel)
+    }
+
+    /// The input must be pooled: `[N, C, 1, 1]` with this op's C.
+    pub fn infer(&self, x: &Shape) -> Result<Shape, ShapeError> {
+        let pooled = x.rank() == 4 && x.size(2) == Some(1) && x.size(3) == Some(1);
+        if !pooled {
+            return Err(ShapeError::NotPooled { op: Self::NAME, got: x.clone() });
+        }
+        let c = x.size(1).unwrap_or(0);
+        if c != self.channels {
+            return Err(ShapeError::Channels { op: Self::NAME, want: self.channels, got: c });
+        }
+        Ok(x.clone())
+    }
+
+    pub fn state(&self) -> Vec<StateEntry> {
+        vec![StateEntry { suffix: "weight", shape: vec![1, 1, self.kernel], kind: StateKind::Param }]
+    }
+
+    /// A 1-D conv's count, as PyTorch's flop counter takes it: C outputs of
+    /// `kernel` taps each.
+    pub fn macs(&self) -> u128 {
+        self.channels as u128 * self.kernel as u128
+    }
+
+    /// The reference: one sample's channels, sums in f64.
+    pub fn reference(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let (c, pad) = (x.len() as i64, self.pad() as i64);
+        (0..c)
+            .map(|o| {
+                let mut sum = 0f64;
+                for (j, &wj) in w.iter().enumerate() {
+                    let i = o + j as i64 - pad;
+                    if (0..c).contains(&i) {
+                        sum += f64::from(wj) * f64::from(x[i as usize]);
+                    }
+                }
+                sum as f32
+            })
+            .collect()
+    }
+
+    /// The engine's kernel, one sample: the taps that fall inside, in f32.
+    pub fn run(&self, x: &[f32], w: &[f32], y: &mut [f32]) {
+        let (c, pad) = (x.len(), self.pad() as usize);
+        for (o, out) in y.iter_mut().enumerate().take(c) {
+            // Taps j with 0 <= o + j - pad < c.
+            let first = pad.saturating_sub(o);
+            let last = (c + pad - o).min(w.len());
+            let mut sum = 0f32;
+            for j in first..last {
+                sum += w[j] * x[o + j - pad];
+            }
+            *out = sum;
+        }
+    }
+
+    /// The field: burn's `Conv1d` over `[N, 1, C]`.
+    pub fn burn_type() -> TokenStream {
+        quote! { Conv1d }
+    }
+
+    pub fn burn_builder(kernel: &TokenStream, pad: &TokenStream) -> TokenStream {
+        quote! {
+            Conv1dConfig::new(1, 1, #kernel)
+                .with_padding(PaddingConfig1d::Explicit(#pad, #pad))
+                .with_bias(false)
+                .init(device)
+        }
+    }
+
+    /// The field's forward: the pooled channels as a sequence and back.
+    pub fn burn_forward(field: &TokenStream, x: &TokenStream) -> TokenStream {
+        quote! {{
+            let t = #x;
+            let [n, c, h, w] = t.dims();
+            #field.forward(t.reshape([n, 1, c * h * w])).reshape([n, c, h, w])
+        }}
+    }
+
+    /// `Reshape` to `[N, 1, C]`, a 1-D `Conv`, `Reshape` back.
+    pub fn onnx(&self, p: &mut GraphParts, x: &str, weight: &str, name: &str) -> String {
+        let c = self.channels as i64;
+        let seq_shape = p.constant_i64(&format!("{name}.seq_shape"), &[0, 1, c]);
+        let seq = p.node("Reshape", &[x, &seq_shape], vec![], &format!("{name}.seq"));
+        let pad = self.pad() as i64;
+        let attrs = vec![ints("kernel_shape", &[self.kernel as i64]), ints("pads", &[pad, pad])];
+        let y = p.node("Conv", &[&seq, weight], attrs, &format!("{name}.conv"));
+        let back = p.constant_i64(&format!("{name}.shape"), &[0, c, 1, 1]);
+        p.node("Reshape", &[&y, &back], vec![], name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Worked by hand: x = [1, 2, 3, 4], w = [1, 10, 100], padding 1:
+    /// y[o] = x[o-1] + 10 x[o] + 100 x[o+1].
+    #[test]
+    fn by_hand() {
+        let op = ChannelConv { channels: 4, kernel: 3 };
+        let (x, w) = ([1.0, 2.0, 3.0, 4.0], [1.0, 10.0, 100.0]);
+        let want = [210.0, 321.0, 432.0, 43.0];
+        assert_eq!(op.reference(&x, &w), want);
+        let mut y = [0.0; 4];
+        op.run(&x, &w, &mut y);
+        assert_eq!(y, want);
+    }
+
+    /// The engine's clipped loops against the reference where the kernel is
+    /// as long as the channels or longer.
+    #[test]
+    fn kernels_longer_than_the_channels() {
+        for (c, k) in [(1, 3), (2, 5), (3, 7), (5, 5), (9, 3)] {
+            let op = ChannelConv { channels: c, kernel: k };
+            let x: Vec<f32> = (0..c).map(|i| i as f32 * 0.5 - 1.0).collect();
+            let w: Vec<f32> = (0..k).map(|j| 1.0 + j as f32).collect();
+            let mut y = vec![0.0; c as usize];
+            op.run(&x, &w, &mut y);
+            assert_eq!(y, op.reference(&x, &w), "C {c}, k {k}");
+        }
+    }
+}
