@@ -91,14 +91,20 @@ const FAMILIES: &[(&str, u128, u128)] = &[
     ("resnest50d_1s4x24d", 25_677_000, 4_399_827_456),
 ];
 
-#[test]
-fn every_reference_model_matches_families_md() {
+/// Each model of the table has exactly these parameters and MACs, and
+/// ImageNet's 1000 classes.
+fn assert_counts(table: &[(&str, u128, u128)]) {
     let models = all_models();
-    for &(name, params, macs) in FAMILIES {
+    for &(name, params, macs) in table {
         let s = models.get(name).unwrap_or_else(|| panic!("the standard library lacks {name}"));
         assert_eq!((s.params, s.macs), (params, macs), "{name}: params, MACs");
         assert_eq!(s.output, vec![1, 1000], "{name}");
     }
+}
+
+#[test]
+fn every_reference_model_matches_families_md() {
+    assert_counts(FAMILIES);
 }
 
 #[test]
@@ -263,11 +269,7 @@ const TIMM_VARIANTS: &[(&str, u128, u128)] = &[
 
 #[test]
 fn timm_variants_match_timm_counts() {
-    let models = all_models();
-    for &(name, params, macs) in TIMM_VARIANTS {
-        let s = models.get(name).unwrap_or_else(|| panic!("the standard library lacks {name}"));
-        assert_eq!((s.params, s.macs), (params, macs), "{name}: params, MACs");
-    }
+    assert_counts(TIMM_VARIANTS);
 }
 
 /// The other depths come out of the same definitions: their parameter
@@ -334,42 +336,44 @@ fn with_avg_down(state: State) -> State {
         .collect()
 }
 
-/// timm's SEModule after each block's last norm: fc1 down to C * ratio
-/// channels (a multiple of 8 for these widths), fc2 back, both with bias.
-fn with_se(state: State, ratio: f64) -> State {
+/// After each block's last norm (`bn3`, whose channels are the block's
+/// output), the entries of its attention module `se`.
+fn with_attention(state: State, module: impl Fn(&str, u64) -> State) -> State {
     let mut out = Vec::new();
     for e in state {
         let block = e.0.strip_suffix(".bn3.running_var").map(str::to_string);
         let c: u64 = e.1.parse().unwrap_or(0);
         out.push(e);
         if let Some(block) = block {
-            let rd = (c as f64 * ratio) as u64;
-            assert_eq!(rd % 8, 0, "{block}: timm would round {rd}");
-            out.push(entry(format!("{block}.se.fc1.weight"), format!("{rd}x{c}x1x1"), "param"));
-            out.push(entry(format!("{block}.se.fc1.bias"), rd.to_string(), "param"));
-            out.push(entry(format!("{block}.se.fc2.weight"), format!("{c}x{rd}x1x1"), "param"));
-            out.push(entry(format!("{block}.se.fc2.bias"), c.to_string(), "param"));
+            out.extend(module(&format!("{block}.se"), c));
         }
     }
     out
 }
 
-/// timm's EcaModule after each block's last norm: one Conv1d(1, 1, k)
-/// without bias, k from timm's formula (t = int(|log2 C + 1| / 2), made odd,
-/// at least 3).
+/// timm's SEModule: fc1 down to C * ratio channels (a multiple of 8 for
+/// these widths), fc2 back, both with bias.
+fn with_se(state: State, ratio: f64) -> State {
+    with_attention(state, |se, c| {
+        let rd = (c as f64 * ratio) as u64;
+        assert_eq!(rd % 8, 0, "{se}: timm would round {rd}");
+        vec![
+            entry(format!("{se}.fc1.weight"), format!("{rd}x{c}x1x1"), "param"),
+            entry(format!("{se}.fc1.bias"), rd.to_string(), "param"),
+            entry(format!("{se}.fc2.weight"), format!("{c}x{rd}x1x1"), "param"),
+            entry(format!("{se}.fc2.bias"), c.to_string(), "param"),
+        ]
+    })
+}
+
+/// timm's EcaModule: one Conv1d(1, 1, k) without bias, k from timm's
+/// formula (t = int(|log2 C + 1| / 2), made odd, at least 3).
 fn with_eca(state: State) -> State {
-    let mut out = Vec::new();
-    for e in state {
-        let block = e.0.strip_suffix(".bn3.running_var").map(str::to_string);
-        let c: u64 = e.1.parse().unwrap_or(0);
-        out.push(e);
-        if let Some(block) = block {
-            let t = (((c as f64).log2() + 1.0).abs() / 2.0) as u64;
-            let k = (if t % 2 == 1 { t } else { t + 1 }).max(3);
-            out.push(entry(format!("{block}.se.conv.weight"), format!("1x1x{k}"), "param"));
-        }
-    }
-    out
+    with_attention(state, |se, c| {
+        let t = (((c as f64).log2() + 1.0).abs() / 2.0) as u64;
+        let k = (if t % 2 == 1 { t } else { t + 1 }).max(3);
+        vec![entry(format!("{se}.conv.weight"), format!("1x1x{k}"), "param")]
+    })
 }
 
 /// Without a timm fixture of their own (no PyTorch here), the variants'
