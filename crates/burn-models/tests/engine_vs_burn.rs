@@ -61,6 +61,16 @@ fn dpn_and_resnest() {
     agree("resnest14d");
 }
 
+/// timm's variants: squeeze-excitation, efficient channel attention with
+/// adaptive kernels, the deep and tiered stems (a labelled block of a
+/// numbered list: a tuple field), average-pool shortcuts, ResNet-RS's stem.
+#[test]
+fn timm_variants() {
+    agree("seresnet18");
+    agree("ecaresnet26t");
+    agree("resnetrs50");
+}
+
 #[test]
 fn every_op_and_the_unusual_forms() {
     agree("every_op");
