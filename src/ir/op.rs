@@ -538,10 +538,7 @@ impl Op {
     }
 
     pub fn has_state(&self) -> bool {
-        matches!(
-            self,
-            Op::Conv2d(_) | Op::BatchNorm { .. } | Op::GroupNorm { .. } | Op::ChannelConv(_) | Op::Linear { .. }
-        )
+        !self.state().is_empty()
     }
 
     /// Multiply-accumulates at batch 1 for the given output shape: convolutions

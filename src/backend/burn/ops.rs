@@ -107,6 +107,15 @@ pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
     }
 }
 
+/// The forward call of a module field: `field.forward(x)`, or the op's own
+/// (a channel conv reads its input as a sequence).
+pub fn field_forward(op: &Op, field: &TokenStream, x: &TokenStream) -> TokenStream {
+    match op {
+        Op::ChannelConv(_) => ChannelConv::burn_forward(field, x),
+        _ => quote! { #field.forward(#x) },
+    }
+}
+
 /// `Conv2dConfig::new(..)..init(device)` and the like. `v` gives the tokens of
 /// each fact (a literal or an `init` argument); `lit` its value where it is a
 /// literal, so defaults can be left out.

@@ -592,10 +592,11 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> 
                     code
                 }
             }
-            StepKind::FieldOp { path, node } if matches!(g.node(*node).op, crate::ir::Op::ChannelConv(_)) => {
-                access(&fields, &progs, path, key, |m| crate::ir::op::ChannelConv::burn_forward(&m, &a0), &none_tok)
+            StepKind::FieldOp { path, node } => {
+                let op = &g.node(*node).op;
+                access(&fields, &progs, path, key, |m| ops::field_forward(op, &m, &a0), &none_tok)
             }
-            StepKind::FieldOp { path, .. } | StepKind::Call { path, .. } => {
+            StepKind::Call { path, .. } => {
                 access(&fields, &progs, path, key, |m| quote! { #m.forward(#a0) }, &none_tok)
             }
             StepKind::Loop { path, .. } => access(
