@@ -243,6 +243,16 @@ fn timm_models_match_pytorch() {
     }
 }
 
+/// timm's wider family: squeeze-excitation, efficient channel attention's
+/// channel conv, BiT's weight-standardised convs, group norm and constant
+/// padding, and blur pools.
+#[test]
+fn timm_variants_match_pytorch() {
+    for model in ["seresnet50", "ecaresnet50d", "resnetv2_50x1_bit", "resnetblur50"] {
+        matches_pytorch(model);
+    }
+}
+
 /// The benchmarked models, at the size they are benchmarked at.
 fn agree_at_224(model: &str) {
     let module = resc::stdlib::NAMES

@@ -65,6 +65,22 @@ fn resnest_radix_and_groups_match_timm() {
     check("resnest50d_1s4x24d");
 }
 
+#[test]
+fn squeeze_excitation_and_channel_conv_match_timm() {
+    check("seresnet50");
+    check("ecaresnet50d");
+}
+
+#[test]
+fn bit_std_conv_group_norm_and_pad_match_timm() {
+    check("resnetv2_50x1_bit");
+}
+
+#[test]
+fn blur_pool_matches_timm() {
+    check("resnetblur50");
+}
+
 /// Each fixture has a test above: a new one cannot sit unchecked.
 #[test]
 fn every_fixture_is_checked() {

@@ -8,6 +8,7 @@ use petgraph::stable_graph::NodeIndex;
 
 use crate::ir::Graph;
 use crate::ir::op::{Activation, Conv2d, Op, Pool, PoolKind};
+use crate::ops::std_conv;
 
 /// A dense row-major f32 tensor.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,7 +87,10 @@ pub fn run_keeping(
                 let per = (c.in_channels / c.groups) as usize * (c.kernel[0] * c.kernel[1]) as usize;
                 let weight = w("weight", c.out_channels as usize * per)?;
                 let bias = if c.bias { Some(w("bias", c.out_channels as usize)?) } else { None };
-                conv2d(ins[0], c, weight, bias)
+                match c.standardize {
+                    Some(eps) => conv2d(ins[0], c, &std_conv::reference(weight, c.out_channels as usize, eps), bias),
+                    None => conv2d(ins[0], c, weight, bias),
+                }
             }
             Op::BatchNorm { channels, eps } => {
                 let n = *channels as usize;
@@ -106,6 +110,17 @@ pub fn run_keeping(
             }
             Op::Act(a) => map(ins[0], |v| activation(*a, v)),
             Op::Pool(p) => pool(ins[0], p),
+            Op::Pad(p) => {
+                let (n, c, h, w) = ins[0].nchw();
+                let data = ins[0].data.chunks(h * w).flat_map(|plane| p.reference(plane, h, w)).collect();
+                let a = p.amount as usize;
+                Tensor { shape: vec![n, c, h + 2 * a, w + 2 * a], data }
+            }
+            Op::BlurPool(b) => {
+                let (n, c, h, w) = ins[0].nchw();
+                let data = ins[0].data.chunks(h * w).flat_map(|plane| b.reference(plane, h, w)).collect();
+                Tensor { shape: vec![n, c, b.out_side(h), b.out_side(w)], data }
+            }
             Op::GlobalAvgPool => {
                 let (n, c, h, w) = ins[0].nchw();
                 let mut out = Tensor::zeros(vec![n, c, 1, 1]);

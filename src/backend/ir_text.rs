@@ -39,7 +39,8 @@ fn hw(v: [u64; 2]) -> String {
 pub fn op_text(op: &Op) -> String {
     match op {
         Op::Conv2d(c) => format!(
-            "conv{{in: {}, out: {}, kernel: {}, stride: {}, pad: {}, dilation: {}, groups: {}, bias: {}}}",
+            "{}{{in: {}, out: {}, kernel: {}, stride: {}, pad: {}, dilation: {}, groups: {}, bias: {}{}}}",
+            op.kind_name(),
             c.in_channels,
             c.out_channels,
             hw(c.kernel),
@@ -47,8 +48,11 @@ pub fn op_text(op: &Op) -> String {
             hw(c.padding),
             hw(c.dilation),
             c.groups,
-            c.bias
+            c.bias,
+            c.standardize.map_or(String::new(), |eps| format!(", eps: {eps}"))
         ),
+        Op::Pad(p) => format!("pad{{amount: {}, value: {}}}", p.amount, p.value),
+        Op::BlurPool(b) => format!("blur_pool{{channels: {}, stride: {}, size: {}}}", b.channels, b.stride, b.size),
         Op::Pool(p) => format!(
             "{}{{kernel: {}, stride: {}, pad: {}, ceil: {}{}}}",
             match p.kind {

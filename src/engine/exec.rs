@@ -141,6 +141,18 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
                 }
             }
         }
+        Kind::Pad2d { x, op } => {
+            let (_, h, w) = cx.chw(*x);
+            for (o, i) in y.chunks_mut(oh * ow).zip(ins[0].chunks(h * w)) {
+                op.run(i, h, w, o);
+            }
+        }
+        Kind::BlurPool { x, op } => {
+            let (_, h, w) = cx.chw(*x);
+            for (o, i) in y.chunks_mut(oh * ow).zip(ins[0].chunks(h * w)) {
+                op.run(i, h, w, o);
+            }
+        }
         Kind::Pad { before, .. } => {
             let plane = oh * ow;
             y.fill(0.0);

@@ -12,6 +12,7 @@ use petgraph::stable_graph::NodeIndex;
 use super::kernels::{KernelSpec, Stage};
 use crate::ir::Graph;
 use crate::ir::op::{Activation, Conv2d, Op, Pool};
+use crate::ops::std_conv;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operand {
@@ -94,6 +95,15 @@ pub enum Kind {
         x: usize,
         before: usize,
     },
+    /// Constant padding of height and width.
+    Pad2d {
+        x: usize,
+        op: crate::ir::op::Pad2d,
+    },
+    BlurPool {
+        x: usize,
+        op: crate::ir::op::BlurPool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -123,7 +133,9 @@ impl Step {
             | Kind::GroupNorm { x, .. }
             | Kind::ChannelConv { x, .. }
             | Kind::Subsample { x, .. }
-            | Kind::Pad { x, .. } => vec![*x],
+            | Kind::Pad { x, .. }
+            | Kind::Pad2d { x, .. }
+            | Kind::BlurPool { x, .. } => vec![*x],
         };
         if let Some(e) = &self.epilogue {
             r.extend(e.operands.iter().filter_map(|o| if let Operand::Value(v) = o { Some(*v) } else { None }));
@@ -148,12 +160,15 @@ impl Step {
             Kind::Pool { pool, .. } => format!("{:?} pool", pool.kind).to_lowercase(),
             Kind::GlobalAvg { .. } => "global avg pool".into(),
             Kind::Concat { .. } => "concat".into(),
-            Kind::Slice { .. } | Kind::SplitSum { .. } | Kind::Subsample { .. } | Kind::Pad { .. } => {
-                "reshaping".into()
-            }
+            Kind::Slice { .. }
+            | Kind::SplitSum { .. }
+            | Kind::Subsample { .. }
+            | Kind::Pad { .. }
+            | Kind::Pad2d { .. } => "reshaping".into(),
             Kind::RadixSoftmax { .. } => "radix softmax".into(),
             Kind::GroupNorm { .. } => "group norm".into(),
             Kind::ChannelConv { .. } => "channel conv".into(),
+            Kind::BlurPool { .. } => "blur pool".into(),
         };
         format!("{base}{fused}")
     }
@@ -267,7 +282,10 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
                 continue;
             }
             Op::Conv2d(c) => {
-                let weight = cx.take(ix, "weight")?;
+                let mut weight = cx.take(ix, "weight")?;
+                if let Some(eps) = c.standardize {
+                    weight = std_conv::standardise(&weight, c.out_channels as usize, eps);
+                }
                 let weight = cx.keep(weight);
                 let mut s = step(Kind::Conv { x: ins[0], conv: c.clone(), weight });
                 if c.bias {
@@ -330,6 +348,8 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
                 step(Kind::ChannelConv { x: ins[0], op: *op, weight })
             }
             Op::Pool(p) => step(Kind::Pool { x: ins[0], pool: p.clone() }),
+            Op::Pad(op) => step(Kind::Pad2d { x: ins[0], op: *op }),
+            Op::BlurPool(op) => step(Kind::BlurPool { x: ins[0], op: *op }),
             Op::GlobalAvgPool => step(Kind::GlobalAvg { x: ins[0] }),
             Op::Concat => step(Kind::Concat { parts: ins.clone() }),
             Op::Slice { start, .. } => step(Kind::Slice { x: ins[0], start: *start as usize }),

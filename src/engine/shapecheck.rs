@@ -257,6 +257,28 @@ pub fn build(g: &Graph) -> Program {
                 let w = b.div_k(w, s);
                 [n, c, h, w]
             }
+            Op::Pad(op) => {
+                let [n, c, h, w] = ins[0];
+                let grow = 2 * op.amount as i64;
+                [n, c, b.add_k(h, grow), b.add_k(w, grow)]
+            }
+            Op::BlurPool(op) => {
+                let [n, c, h, w] = ins[0];
+                let ok = b.eq_k(c, op.channels as i64);
+                b.check(ok, ix, CheckKind::Channels { want: op.channels as i64 });
+                let need = op.min_side() as i64;
+                let k = b.k(need);
+                let (okh, okw) = (b.push(Ins::Ge(h, k)), b.push(Ins::Ge(w, k)));
+                let ok = b.and(okh, okw);
+                b.check(ok, ix, CheckKind::MinSize { need_h: need, need_w: need });
+                let mut side = |len: Reg| {
+                    let span = b.add_k(len, 2 * op.pad() as i64 - op.size as i64);
+                    let o = b.div_k(span, op.stride.max(1) as i64);
+                    b.push(Ins::Add(o, one))
+                };
+                let (oh, ow) = (side(h), side(w));
+                [n, c, oh, ow]
+            }
             Op::PadChannels { before, after } => {
                 let [n, c, h, w] = ins[0];
                 [n, b.add_k(c, (*before + *after) as i64), h, w]

@@ -25,6 +25,10 @@ pub enum Op {
     Pool(Pool),
     /// Efficient channel attention's 1-D conv across pooled channels.
     ChannelConv(ChannelConv),
+    /// Constant padding of height and width.
+    Pad(Pad2d),
+    /// Anti-aliased downsampling: a fixed binomial blur, strided.
+    BlurPool(BlurPool),
     GlobalAvgPool,
     Flatten,
     Linear {
@@ -94,10 +98,14 @@ pub struct Conv2d {
     pub dilation: [u64; 2],
     pub groups: u64,
     pub bias: bool,
+    /// `std_conv`: the filters are standardised before use, with this eps.
+    pub standardize: Option<f64>,
 }
 
 pub use crate::ops::activation::Activation;
+pub use crate::ops::blur_pool::BlurPool;
 pub use crate::ops::channel_conv::ChannelConv;
+pub use crate::ops::pad::Pad2d;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
@@ -204,6 +212,13 @@ pub enum ShapeError {
     )]
     NotPooled { op: &'static str, got: Shape },
 
+    #[error("`{op}` pads by {pad} by reflection, so the input's {axis} must be at least {need}; it is {got}")]
+    #[diagnostic(
+        code(resc::shape::reflect_pad),
+        help("reflect padding mirrors rows inside the input: downsample less before it, or use a larger model input")
+    )]
+    ReflectPad { op: &'static str, pad: u64, need: u64, got: u64, axis: &'static str },
+
     #[error("a dimension of {size} is too large")]
     #[diagnostic(code(resc::shape::too_large), help("dimensions are limited to {limit}"))]
     TooLarge { size: u128, limit: u64 },
@@ -213,11 +228,11 @@ pub enum ShapeError {
 /// and nothing downstream allocates absurd amounts.
 pub const MAX_DIM: u64 = 1 << 24;
 
-fn check_dim(size: u128) -> Result<u64, ShapeError> {
+pub(crate) fn check_dim(size: u128) -> Result<u64, ShapeError> {
     if size > MAX_DIM as u128 { Err(ShapeError::TooLarge { size, limit: MAX_DIM }) } else { Ok(size as u64) }
 }
 
-fn want_rank(op: &'static str, x: &Shape, rank: usize) -> Result<(), ShapeError> {
+pub(crate) fn want_rank(op: &'static str, x: &Shape, rank: usize) -> Result<(), ShapeError> {
     if x.rank() == rank {
         return Ok(());
     }
@@ -269,10 +284,13 @@ impl Op {
     pub fn kind_name(&self) -> &'static str {
         match self {
             Op::Input => "input",
+            Op::Conv2d(c) if c.standardize.is_some() => crate::ops::std_conv::NAME,
             Op::Conv2d(_) => "conv",
             Op::BatchNorm { .. } => "bn",
             Op::GroupNorm { .. } => "group_norm",
             Op::ChannelConv(_) => ChannelConv::NAME,
+            Op::Pad(_) => Pad2d::NAME,
+            Op::BlurPool(_) => BlurPool::NAME,
             Op::Act(a) => a.name(),
             Op::Pool(p) => match p.kind {
                 PoolKind::Max => "maxpool",
@@ -302,7 +320,7 @@ impl Op {
         }
         match self {
             Op::Conv2d(c) => {
-                let mut s = format!("conv {}x{}", c.kernel[0], c.kernel[1]);
+                let mut s = format!("{} {}x{}", self.kind_name(), c.kernel[0], c.kernel[1]);
                 if c.stride != [1, 1] {
                     s += &format!("/{}", hw(c.stride));
                 }
@@ -325,6 +343,8 @@ impl Op {
             Op::Linear { out_features, .. } => format!("linear {out_features}"),
             Op::GroupNorm { groups, .. } => format!("group_norm {groups}"),
             Op::ChannelConv(c) => c.describe(),
+            Op::Pad(p) => p.describe(),
+            Op::BlurPool(b) => b.describe(),
             Op::Dropout { p } => format!("dropout {p}"),
             Op::Add { residual: true } => "add (residual)".into(),
             Op::Subsample { stride } => format!("subsample /{stride}"),
@@ -413,6 +433,8 @@ impl Op {
                 Ok(x.with(2, h).with(3, w))
             }
             Op::ChannelConv(c) => c.infer(x),
+            Op::Pad(p) => p.infer(x),
+            Op::BlurPool(b) => b.infer(x),
             Op::GlobalAvgPool => {
                 want_rank("global_avg", x, 4)?;
                 Ok(x.with(2, 1).with(3, 1))
@@ -551,6 +573,7 @@ impl Op {
             }
             Op::Linear { in_features, out_features, .. } => *in_features as u128 * *out_features as u128,
             Op::ChannelConv(c) => c.macs(),
+            Op::BlurPool(b) => b.macs(out),
             _ => 0,
         }
     }
@@ -582,6 +605,7 @@ mod tests {
             dilation: [1, 1],
             groups: g,
             bias: false,
+            standardize: None,
         })
     }
 

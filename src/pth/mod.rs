@@ -36,8 +36,15 @@ pub fn looks_like_zip(path: &Path) -> bool {
 
 /// Whether the file starts like a pickle (the format before PyTorch 1.6).
 pub fn looks_like_legacy(path: &Path) -> bool {
-    let mut magic = [0u8; 2];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic[0] == 0x80
+    let mut head = [0u8; 9];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok() && is_legacy_head(&head)
+}
+
+/// A pickle's protocol opcode (0x80, then 2 to 5) first. A safetensors file
+/// can begin with 0x80 too, as its header length's low byte, but its JSON
+/// header opens at byte 8.
+fn is_legacy_head(head: &[u8; 9]) -> bool {
+    head[0] == 0x80 && (2..=5).contains(&head[1]) && head[8] != b'{'
 }
 
 pub fn read(path: &Path) -> Result<Checkpoint, WeightsError> {
@@ -203,4 +210,17 @@ fn gather(name: &str, t: &pickle::Tensor, bytes: &[u8]) -> Result<Vec<f32>, Weig
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A safetensors header of 0x3b80 bytes begins with 0x80, as a pickle does.
+    #[test]
+    fn safetensors_with_0x80_first_is_not_a_legacy_checkpoint() {
+        assert!(!is_legacy_head(b"\x80\x3b\0\0\0\0\0\0{"));
+        assert!(!is_legacy_head(b"\x80\x02\0\0\0\0\0\0{"));
+        assert!(is_legacy_head(b"\x80\x02\x8a\x0al\xfc\x9cF\xf9"));
+    }
 }

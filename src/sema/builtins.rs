@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 use super::SemaError;
 use super::value::{Type, Value};
 use crate::ir::Shape;
-use crate::ir::op::{ChannelConv, Conv2d, MAX_DIM, Op, Pool, PoolKind};
-use crate::ops::activation;
+use crate::ir::op::{BlurPool, ChannelConv, Conv2d, MAX_DIM, Op, Pad2d, Pool, PoolKind};
+use crate::ops::{activation, std_conv};
 
 #[derive(Debug, Clone)]
 pub enum ArgDefault {
@@ -51,22 +51,26 @@ static SIGS: LazyLock<Vec<OpSig>> =
                 ],
             )
         };
+        let conv = || {
+            vec![
+                p("channels", Type::Int, Required),
+                p("kernel", Type::Pair, Required),
+                p("stride", Type::Pair, Int(1)),
+                p("pad", Type::Pair, Int(0)),
+                p("dilation", Type::Pair, Int(1)),
+                p("groups", Type::Int, Int(1)),
+                p("bias", Type::Bool, Bool(false)),
+            ]
+        };
+        let std_conv = conv().into_iter().chain([p("eps", Type::Float, Float(std_conv::DEFAULT_EPS))]).collect();
         vec![
-            sig(
-                "conv",
-                vec![
-                    p("channels", Type::Int, Required),
-                    p("kernel", Type::Pair, Required),
-                    p("stride", Type::Pair, Int(1)),
-                    p("pad", Type::Pair, Int(0)),
-                    p("dilation", Type::Pair, Int(1)),
-                    p("groups", Type::Int, Int(1)),
-                    p("bias", Type::Bool, Bool(false)),
-                ],
-            ),
+            sig("conv", conv()),
+            sig(std_conv::NAME, std_conv),
             sig("bn", vec![p("eps", Type::Float, Float(1e-5))]),
             sig("group_norm", vec![p("groups", Type::Int, Required), p("eps", Type::Float, Float(1e-5))]),
             sig("channel_conv", vec![p("kernel", Type::Int, Required)]),
+            sig(Pad2d::NAME, vec![p("amount", Type::Int, Required), p("value", Type::Float, Float(0.0))]),
+            sig(BlurPool::NAME, vec![p("stride", Type::Int, Int(2)), p("size", Type::Int, Int(3))]),
         ]
         .into_iter()
         .chain(activation::SPECS.iter().map(|s| {
@@ -214,7 +218,7 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
         return Ok(Op::Act((spec.build)(&vals)));
     }
     Ok(match sig.name {
-        "conv" => Op::Conv2d(Conv2d {
+        "conv" | std_conv::NAME => Op::Conv2d(Conv2d {
             in_channels: channels,
             out_channels: a.int("channels", 1, max)?,
             kernel: a.pair("kernel", 1)?,
@@ -223,6 +227,15 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
             dilation: a.pair("dilation", 1)?,
             groups: a.int("groups", 1, max)?,
             bias: a.bool("bias"),
+            standardize: if sig.name == std_conv::NAME {
+                let eps = a.float("eps");
+                if !(eps > 0.0 && eps < 1.0) {
+                    return Err(range_err("eps", "`std_conv` eps", "in (0, 1)", eps));
+                }
+                Some(eps)
+            } else {
+                None
+            },
         }),
         "bn" => {
             let eps = a.float("eps");
@@ -249,6 +262,17 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
                 ));
             }
             Op::ChannelConv(ChannelConv { channels, kernel })
+        }
+        Pad2d::NAME => {
+            let value = a.float("value");
+            if !value.is_finite() {
+                return Err(range_err("value", "`pad` value", "a finite number", value));
+            }
+            Op::Pad(Pad2d { amount: a.int("amount", 0, max)?, value })
+        }
+        BlurPool::NAME => {
+            let size = a.int("size", 2, 16)?;
+            Op::BlurPool(BlurPool { channels, stride: a.int("stride", 1, max)?, size })
         }
         "maxpool" | "avgpool" => {
             let kernel = a.pair("kernel", 1)?;

@@ -77,14 +77,24 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
         quote! {}
     };
     let drop_path_needed = g.order.iter().any(|&n| matches!(g.node(n).op, Op::DropPath(_)));
-    let drop_path_fn = if drop_path_needed {
+    let mut support_fns = if drop_path_needed {
         ops::drop_path_fn()
     } else {
         quote! {}
     };
+    // The support functions of the ops that have one, once each.
+    let uses = |f: &dyn Fn(&Op) -> bool| g.order.iter().any(|&n| f(&g.node(n).op));
+    if uses(&|op| matches!(op, Op::Conv2d(c) if c.standardize.is_some())) {
+        let f = crate::ops::std_conv::burn_support();
+        support_fns = quote! { #support_fns #f };
+    }
+    if uses(&|op| matches!(op, Op::BlurPool(_))) {
+        let f = crate::ir::op::BlurPool::burn_support();
+        support_fns = quote! { #support_fns #f };
+    }
     let loader = loader(&model_ident);
     // Import exactly what the items use: the file compiles without warnings.
-    let used = quote! { #(#items)* #repeat_fn #drop_path_fn }.to_string();
+    let used = quote! { #(#items)* #repeat_fn #support_fns }.to_string();
     let used = outside_strings(&used);
     let has = |name: &str| used.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == name);
     let pick = |names: &[&str]| -> Vec<proc_macro2::Ident> {
@@ -139,7 +149,7 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
 
         #loader
         #repeat_fn
-        #drop_path_fn
+        #support_fns
     };
     let _ = out_rank;
     let mut parsed: syn::File = syn::parse2(file).map_err(|e| CodegenError::Unsupported {

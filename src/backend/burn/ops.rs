@@ -5,7 +5,8 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::plan::OpKind;
-use crate::ir::op::{ChannelConv, Op};
+use crate::ir::op::{BlurPool, ChannelConv, Op, Pad2d};
+use crate::ops::std_conv;
 
 /// A construction value of a generated module.
 #[derive(Clone, Debug)]
@@ -112,6 +113,7 @@ pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
 pub fn field_forward(op: &Op, field: &TokenStream, x: &TokenStream) -> TokenStream {
     match op {
         Op::ChannelConv(_) => ChannelConv::burn_forward(field, x),
+        Op::Conv2d(c) if let Some(eps) = c.standardize => std_conv::burn_forward(field, x, eps),
         _ => quote! { #field.forward(#x) },
     }
 }
@@ -127,7 +129,7 @@ pub fn builder(kind: OpKind, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str)
     };
     let zero_pad = is("ph", Lit::Usize(0)) && is("pw", Lit::Usize(0));
     match kind {
-        OpKind::Conv => {
+        OpKind::Conv | OpKind::StdConv(_) => {
             let (cin, cout, kh, kw) = (v("in"), v("out"), v("kh"), v("kw"));
             let mut b = quote! { Conv2dConfig::new([#cin, #cout], [#kh, #kw]) };
             if !(is("sh", Lit::Usize(1)) && is("sw", Lit::Usize(1))) {
@@ -224,6 +226,8 @@ pub fn inline_consts(op: &Op) -> Vec<(&'static str, Lit)> {
         Op::RadixSoftmax { radix, groups } => vec![("radix", Usize(*radix)), ("groups", Usize(*groups))],
         Op::Subsample { stride } => vec![("stride", Usize(*stride))],
         Op::PadChannels { before, after } => vec![("before", Usize(*before)), ("after", Usize(*after))],
+        Op::Pad(p) => vec![("amount", Usize(p.amount)), ("value", F64(p.value))],
+        Op::BlurPool(b) => vec![("stride", Usize(b.stride)), ("size", Usize(b.size))],
         _ => Vec::new(),
     }
 }
@@ -311,6 +315,8 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
                 Tensor::cat(vec![Tensor::zeros([n, #b, h, w], &device), t, Tensor::zeros([n, #af, h, w], &device)], 1)
             }}
         }
+        Op::Pad(_) => Pad2d::burn(a, &c("amount"), &c("value")),
+        Op::BlurPool(_) => BlurPool::burn(a, &c("stride"), &c("size")),
         Op::Conv2d(_)
         | Op::BatchNorm { .. }
         | Op::GroupNorm { .. }

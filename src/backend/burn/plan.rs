@@ -12,6 +12,9 @@ use crate::ir::{Child, Graph, Op, ScopeId, ScopeKind};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpKind {
     Conv,
+    /// A conv with weight standardisation, apart from plain convs (its
+    /// forward differs) and by its eps (the forward holds it).
+    StdConv(u64),
     Bn,
     GroupNorm,
     ChannelConv,
@@ -25,7 +28,7 @@ pub enum OpKind {
 impl OpKind {
     pub fn of(op: &Op) -> Option<OpKind> {
         Some(match op {
-            Op::Conv2d(_) => OpKind::Conv,
+            Op::Conv2d(c) => c.standardize.map_or(OpKind::Conv, |eps| OpKind::StdConv(eps.to_bits())),
             Op::BatchNorm { .. } => OpKind::Bn,
             Op::GroupNorm { .. } => OpKind::GroupNorm,
             Op::ChannelConv(_) => OpKind::ChannelConv,

@@ -748,7 +748,7 @@ fn field_kind(
                 }
             }
             let t = match kind {
-                OpKind::Conv => quote! { Conv2d },
+                OpKind::Conv | OpKind::StdConv(_) => quote! { Conv2d },
                 OpKind::Bn => quote! { BatchNorm },
                 OpKind::GroupNorm => quote! { GroupNorm },
                 OpKind::ChannelConv => crate::ir::op::ChannelConv::burn_type(),

@@ -143,6 +143,10 @@ pub fn float(name: &str, value: f32) -> AttributeProto {
     AttributeProto { f: Some(value), ..attr(name, attribute_proto::AttributeType::Float) }
 }
 
+pub fn string(name: &str, value: &str) -> AttributeProto {
+    AttributeProto { s: Some(value.as_bytes().to_vec()), ..attr(name, attribute_proto::AttributeType::String) }
+}
+
 fn tensor_attr(name: &str, t: TensorProto) -> AttributeProto {
     AttributeProto { t: Some(t), ..attr(name, attribute_proto::AttributeType::Tensor) }
 }

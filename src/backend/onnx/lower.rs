@@ -66,6 +66,8 @@ impl Lowering<'_> {
                 let v = self.weight(ix, "running_var", &dims)?;
                 self.parts.node("BatchNormalization", &[&x, &w, &b, &m, &v], vec![float("epsilon", *eps as f32)], &name)
             }
+            Op::Pad(pad) => pad.onnx(p, &x, &name),
+            Op::BlurPool(b) => b.onnx(p, &x, &name),
             Op::ChannelConv(cc) => {
                 let w = self.weight(ix, "weight", &[1, 1, cc.kernel])?;
                 return Ok(Lowered::Value(cc.onnx(&mut self.parts, &x, &w, &name)));

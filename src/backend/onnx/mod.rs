@@ -55,6 +55,8 @@ pub fn model(g: &Graph, weights: &HashMap<String, Vec<f32>>, options: Options) -
     if bytes > MAX_BYTES {
         return Err(OnnxError::TooLarge { bytes });
     }
+    // The file holds a standardised conv's filters as used: inference only.
+    let weights = &*crate::ops::std_conv::standardised(g, weights);
     let folding = if options.fold_bn { fold::plan(g, weights) } else { fold::Folding::empty() };
     let mut cx = Lowering { g, weights, folding, parts: GraphParts::default(), values: HashMap::new() };
     cx.parts.claim("input");

@@ -15,7 +15,7 @@ impl Resnet110SdConfig {
         Resnet110Sd::init(device)
     }
 }
-/// Block `basic`, from stdlib/resnet.res:82:23 (54 instances).
+/// Block `basic`, from stdlib/resnet.res:88:23 (54 instances).
 #[derive(Module, Debug)]
 pub struct Basic {
     /// `conv1`: conv 3x3 16.
