@@ -14,6 +14,7 @@ pub const NAMES: &[&str] = &[
     "resnest",
     "resnet_d",
     "attention",
+    "sknet",
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {
@@ -28,6 +29,7 @@ pub fn source(name: &str) -> Option<&'static str> {
         "resnest" => include_str!("../stdlib/resnest.res"),
         "resnet_d" => include_str!("../stdlib/resnet_d.res"),
         "attention" => include_str!("../stdlib/attention.res"),
+        "sknet" => include_str!("../stdlib/sknet.res"),
         _ => return None,
     })
 }

@@ -245,10 +245,11 @@ fn timm_models_match_pytorch() {
 
 /// timm's wider family: squeeze-excitation, efficient channel attention's
 /// channel conv, BiT's weight-standardised convs, group norm and constant
-/// padding, and blur pools.
+/// padding, blur pools, and selective kernels (split input, dilated path,
+/// softmax over the paths).
 #[test]
 fn timm_variants_match_pytorch() {
-    for model in ["seresnet50", "ecaresnet50d", "resnetv2_50x1_bit", "resnetblur50"] {
+    for model in ["seresnet50", "ecaresnet50d", "resnetv2_50x1_bit", "resnetblur50", "skresnet18"] {
         matches_pytorch(model);
     }
 }
@@ -340,6 +341,14 @@ fn timm_variants_match_the_interpreter() {
 fn channel_conv_matches_the_interpreter() {
     agree("tests/fixtures/channel_conv.res", "cc_net", [2, 3, 11, 14]);
     agree("tests/fixtures/channel_conv.res", "cc_net", [1, 3, 20, 9]);
+}
+
+/// Weight-standardised convs, constant padding and blur pools (2 to 5 taps,
+/// strides 1 to 3) at the declared size and at others.
+#[test]
+fn std_conv_pad_and_blur_pool_match_the_interpreter() {
+    agree("tests/fixtures/downsampling.res", "down_net", [2, 3, 29, 23]);
+    agree("tests/fixtures/downsampling.res", "down_net", [1, 3, 40, 17]);
 }
 
 #[test]

@@ -81,6 +81,11 @@ fn blur_pool_matches_timm() {
     check("resnetblur50");
 }
 
+#[test]
+fn selective_kernel_matches_timm() {
+    check("skresnet18");
+}
+
 /// Each fixture has a test above: a new one cannot sit unchecked.
 #[test]
 fn every_fixture_is_checked() {

@@ -109,6 +109,10 @@ fn split_attention() {
 fn timm_variants() {
     agrees("seresnet18", Some(&[1, 3, 64, 64]));
     agrees("resnetrs50", Some(&[1, 3, 64, 64]));
+    // BiT: std_conv folded into the initializers, group norm, the zero pad.
+    agrees("resnetv2_50x1_bit", Some(&[1, 3, 64, 64]));
+    agrees("resnetblur50", Some(&[1, 3, 64, 64]));
+    agrees("skresnet18", Some(&[1, 3, 64, 64]));
 }
 
 #[test]
@@ -118,6 +122,7 @@ fn every_op_and_odd_sizes() {
     agrees("act_net", None);
     agrees("gn_net", None);
     agrees("cc_net", None);
+    agrees("down_net", None);
 }
 
 #[test]

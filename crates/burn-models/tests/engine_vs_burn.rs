@@ -63,12 +63,13 @@ fn dpn_and_resnest() {
 
 /// timm's variants: squeeze-excitation, efficient channel attention with
 /// adaptive kernels, the deep and tiered stems (a labelled block of a
-/// numbered list: a tuple field), average-pool shortcuts, ResNet-RS's stem.
+/// numbered list: a tuple field), average-pool shortcuts, ResNet-RS's stem, blur pools (a stateless op with a support function).
 #[test]
 fn timm_variants() {
     agree("seresnet18");
     agree("ecaresnet26t");
     agree("resnetrs50");
+    agree("resnetblur18");
 }
 
 #[test]
@@ -78,4 +79,5 @@ fn every_op_and_the_unusual_forms() {
     agree("act_net");
     agree("gn_net");
     agree("cc_net");
+    agree("down_net");
 }

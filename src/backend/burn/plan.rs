@@ -155,8 +155,12 @@ impl<'g> Plan<'g> {
             ScopeKind::Model => false,
         };
         list_like && {
-            let kids = self.flat_children(s);
-            !kids.is_empty() && kids.iter().all(|c| self.label_of_child(c).parse::<u64>().is_ok())
+            // The op joining numbered branches (`paths: concat { 0: .. } { 1: .. }`) is
+            // computed inline and needs no field: it does not make the members a struct.
+            let numbered = |c: &Child| self.label_of_child(c).parse::<u64>().is_ok();
+            let inline = |c: &Child| matches!(c, Child::Node(n) if OpKind::of(&self.g.node(*n).op).is_none());
+            let kids: Vec<Child> = self.flat_children(s).into_iter().filter(|c| numbered(c) || !inline(c)).collect();
+            !kids.is_empty() && kids.iter().all(numbered)
         }
     }
 

@@ -61,10 +61,14 @@ const RUST_KEYWORDS: &[&str] = &[
 ];
 
 fn field_ident(name: &str, at: &str) -> Result<String, CodegenError> {
-    if RUST_KEYWORDS.contains(&name) || name.parse::<u64>().is_ok() {
-        return Err(unsupported(format!("a layer named `{name}` (a Rust keyword) as a struct field"), at));
-    }
-    Ok(name.to_string())
+    let why = if RUST_KEYWORDS.contains(&name) {
+        "a Rust keyword"
+    } else if name.parse::<u64>().is_ok() {
+        "a number, among members that are not all numbered"
+    } else {
+        return Ok(name.to_string());
+    };
+    Err(unsupported(format!("a layer named `{name}` ({why}) as a struct field"), at))
 }
 
 pub fn unify(plan: &Plan<'_>, ty: &StructType) -> Result<Unified, CodegenError> {

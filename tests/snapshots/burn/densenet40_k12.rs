@@ -665,11 +665,12 @@ impl Densenet40K12 {
         path: impl AsRef<std::path::Path>,
     ) -> Result<Self, LoadError> {
         use std::io::Read;
-        let mut magic = [0u8; 2];
+        let mut head = [0u8; 9];
         let mut file = std::fs::File::open(path.as_ref())
             .map_err(|e| LoadError::Store(e.to_string()))?;
-        file.read_exact(&mut magic).map_err(|e| LoadError::Store(e.to_string()))?;
-        if magic == *b"PK" || magic[0] == 0x80 {
+        file.read_exact(&mut head).map_err(|e| LoadError::Store(e.to_string()))?;
+        let pickle = head[0] == 0x80 && (2..=5).contains(&head[1]) && head[8] != b'{';
+        if head[..2] == *b"PK" || pickle {
             self.load_pytorch_pth(path)
         } else {
             self.load_pytorch_safetensors(path)
