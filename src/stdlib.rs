@@ -15,6 +15,7 @@ pub const NAMES: &[&str] = &[
     "resnet_d",
     "attention",
     "sknet",
+    "byobnet",
 ];
 
 pub fn source(name: &str) -> Option<&'static str> {
@@ -30,6 +31,7 @@ pub fn source(name: &str) -> Option<&'static str> {
         "resnet_d" => include_str!("../stdlib/resnet_d.res"),
         "attention" => include_str!("../stdlib/attention.res"),
         "sknet" => include_str!("../stdlib/sknet.res"),
+        "byobnet" => include_str!("../stdlib/byobnet.res"),
         _ => return None,
     })
 }

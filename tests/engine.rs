@@ -245,11 +245,12 @@ fn timm_models_match_pytorch() {
 
 /// timm's wider family: squeeze-excitation, efficient channel attention's
 /// channel conv, BiT's weight-standardised convs, group norm and constant
-/// padding, blur pools, and selective kernels (split input, dilated path,
-/// softmax over the paths).
+/// padding, blur pools, selective kernels (split input, dilated path,
+/// softmax over the paths), and global context (attention pooling, layer
+/// norm, a pooled tensor added at every position).
 #[test]
 fn timm_variants_match_pytorch() {
-    for model in ["seresnet50", "ecaresnet50d", "resnetv2_50x1_bit", "resnetblur50", "skresnet18"] {
+    for model in ["seresnet50", "ecaresnet50d", "resnetv2_50x1_bit", "resnetblur50", "skresnet18", "gcresnet50t"] {
         matches_pytorch(model);
     }
 }

@@ -86,6 +86,11 @@ fn selective_kernel_matches_timm() {
     check("skresnet18");
 }
 
+#[test]
+fn global_context_matches_timm() {
+    check("gcresnet50t");
+}
+
 /// Each fixture has a test above: a new one cannot sit unchecked.
 #[test]
 fn every_fixture_is_checked() {

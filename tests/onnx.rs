@@ -113,6 +113,7 @@ fn timm_variants() {
     agrees("resnetv2_50x1_bit", Some(&[1, 3, 64, 64]));
     agrees("resnetblur50", Some(&[1, 3, 64, 64]));
     agrees("skresnet18", Some(&[1, 3, 64, 64]));
+    agrees("gcresnet50t", Some(&[1, 3, 64, 64]));
 }
 
 #[test]

@@ -116,6 +116,20 @@ pub fn run_keeping(
                 let a = p.amount as usize;
                 Tensor { shape: vec![n, c, h + 2 * a, w + 2 * a], data }
             }
+            Op::LayerNorm(l) => {
+                let (n, c) = (ins[0].shape[0], l.channels as usize);
+                let (scale, shift) = (w("weight", c)?, w("bias", c)?);
+                let plane = ins[0].data.len() / (n * c).max(1);
+                let data = ins[0].data.chunks(c * plane).flat_map(|s| l.reference(s, plane, scale, shift)).collect();
+                Tensor { shape: ins[0].shape.clone(), data }
+            }
+            Op::AttentionPool(a) => {
+                let (n, c) = (ins[0].shape[0], a.channels as usize);
+                let (weight, bias) = (w("weight", c)?, w("bias", 1)?);
+                let plane = ins[0].data.len() / (n * c).max(1);
+                let data = ins[0].data.chunks(c * plane).flat_map(|s| a.reference(s, plane, weight, bias[0])).collect();
+                Tensor { shape: vec![n, c, 1, 1], data }
+            }
             Op::BlurPool(b) => {
                 let (n, c, h, w) = ins[0].nchw();
                 let data = ins[0].data.chunks(h * w).flat_map(|plane| b.reference(plane, h, w)).collect();
@@ -161,9 +175,12 @@ pub fn run_keeping(
             }
             Op::Add { .. } => {
                 let mut out = ins[0].clone();
+                let (_, _, h, w) = ins[0].nchw();
                 for other in &ins[1..] {
-                    for (o, v) in out.data.iter_mut().zip(&other.data) {
-                        *o += v;
+                    // A pooled `[N, C, 1, 1]` is added at every position.
+                    let broadcast = other.data.len() != out.data.len();
+                    for (i, o) in out.data.iter_mut().enumerate() {
+                        *o += if broadcast { other.data[i / (h * w)] } else { other.data[i] };
                     }
                 }
                 out

@@ -51,6 +51,8 @@ pub fn op_text(op: &Op) -> String {
             c.bias,
             c.standardize.map_or(String::new(), |eps| format!(", eps: {eps}"))
         ),
+        Op::LayerNorm(l) => format!("layer_norm{{channels: {}, eps: {}}}", l.channels, l.eps),
+        Op::AttentionPool(a) => format!("attention_pool{{channels: {}}}", a.channels),
         Op::Pad(p) => format!("pad{{amount: {}, value: {}}}", p.amount, p.value),
         Op::BlurPool(b) => format!("blur_pool{{channels: {}, stride: {}, size: {}}}", b.channels, b.stride, b.size),
         Op::Pool(p) => format!(

@@ -153,6 +153,16 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
                 op.run(i, h, w, o);
             }
         }
+        Kind::LayerNorm { x, op, scale, shift } => {
+            let (c, h, w) = cx.chw(*x);
+            let (scale, shift) = (&cx.l.weights[*scale], &cx.l.weights[*shift]);
+            op.run(&ins[0][..c * h * w], h * w, scale, shift, y);
+        }
+        Kind::AttentionPool { x, op, weight, bias } => {
+            let (c, h, w) = cx.chw(*x);
+            let (weight, bias) = (&cx.l.weights[*weight], cx.l.weights[*bias][0]);
+            op.run(&ins[0][..c * h * w], h * w, weight, bias, y);
+        }
         Kind::Pad { before, .. } => {
             let plane = oh * ow;
             y.fill(0.0);

@@ -104,6 +104,20 @@ pub enum Kind {
         x: usize,
         op: crate::ir::op::BlurPool,
     },
+    /// Layer norm over channels, its scale and shift weights.
+    LayerNorm {
+        x: usize,
+        op: crate::ir::op::LayerNorm,
+        scale: usize,
+        shift: usize,
+    },
+    /// Global context's pooling, its 1x1 conv's weight and bias.
+    AttentionPool {
+        x: usize,
+        op: crate::ir::op::AttentionPool,
+        weight: usize,
+        bias: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -135,7 +149,9 @@ impl Step {
             | Kind::Subsample { x, .. }
             | Kind::Pad { x, .. }
             | Kind::Pad2d { x, .. }
-            | Kind::BlurPool { x, .. } => vec![*x],
+            | Kind::BlurPool { x, .. }
+            | Kind::LayerNorm { x, .. }
+            | Kind::AttentionPool { x, .. } => vec![*x],
         };
         if let Some(e) = &self.epilogue {
             r.extend(e.operands.iter().filter_map(|o| if let Operand::Value(v) = o { Some(*v) } else { None }));
@@ -169,6 +185,8 @@ impl Step {
             Kind::GroupNorm { .. } => "group norm".into(),
             Kind::ChannelConv { .. } => "channel conv".into(),
             Kind::BlurPool { .. } => "blur pool".into(),
+            Kind::LayerNorm { .. } => "layer norm".into(),
+            Kind::AttentionPool { .. } => "attention pool".into(),
         };
         format!("{base}{fused}")
     }
@@ -350,6 +368,16 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
             Op::Pool(p) => step(Kind::Pool { x: ins[0], pool: p.clone() }),
             Op::Pad(op) => step(Kind::Pad2d { x: ins[0], op: *op }),
             Op::BlurPool(op) => step(Kind::BlurPool { x: ins[0], op: *op }),
+            Op::LayerNorm(op) => {
+                let (scale, shift) = (cx.take(ix, "weight")?, cx.take(ix, "bias")?);
+                let (scale, shift) = (cx.keep(scale), cx.keep(shift));
+                step(Kind::LayerNorm { x: ins[0], op: *op, scale, shift })
+            }
+            Op::AttentionPool(op) => {
+                let (weight, bias) = (cx.take(ix, "weight")?, cx.take(ix, "bias")?);
+                let (weight, bias) = (cx.keep(weight), cx.keep(bias));
+                step(Kind::AttentionPool { x: ins[0], op: *op, weight, bias })
+            }
             Op::GlobalAvgPool => step(Kind::GlobalAvg { x: ins[0] }),
             Op::Concat => step(Kind::Concat { parts: ins.clone() }),
             Op::Slice { start, .. } => step(Kind::Slice { x: ins[0], start: *start as usize }),
@@ -473,7 +501,20 @@ fn add_stage(cx: &mut Ctx, s: &mut Step, jx: NodeIndex, cur: NodeIndex, alias: &
         },
         Op::DropPath(d) => (vec![Stage::MulConst((d.survival as f32).to_bits())], vec![]),
         Op::Add { .. } => {
-            (others.iter().map(|_| Stage::AddTensor).collect(), others.iter().map(|&v| Operand::Value(v)).collect())
+            let pooled = |r: &NodeIndex| {
+                let s = &g.node(*r).shape;
+                s.size(2) == Some(1) && s.size(3) == Some(1) && g.node(jx).shape != *s
+            };
+            if raw.iter().any(pooled) {
+                // A pooled `[N, C, 1, 1]` added at every position: a per-channel bias
+                // read from the value, onto the full-size input only.
+                if raw.len() != 2 || raw[0] != cur || !pooled(&raw[1]) {
+                    return false;
+                }
+                (vec![Stage::Bias], vec![Operand::Value(others[0])])
+            } else {
+                (others.iter().map(|_| Stage::AddTensor).collect(), others.iter().map(|&v| Operand::Value(v)).collect())
+            }
         }
         Op::Mul => {
             if raw[0] != cur || others.len() != 1 {

@@ -220,6 +220,15 @@ pub fn build(g: &Graph) -> Program {
                         let e = b.eq(first[d], other[d]);
                         ok = b.and(ok, e);
                     }
+                    // The front end let a pooled second input through: it stays pooled.
+                    let pooled = |s: &crate::ir::Shape| s.size(2) == Some(1) && s.size(3) == Some(1);
+                    let second = g.inputs(ix)[1];
+                    if ins.len() == 2 && pooled(&g.node(second).shape) && !pooled(&node.shape) {
+                        let ec = b.eq(first[1], other[1]);
+                        let (h1, w1) = (b.eq(other[2], one), b.eq(other[3], one));
+                        let p = b.and(h1, w1);
+                        ok = b.and(ec, p);
+                    }
                     b.check(ok, ix, CheckKind::Agree);
                 }
                 first
@@ -256,6 +265,17 @@ pub fn build(g: &Graph) -> Program {
                 let w = b.add_k(w, s - 1);
                 let w = b.div_k(w, s);
                 [n, c, h, w]
+            }
+            Op::LayerNorm(op) => {
+                let ok = b.eq_k(ins[0][1], op.channels as i64);
+                b.check(ok, ix, CheckKind::Channels { want: op.channels as i64 });
+                ins[0]
+            }
+            Op::AttentionPool(op) => {
+                let [n, c, _, _] = ins[0];
+                let ok = b.eq_k(c, op.channels as i64);
+                b.check(ok, ix, CheckKind::Channels { want: op.channels as i64 });
+                [n, c, one, one]
             }
             Op::Pad(op) => {
                 let [n, c, h, w] = ins[0];
@@ -410,6 +430,7 @@ pub fn describe(g: &Graph, p: &Program, id: u32, dims: &[i64]) -> String {
             let rule = match node.op {
                 Op::Concat => "the same height and width",
                 Op::Mul => "the same channels, and the same or 1x1 spatial size",
+                Op::Add { .. } if inputs.len() == 2 => "the same shape, or the same channels at 1x1 for the second",
                 _ => "the same shape",
             };
             format!("the inputs of `{}` ({what}) must have {rule}; they are {}", node.name, all.join(" and "))

@@ -29,6 +29,10 @@ pub enum Op {
     Pad(Pad2d),
     /// Anti-aliased downsampling: a fixed binomial blur, strided.
     BlurPool(BlurPool),
+    /// Normalisation over the channels at each position.
+    LayerNorm(LayerNorm),
+    /// Global context's softmax-weighted pooling over positions.
+    AttentionPool(AttentionPool),
     GlobalAvgPool,
     Flatten,
     Linear {
@@ -103,8 +107,10 @@ pub struct Conv2d {
 }
 
 pub use crate::ops::activation::Activation;
+pub use crate::ops::attention_pool::AttentionPool;
 pub use crate::ops::blur_pool::BlurPool;
 pub use crate::ops::channel_conv::ChannelConv;
+pub use crate::ops::layer_norm::LayerNorm;
 pub use crate::ops::pad::Pad2d;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -291,6 +297,8 @@ impl Op {
             Op::ChannelConv(_) => ChannelConv::NAME,
             Op::Pad(_) => Pad2d::NAME,
             Op::BlurPool(_) => BlurPool::NAME,
+            Op::LayerNorm(_) => LayerNorm::NAME,
+            Op::AttentionPool(_) => AttentionPool::NAME,
             Op::Act(a) => a.name(),
             Op::Pool(p) => match p.kind {
                 PoolKind::Max => "maxpool",
@@ -345,6 +353,8 @@ impl Op {
             Op::ChannelConv(c) => c.describe(),
             Op::Pad(p) => p.describe(),
             Op::BlurPool(b) => b.describe(),
+            Op::LayerNorm(l) => l.describe(),
+            Op::AttentionPool(a) => a.describe(),
             Op::Dropout { p } => format!("dropout {p}"),
             Op::Add { residual: true } => "add (residual)".into(),
             Op::Subsample { stride } => format!("subsample /{stride}"),
@@ -435,6 +445,8 @@ impl Op {
             Op::ChannelConv(c) => c.infer(x),
             Op::Pad(p) => p.infer(x),
             Op::BlurPool(b) => b.infer(x),
+            Op::LayerNorm(l) => l.infer(x),
+            Op::AttentionPool(a) => a.infer(x),
             Op::GlobalAvgPool => {
                 want_rank("global_avg", x, 4)?;
                 Ok(x.with(2, 1).with(3, 1))
@@ -458,8 +470,12 @@ impl Op {
                 if inputs.len() < 2 {
                     return Err(ShapeError::Arity { op: "add", want: 2 });
                 }
+                // Global context adds a pooled `[N, C, 1, 1]` to every position.
+                let broadcast = |y: &Shape| {
+                    inputs.len() == 2 && y.rank() == 4 && dim(y, 2) == 1 && dim(y, 3) == 1 && dim(y, 1) == dim(x, 1)
+                };
                 for y in &inputs[1..] {
-                    if *y != x {
+                    if *y != x && !broadcast(y) {
                         return Err(ShapeError::Mismatch { op: "add", a: x.clone(), b: (*y).clone() });
                     }
                 }
@@ -548,6 +564,8 @@ impl Op {
             ],
             Op::GroupNorm { channels, .. } => vec![p("weight", vec![*channels]), p("bias", vec![*channels])],
             Op::ChannelConv(c) => c.state(),
+            Op::LayerNorm(l) => l.state(),
+            Op::AttentionPool(a) => a.state(),
             Op::Linear { in_features, out_features, bias } => {
                 let mut v = vec![p("weight", vec![*out_features, *in_features])];
                 if *bias {
@@ -574,6 +592,7 @@ impl Op {
             Op::Linear { in_features, out_features, .. } => *in_features as u128 * *out_features as u128,
             Op::ChannelConv(c) => c.macs(),
             Op::BlurPool(b) => b.macs(out),
+            Op::AttentionPool(a) => a.macs(),
             _ => 0,
         }
     }

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use super::SemaError;
 use super::value::{Type, Value};
 use crate::ir::Shape;
-use crate::ir::op::{BlurPool, ChannelConv, Conv2d, MAX_DIM, Op, Pad2d, Pool, PoolKind};
+use crate::ir::op::{AttentionPool, BlurPool, ChannelConv, Conv2d, LayerNorm, MAX_DIM, Op, Pad2d, Pool, PoolKind};
 use crate::ops::{activation, std_conv};
 
 #[derive(Debug, Clone)]
@@ -71,6 +71,8 @@ static SIGS: LazyLock<Vec<OpSig>> =
             sig("channel_conv", vec![p("kernel", Type::Int, Required)]),
             sig(Pad2d::NAME, vec![p("amount", Type::Int, Required), p("value", Type::Float, Float(0.0))]),
             sig(BlurPool::NAME, vec![p("stride", Type::Int, Int(2)), p("size", Type::Int, Int(3))]),
+            sig(LayerNorm::NAME, vec![p("eps", Type::Float, Float(LayerNorm::DEFAULT_EPS))]),
+            sig(AttentionPool::NAME, vec![]),
         ]
         .into_iter()
         .chain(activation::SPECS.iter().map(|s| {
@@ -269,6 +271,17 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
                 return Err(range_err("value", "`pad` value", "a finite number", value));
             }
             Op::Pad(Pad2d { amount: a.int("amount", 0, max)?, value })
+        }
+        LayerNorm::NAME => {
+            let eps = a.float("eps");
+            if !(eps > 0.0 && eps < 1.0) {
+                return Err(range_err("eps", "`layer_norm` eps", "in (0, 1)", eps));
+            }
+            Op::LayerNorm(LayerNorm { channels, eps })
+        }
+        AttentionPool::NAME => {
+            let positions = input.size(2).unwrap_or(1) * input.size(3).unwrap_or(1);
+            Op::AttentionPool(AttentionPool { channels, positions })
         }
         BlurPool::NAME => {
             let size = a.int("size", 2, 16)?;

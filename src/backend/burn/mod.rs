@@ -110,6 +110,8 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
         "GroupNorm",
         "GroupNormConfig",
         "Identity",
+        "LayerNorm",
+        "LayerNormConfig",
         "Linear",
         "LinearConfig",
         "PaddingConfig1d",

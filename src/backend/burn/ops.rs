@@ -5,7 +5,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::plan::OpKind;
-use crate::ir::op::{BlurPool, ChannelConv, Op, Pad2d};
+use crate::ir::op::{AttentionPool, BlurPool, ChannelConv, LayerNorm, Op, Pad2d};
 use crate::ops::std_conv;
 
 /// A construction value of a generated module.
@@ -88,6 +88,8 @@ pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
             vec![("in", Usize(*in_features)), ("out", Usize(*out_features)), ("bias", Bool(*bias))]
         }
         Op::ChannelConv(c) => vec![("kernel", Usize(c.kernel)), ("pad", Usize(c.pad()))],
+        Op::LayerNorm(l) => vec![("channels", Usize(l.channels)), ("eps", F64(l.eps))],
+        Op::AttentionPool(a) => vec![("channels", Usize(a.channels))],
         Op::Pool(p) => vec![
             ("kh", Usize(p.kernel[0])),
             ("kw", Usize(p.kernel[1])),
@@ -113,6 +115,8 @@ pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
 pub fn field_forward(op: &Op, field: &TokenStream, x: &TokenStream) -> TokenStream {
     match op {
         Op::ChannelConv(_) => ChannelConv::burn_forward(field, x),
+        Op::LayerNorm(_) => LayerNorm::burn_forward(field, x),
+        Op::AttentionPool(_) => AttentionPool::burn_forward(field, x),
         Op::Conv2d(c) if let Some(eps) = c.standardize => std_conv::burn_forward(field, x, eps),
         _ => quote! { #field.forward(#x) },
     }
@@ -173,6 +177,8 @@ pub fn builder(kind: OpKind, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str)
             quote! { #b.init(device) }
         }
         OpKind::ChannelConv => ChannelConv::burn_builder(&v("kernel"), &v("pad")),
+        OpKind::LayerNorm => LayerNorm::burn_builder(&v("channels"), &v("eps")),
+        OpKind::AttentionPool => AttentionPool::burn_builder(&v("channels")),
         OpKind::Linear => {
             let (i, o) = (v("in"), v("out"));
             let mut b = quote! { LinearConfig::new(#i, #o) };
@@ -321,6 +327,8 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
         | Op::BatchNorm { .. }
         | Op::GroupNorm { .. }
         | Op::ChannelConv(_)
+        | Op::LayerNorm(_)
+        | Op::AttentionPool(_)
         | Op::Linear { .. }
         | Op::Pool(_)
         | Op::Dropout { .. }

@@ -18,6 +18,8 @@ pub enum OpKind {
     Bn,
     GroupNorm,
     ChannelConv,
+    LayerNorm,
+    AttentionPool,
     Linear,
     MaxPool,
     AvgPool,
@@ -32,6 +34,8 @@ impl OpKind {
             Op::BatchNorm { .. } => OpKind::Bn,
             Op::GroupNorm { .. } => OpKind::GroupNorm,
             Op::ChannelConv(_) => OpKind::ChannelConv,
+            Op::LayerNorm(_) => OpKind::LayerNorm,
+            Op::AttentionPool(_) => OpKind::AttentionPool,
             Op::Linear { .. } => OpKind::Linear,
             Op::Pool(p) if p.kind == crate::ir::op::PoolKind::Max => OpKind::MaxPool,
             Op::Pool(_) => OpKind::AvgPool,
@@ -386,13 +390,24 @@ impl<'g> Plan<'g> {
                                 }
                                 done_members.push(elem);
                                 let idx = last_part(&g.scope(elem).path).to_string();
-                                if !self.is_struct_scope(elem) {
+                                if self.is_struct_scope(elem) {
+                                    self.member_step(vec![label, idx], elem, &inside)?
+                                } else if self.stage_type(elem).is_some() {
+                                    // A list of stages, each a run of one block
+                                    // (`stages.0.0`, as ByobNet names them): a tuple of Vecs.
+                                    let (inp, out) = self.boundary(elem)?;
+                                    Step {
+                                        key: format!("{label}.{idx}"),
+                                        kind: StepKind::Loop { path: vec![label, idx], scope: elem },
+                                        out,
+                                        inputs: vec![inp],
+                                    }
+                                } else {
                                     return Err(CodegenError::Unsupported {
                                         what: "a list inside a list".into(),
                                         at: g.scope(elem).path.clone(),
                                     });
                                 }
-                                self.member_step(vec![label, idx], elem, &inside)?
                             }
                             None => {
                                 let node = g.node(n);

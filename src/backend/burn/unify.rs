@@ -756,6 +756,8 @@ fn field_kind(
                 OpKind::Bn => quote! { BatchNorm },
                 OpKind::GroupNorm => quote! { GroupNorm },
                 OpKind::ChannelConv => crate::ir::op::ChannelConv::burn_type(),
+                OpKind::LayerNorm => crate::ir::op::LayerNorm::burn_type(),
+                OpKind::AttentionPool => crate::ir::op::AttentionPool::burn_type(),
                 OpKind::Linear => quote! { Linear },
                 OpKind::MaxPool => quote! { MaxPool2d },
                 OpKind::AvgPool => quote! { AvgPool2d },

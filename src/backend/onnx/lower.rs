@@ -67,6 +67,16 @@ impl Lowering<'_> {
                 self.parts.node("BatchNormalization", &[&x, &w, &b, &m, &v], vec![float("epsilon", *eps as f32)], &name)
             }
             Op::Pad(pad) => pad.onnx(p, &x, &name),
+            Op::LayerNorm(l) => {
+                let c = [l.channels];
+                let (w, b) = (self.weight(ix, "weight", &c)?, self.weight(ix, "bias", &c)?);
+                return Ok(Lowered::Value(l.onnx(&mut self.parts, [&x, &w, &b], &name)));
+            }
+            Op::AttentionPool(a) => {
+                let w = self.weight(ix, "weight", &[1, a.channels, 1, 1])?;
+                let b = self.weight(ix, "bias", &[1])?;
+                return Ok(Lowered::Value(a.onnx(&mut self.parts, [&x, &w, &b], &name)));
+            }
             Op::BlurPool(b) => b.onnx(p, &x, &name),
             Op::ChannelConv(cc) => {
                 let w = self.weight(ix, "weight", &[1, 1, cc.kernel])?;
