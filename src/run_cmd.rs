@@ -229,7 +229,7 @@ pub fn peak_rss_kib() -> Option<u64> {
 fn outputs_probabilities(g: &Graph) -> bool {
     matches!(
         g.node(g.output).op,
-        resc::ir::Op::Act(resc::ir::op::Activation::Sigmoid(_)) | resc::ir::Op::RadixSoftmax { .. }
+        resc::ir::Op::Act(resc::ir::op::Activation::Sigmoid(_)) | resc::ir::Op::RadixSoftmax(_)
     )
 }
 

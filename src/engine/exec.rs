@@ -121,7 +121,10 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
                 }
             }
         }
-        Kind::RadixSoftmax { radix, groups, .. } => radix_softmax(ins[0], y, *radix, *groups),
+        Kind::RadixSoftmax { op, .. } => {
+            let len = y.len();
+            op.run(&ins[0][..len], y);
+        }
         Kind::ChannelConv { op, weight, .. } => {
             // The arena's slices may run past this sample's C values.
             let c = op.channels as usize;
@@ -487,26 +490,6 @@ fn max_pool2d(x: &[f32], (h, w): (usize, usize), p: &Pool, y: &mut [f32], (oh, o
         for iy in ys.min(ye)..ye {
             for (o, &r) in out.iter_mut().zip(&rows[iy * ow..(iy + 1) * ow]) {
                 *o = max_keeping_nan(*o, r);
-            }
-        }
-    }
-}
-
-fn radix_softmax(x: &[f32], y: &mut [f32], r: usize, g: usize) {
-    if r == 1 {
-        for (o, &v) in y.iter_mut().zip(x) {
-            *o = 1.0 / (1.0 + (-v).exp());
-        }
-        return;
-    }
-    let rest = x.len() / (g * r);
-    for gi in 0..g {
-        for k in 0..rest {
-            let at = |ri: usize| (gi * r + ri) * rest + k;
-            let max = (0..r).map(|ri| x[at(ri)]).fold(f32::NEG_INFINITY, f32::max);
-            let total: f32 = (0..r).map(|ri| (x[at(ri)] - max).exp()).sum();
-            for ri in 0..r {
-                y[(ri * g + gi) * rest + k] = (x[at(ri)] - max).exp() / total;
             }
         }
     }

@@ -70,8 +70,7 @@ pub enum Kind {
     },
     RadixSoftmax {
         x: usize,
-        radix: usize,
-        groups: usize,
+        op: crate::ir::op::RadixSoftmax,
     },
     /// Efficient channel attention's conv across channels (its taps: a weight).
     ChannelConv {
@@ -382,9 +381,7 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
             Op::Concat => step(Kind::Concat { parts: ins.clone() }),
             Op::Slice { start, .. } => step(Kind::Slice { x: ins[0], start: *start as usize }),
             Op::SplitSum { radix } => step(Kind::SplitSum { x: ins[0], radix: *radix as usize }),
-            Op::RadixSoftmax { radix, groups } => {
-                step(Kind::RadixSoftmax { x: ins[0], radix: *radix as usize, groups: *groups as usize })
-            }
+            Op::RadixSoftmax(op) => step(Kind::RadixSoftmax { x: ins[0], op: *op }),
             Op::Subsample { stride } => step(Kind::Subsample { x: ins[0], stride: *stride as usize }),
             Op::PadChannels { before, .. } => step(Kind::Pad { x: ins[0], before: *before as usize }),
         };

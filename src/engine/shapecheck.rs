@@ -325,8 +325,8 @@ pub fn build(g: &Graph) -> Program {
                 b.check(ok, ix, CheckKind::Divisible { by: r });
                 [n, b.push(Ins::Div(c, rk)), h, w]
             }
-            Op::RadixSoftmax { radix, groups } => {
-                let by = (radix * groups).max(1) as i64;
+            Op::RadixSoftmax(op) => {
+                let by = (op.radix * op.groups).max(1) as i64;
                 let k = b.k(by);
                 let rem = b.push(Ins::Rem(ins[0][1], k));
                 let ok = b.eq_k(rem, 0);

@@ -68,13 +68,8 @@ pub enum Op {
     SplitSum {
         radix: u64,
     },
-    /// ResNeSt's attention weights: a softmax over the radix splits within
-    /// each of `groups` cardinal groups (sigmoid when radix is 1). Channel order
-    /// in and out is timm's: in `[group][radix][c]`, out `[radix][group][c]`.
-    RadixSoftmax {
-        radix: u64,
-        groups: u64,
-    },
+    /// ResNeSt's attention weights: a softmax over the radix splits.
+    RadixSoftmax(RadixSoftmax),
     /// Elementwise product; the second input may be `[N, C, 1, 1]`.
     Mul,
     /// Stochastic depth on a residual branch: drop it whole with probability
@@ -112,6 +107,7 @@ pub use crate::ops::blur_pool::BlurPool;
 pub use crate::ops::channel_conv::ChannelConv;
 pub use crate::ops::layer_norm::LayerNorm;
 pub use crate::ops::pad::Pad2d;
+pub use crate::ops::radix_softmax::RadixSoftmax;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
@@ -315,7 +311,7 @@ impl Op {
             Op::Identity => "identity",
             Op::Slice { .. } => "slice",
             Op::SplitSum { .. } => "split_sum",
-            Op::RadixSoftmax { .. } => "radix_softmax",
+            Op::RadixSoftmax(_) => RadixSoftmax::NAME,
             Op::Mul => "mul",
             Op::DropPath(_) => "drop_path",
         }
@@ -363,7 +359,7 @@ impl Op {
             Op::Slice { start, end: 0 } => format!("slice {start}.."),
             Op::Slice { start, end } => format!("slice {start}..{end}"),
             Op::SplitSum { radix } => format!("split_sum /{radix}"),
-            Op::RadixSoftmax { radix, groups } => format!("radix_softmax r{radix} g{groups}"),
+            Op::RadixSoftmax(r) => r.describe(),
             Op::DropPath(d) => format!("drop_path p={:.4}", d.survival),
             _ => self.kind_name().into(),
         }
@@ -515,13 +511,7 @@ impl Op {
                 }
                 Ok(x.with(1, c / radix))
             }
-            Op::RadixSoftmax { radix, groups } => {
-                let c = dim(x, 1);
-                if !c.is_multiple_of(radix * groups) {
-                    return Err(ShapeError::Radix { radix: radix * groups, channels: c });
-                }
-                Ok(x.clone())
-            }
+            Op::RadixSoftmax(r) => r.infer(x),
             Op::Mul => {
                 // One tensor scaled by another: every backend's product is binary.
                 if inputs.len() != 2 {

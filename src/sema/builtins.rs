@@ -5,7 +5,9 @@ use std::sync::LazyLock;
 use super::SemaError;
 use super::value::{Type, Value};
 use crate::ir::Shape;
-use crate::ir::op::{AttentionPool, BlurPool, ChannelConv, Conv2d, LayerNorm, MAX_DIM, Op, Pad2d, Pool, PoolKind};
+use crate::ir::op::{
+    AttentionPool, BlurPool, ChannelConv, Conv2d, LayerNorm, MAX_DIM, Op, Pad2d, Pool, PoolKind, RadixSoftmax,
+};
 use crate::ops::{activation, std_conv};
 
 #[derive(Debug, Clone)]
@@ -88,7 +90,7 @@ static SIGS: LazyLock<Vec<OpSig>> =
             sig("identity", vec![]),
             sig("slice", vec![p("start", Type::Int, Required), p("end", Type::Int, Int(0))]),
             sig("split_sum", vec![p("radix", Type::Int, Required)]),
-            sig("radix_softmax", vec![p("radix", Type::Int, Required), p("groups", Type::Int, Int(1))]),
+            sig(RadixSoftmax::NAME, vec![p("radix", Type::Int, Required), p("groups", Type::Int, Int(1))]),
             sig("subsample", vec![p("stride", Type::Int, Required)]),
             sig("pad_channels", vec![p("channels", Type::Int, Required)]),
         ])
@@ -326,7 +328,9 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
             Op::Slice { start, end }
         }
         "split_sum" => Op::SplitSum { radix: a.int("radix", 1, max)? },
-        "radix_softmax" => Op::RadixSoftmax { radix: a.int("radix", 1, max)?, groups: a.int("groups", 1, max)? },
+        RadixSoftmax::NAME => {
+            Op::RadixSoftmax(RadixSoftmax { radix: a.int("radix", 1, max)?, groups: a.int("groups", 1, max)? })
+        }
         "subsample" => Op::Subsample { stride: a.int("stride", 1, max)? },
         "pad_channels" => {
             let want = a.int("channels", 1, max)?;

@@ -5,7 +5,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::plan::OpKind;
-use crate::ir::op::{AttentionPool, BlurPool, ChannelConv, LayerNorm, Op, Pad2d};
+use crate::ir::op::{AttentionPool, BlurPool, ChannelConv, LayerNorm, Op, Pad2d, RadixSoftmax};
 use crate::ops::std_conv;
 
 /// A construction value of a generated module.
@@ -229,7 +229,7 @@ pub fn inline_consts(op: &Op) -> Vec<(&'static str, Lit)> {
         Op::Act(a) => a.def().consts().into_iter().map(|(n, v)| (n, F64(v))).collect(),
         Op::Slice { start, end } => vec![("start", Usize(*start)), ("end", Usize(*end))],
         Op::SplitSum { radix } => vec![("radix", Usize(*radix))],
-        Op::RadixSoftmax { radix, groups } => vec![("radix", Usize(*radix)), ("groups", Usize(*groups))],
+        Op::RadixSoftmax(r) => vec![("radix", Usize(r.radix)), ("groups", Usize(r.groups))],
         Op::Subsample { stride } => vec![("stride", Usize(*stride))],
         Op::PadChannels { before, after } => vec![("before", Usize(*before)), ("after", Usize(*after))],
         Op::Pad(p) => vec![("amount", Usize(p.amount)), ("value", F64(p.value))],
@@ -241,7 +241,6 @@ pub fn inline_consts(op: &Op) -> Vec<(&'static str, Lit)> {
 /// Inline tensor code for a stateless op on `args`; `c` gives each constant's tokens.
 pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
     let a = &args[0];
-    let act = quote! { burn::tensor::activation };
     match op {
         Op::Act(f) => f.def().burn(a, c),
         Op::Identity | Op::Input => quote! { #a },
@@ -284,30 +283,7 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
                 t.reshape([n, #r, channels / #r, h, w]).sum_dim(1).reshape([n, channels / #r, h, w])
             }}
         }
-        Op::RadixSoftmax { .. } => {
-            let (r, g) = (c("radix"), c("groups"));
-            let literal = |t: &TokenStream| t.to_string().parse::<u64>().ok();
-            // timm's order: [group][radix][c] in, [radix][group][c] out.
-            let softmax = |per: TokenStream| {
-                quote! {{
-                    let t = #a;
-                    let [n, channels, h, w] = t.dims();
-                    let t = t.reshape([n, #g, #r, channels / #per]).swap_dims(1, 2);
-                    #act::softmax(t, 1).reshape([n, channels, h, w])
-                }}
-            };
-            match (literal(&r), literal(&g)) {
-                (Some(1), _) => quote! { #act::sigmoid(#a) },
-                (Some(rv), Some(gv)) => {
-                    let k = Literal::u64_unsuffixed(rv * gv);
-                    softmax(quote! { #k })
-                }
-                _ => {
-                    let soft = softmax(quote! { (#g * #r) });
-                    quote! { if #r > 1 { #soft } else { #act::sigmoid(#a) } }
-                }
-            }
-        }
+        Op::RadixSoftmax(_) => RadixSoftmax::burn(a, &c("radix"), &c("groups")),
         Op::Subsample { .. } => {
             let s = c("stride");
             quote! { AvgPool2dConfig::new([1, 1]).with_strides([#s, #s]).init().forward(#a) }

@@ -158,18 +158,7 @@ impl Lowering<'_> {
                 let axes = p.constant_i64(&format!("{name}.axes"), &[1]);
                 p.node("ReduceSum", &[&split, &axes], vec![int("keepdims", 0)], &name)
             }
-            Op::RadixSoftmax { radix: 1, .. } => p.node("Sigmoid", &[&x], vec![], &name),
-            Op::RadixSoftmax { radix, groups } => {
-                // In `[group][radix][c]`, softmax over the radix, out `[radix][group][c]`.
-                let grouped = p.constant_i64(&format!("{name}.grouped"), &[0, *groups as i64, *radix as i64, -1]);
-                let split = p.node("Reshape", &[&x, &grouped], vec![], &format!("{name}.groups"));
-                let swapped = p.node("Transpose", &[&split], vec![ints("perm", &[0, 2, 1, 3])], &format!("{name}.t"));
-                let soft = p.node("Softmax", &[&swapped], vec![int("axis", 1)], &format!("{name}.softmax"));
-                let mut dims = vec![0i64];
-                dims.extend((1..node.shape.rank()).map(|i| node.shape.size(i).unwrap_or(0) as i64));
-                let back = p.constant_i64(&format!("{name}.shape"), &dims);
-                p.node("Reshape", &[&soft, &back], vec![], &name)
-            }
+            Op::RadixSoftmax(r) => r.onnx(p, &x, &node.shape, &name),
         };
         Ok(Lowered::Value(value))
     }
