@@ -220,18 +220,10 @@ pub fn run_keeping(
                 }
                 out
             }
-            Op::SplitSum { radix } => {
-                let (n, c, h, w) = ins[0].nchw();
-                let (r, part) = (*radix as usize, c / *radix as usize);
-                let mut out = Tensor::zeros(with_channels(ins[0], part));
-                for s in 0..n {
-                    for k in 0..r {
-                        for i in 0..part * h * w {
-                            out.data[s * part * h * w + i] += ins[0].data[(s * c + k * part) * h * w + i];
-                        }
-                    }
-                }
-                out
+            Op::SplitSum(op) => {
+                let per = ins[0].data.len() / ins[0].shape[0].max(1);
+                let data = ins[0].data.chunks(per.max(1)).flat_map(|s| op.reference(s)).collect();
+                Tensor { shape: with_channels(ins[0], ins[0].shape[1] / op.radix as usize), data }
             }
             Op::RadixSoftmax(r) => {
                 let per = ins[0].data.len() / ins[0].shape[0].max(1);

@@ -112,15 +112,7 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
             let plane = oh * ow;
             y.copy_from_slice(&ins[0][start * plane..start * plane + oc * plane]);
         }
-        Kind::SplitSum { radix, .. } => {
-            let len = y.len();
-            y.copy_from_slice(&ins[0][..len]);
-            for r in 1..*radix {
-                for (o, v) in y.iter_mut().zip(&ins[0][r * len..(r + 1) * len]) {
-                    *o += v;
-                }
-            }
-        }
+        Kind::SplitSum { op, .. } => op.run(ins[0], y),
         Kind::RadixSoftmax { op, .. } => {
             let len = y.len();
             op.run(&ins[0][..len], y);

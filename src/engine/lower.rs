@@ -66,7 +66,7 @@ pub enum Kind {
     },
     SplitSum {
         x: usize,
-        radix: usize,
+        op: crate::ir::op::SplitSum,
     },
     RadixSoftmax {
         x: usize,
@@ -380,7 +380,7 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
             Op::GlobalAvgPool => step(Kind::GlobalAvg { x: ins[0] }),
             Op::Concat => step(Kind::Concat { parts: ins.clone() }),
             Op::Slice { start, .. } => step(Kind::Slice { x: ins[0], start: *start as usize }),
-            Op::SplitSum { radix } => step(Kind::SplitSum { x: ins[0], radix: *radix as usize }),
+            Op::SplitSum(op) => step(Kind::SplitSum { x: ins[0], op: *op }),
             Op::RadixSoftmax(op) => step(Kind::RadixSoftmax { x: ins[0], op: *op }),
             Op::Subsample { stride } => step(Kind::Subsample { x: ins[0], stride: *stride as usize }),
             Op::PadChannels { before, .. } => step(Kind::Pad { x: ins[0], before: *before as usize }),

@@ -316,9 +316,9 @@ pub fn build(g: &Graph) -> Program {
                 let s = b.k(*start as i64);
                 [n, b.push(Ins::Sub(end, s)), h, w]
             }
-            Op::SplitSum { radix } => {
+            Op::SplitSum(op) => {
                 let [n, c, h, w] = ins[0];
-                let r = (*radix).max(1) as i64;
+                let r = op.radix.max(1) as i64;
                 let rk = b.k(r);
                 let rem = b.push(Ins::Rem(c, rk));
                 let ok = b.eq_k(rem, 0);

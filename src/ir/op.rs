@@ -65,9 +65,7 @@ pub enum Op {
         end: u64,
     },
     /// `[N, radix * C, H, W]` to `[N, C, H, W]`: the sum of the radix splits.
-    SplitSum {
-        radix: u64,
-    },
+    SplitSum(SplitSum),
     /// ResNeSt's attention weights: a softmax over the radix splits.
     RadixSoftmax(RadixSoftmax),
     /// Elementwise product; the second input may be `[N, C, 1, 1]`.
@@ -108,6 +106,7 @@ pub use crate::ops::channel_conv::ChannelConv;
 pub use crate::ops::layer_norm::LayerNorm;
 pub use crate::ops::pad::Pad2d;
 pub use crate::ops::radix_softmax::RadixSoftmax;
+pub use crate::ops::split_sum::SplitSum;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
@@ -310,7 +309,7 @@ impl Op {
             Op::PadChannels { .. } => "pad_channels",
             Op::Identity => "identity",
             Op::Slice { .. } => "slice",
-            Op::SplitSum { .. } => "split_sum",
+            Op::SplitSum(_) => SplitSum::NAME,
             Op::RadixSoftmax(_) => RadixSoftmax::NAME,
             Op::Mul => "mul",
             Op::DropPath(_) => "drop_path",
@@ -358,7 +357,7 @@ impl Op {
             Op::Act(a) => a.def().describe(),
             Op::Slice { start, end: 0 } => format!("slice {start}.."),
             Op::Slice { start, end } => format!("slice {start}..{end}"),
-            Op::SplitSum { radix } => format!("split_sum /{radix}"),
+            Op::SplitSum(s) => s.describe(),
             Op::RadixSoftmax(r) => r.describe(),
             Op::DropPath(d) => format!("drop_path p={:.4}", d.survival),
             _ => self.kind_name().into(),
@@ -504,13 +503,7 @@ impl Op {
                 }
                 Ok(x.with(1, end - start))
             }
-            Op::SplitSum { radix } => {
-                let c = dim(x, 1);
-                if !c.is_multiple_of(*radix) {
-                    return Err(ShapeError::Radix { radix: *radix, channels: c });
-                }
-                Ok(x.with(1, c / radix))
-            }
+            Op::SplitSum(s) => s.infer(x),
             Op::RadixSoftmax(r) => r.infer(x),
             Op::Mul => {
                 // One tensor scaled by another: every backend's product is binary.

@@ -6,7 +6,7 @@ use super::SemaError;
 use super::value::{Type, Value};
 use crate::ir::Shape;
 use crate::ir::op::{
-    AttentionPool, BlurPool, ChannelConv, Conv2d, LayerNorm, MAX_DIM, Op, Pad2d, Pool, PoolKind, RadixSoftmax,
+    AttentionPool, BlurPool, ChannelConv, Conv2d, LayerNorm, MAX_DIM, Op, Pad2d, Pool, PoolKind, RadixSoftmax, SplitSum,
 };
 use crate::ops::{activation, std_conv};
 
@@ -89,7 +89,7 @@ static SIGS: LazyLock<Vec<OpSig>> =
             sig("dropout", vec![p("p", Type::Float, Float(0.5))]),
             sig("identity", vec![]),
             sig("slice", vec![p("start", Type::Int, Required), p("end", Type::Int, Int(0))]),
-            sig("split_sum", vec![p("radix", Type::Int, Required)]),
+            sig(SplitSum::NAME, vec![p("radix", Type::Int, Required)]),
             sig(RadixSoftmax::NAME, vec![p("radix", Type::Int, Required), p("groups", Type::Int, Int(1))]),
             sig("subsample", vec![p("stride", Type::Int, Required)]),
             sig("pad_channels", vec![p("channels", Type::Int, Required)]),
@@ -327,7 +327,7 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
             }
             Op::Slice { start, end }
         }
-        "split_sum" => Op::SplitSum { radix: a.int("radix", 1, max)? },
+        SplitSum::NAME => Op::SplitSum(SplitSum { radix: a.int("radix", 1, max)? }),
         RadixSoftmax::NAME => {
             Op::RadixSoftmax(RadixSoftmax { radix: a.int("radix", 1, max)?, groups: a.int("groups", 1, max)? })
         }

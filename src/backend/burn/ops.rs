@@ -5,7 +5,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::plan::OpKind;
-use crate::ir::op::{AttentionPool, BlurPool, ChannelConv, LayerNorm, Op, Pad2d, RadixSoftmax};
+use crate::ir::op::{AttentionPool, BlurPool, ChannelConv, LayerNorm, Op, Pad2d, RadixSoftmax, SplitSum};
 use crate::ops::std_conv;
 
 /// A construction value of a generated module.
@@ -228,7 +228,7 @@ pub fn inline_consts(op: &Op) -> Vec<(&'static str, Lit)> {
     match op {
         Op::Act(a) => a.def().consts().into_iter().map(|(n, v)| (n, F64(v))).collect(),
         Op::Slice { start, end } => vec![("start", Usize(*start)), ("end", Usize(*end))],
-        Op::SplitSum { radix } => vec![("radix", Usize(*radix))],
+        Op::SplitSum(s) => vec![("radix", Usize(s.radix))],
         Op::RadixSoftmax(r) => vec![("radix", Usize(r.radix)), ("groups", Usize(r.groups))],
         Op::Subsample { stride } => vec![("stride", Usize(*stride))],
         Op::PadChannels { before, after } => vec![("before", Usize(*before)), ("after", Usize(*after))],
@@ -272,17 +272,7 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
                 }
             }
         }
-        Op::SplitSum { .. } => {
-            let r = c("radix");
-            if r.to_string() == "1" {
-                return quote! { #a };
-            }
-            quote! {{
-                let t = #a;
-                let [n, channels, h, w] = t.dims();
-                t.reshape([n, #r, channels / #r, h, w]).sum_dim(1).reshape([n, channels / #r, h, w])
-            }}
-        }
+        Op::SplitSum(_) => SplitSum::burn(a, &c("radix")),
         Op::RadixSoftmax(_) => RadixSoftmax::burn(a, &c("radix"), &c("groups")),
         Op::Subsample { .. } => {
             let s = c("stride");

@@ -149,15 +149,7 @@ impl Lowering<'_> {
                 let pads = p.constant_i64(&format!("{name}.pads"), &pads);
                 p.node("Pad", &[&x, &pads], vec![], &name)
             }
-            Op::SplitSum { radix } => {
-                // [N, r*C, ...] as [N, r, C, ...], summed over r.
-                let mut dims = vec![0i64, *radix as i64];
-                dims.extend((1..node.shape.rank()).map(|i| node.shape.size(i).unwrap_or(0) as i64));
-                let shape = p.constant_i64(&format!("{name}.shape"), &dims);
-                let split = p.node("Reshape", &[&x, &shape], vec![], &format!("{name}.splits"));
-                let axes = p.constant_i64(&format!("{name}.axes"), &[1]);
-                p.node("ReduceSum", &[&split, &axes], vec![int("keepdims", 0)], &name)
-            }
+            Op::SplitSum(s) => s.onnx(p, &x, &node.shape, &name),
             Op::RadixSoftmax(r) => r.onnx(p, &x, &node.shape, &name),
         };
         Ok(Lowered::Value(value))

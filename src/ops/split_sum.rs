@@ -1,0 +1,93 @@
+//! `split_sum(radix)`: `[N, radix * C, H, W]` to `[N, C, H, W]`, the sum of
+//! the radix splits (ResNeSt's split attention, selective kernels' paths):
+//! output channel c is the sum of input channels c, C + c, 2C + c, ...
+//!
+//! Everything the compiler knows about the op is here: the IR, the
+//! interpreter, the engine and the burn and ONNX backends call into it.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::backend::onnx::builder::{GraphParts, int};
+use crate::ir::op::ShapeError;
+use crate::ir::shape::Shape;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitSum {
+    pub radix: u64,
+}
+
+impl SplitSum {
+    pub const NAME: &'static str = "split_sum";
+
+    pub fn describe(&self) -> String {
+        format!("split_sum /{}", self.radix)
+    }
+
+    pub fn infer(&self, x: &Shape) -> Result<Shape, ShapeError> {
+        let c = x.size(1).unwrap_or(1);
+        if !c.is_multiple_of(self.radix) {
+            return Err(ShapeError::Radix { radix: self.radix, channels: c });
+        }
+        Ok(x.with(1, c / self.radix))
+    }
+
+    /// The reference, one sample of `radix * part` values: each output the
+    /// sum of its radix inputs, in f64.
+    pub fn reference(&self, x: &[f32]) -> Vec<f32> {
+        let part = x.len() / self.radix as usize;
+        (0..part).map(|i| (0..self.radix as usize).map(|k| f64::from(x[k * part + i])).sum::<f64>() as f32).collect()
+    }
+
+    /// The engine's kernel, one sample: the first split copied, the others
+    /// added in turn.
+    pub fn run(&self, x: &[f32], y: &mut [f32]) {
+        let len = y.len();
+        y.copy_from_slice(&x[..len]);
+        for r in 1..self.radix as usize {
+            for (o, v) in y.iter_mut().zip(&x[r * len..(r + 1) * len]) {
+                *o += v;
+            }
+        }
+    }
+
+    /// burn, on `x`; `radix` is a token (a literal, or a field where
+    /// instances differ).
+    pub fn burn(x: &TokenStream, radix: &TokenStream) -> TokenStream {
+        if radix.to_string() == "1" {
+            return quote! { #x };
+        }
+        quote! {{
+            let t = #x;
+            let [n, channels, h, w] = t.dims();
+            t.reshape([n, #radix, channels / #radix, h, w]).sum_dim(1).reshape([n, channels / #radix, h, w])
+        }}
+    }
+
+    /// `[N, r*C, ...]` reshaped to `[N, r, C, ...]` (`out` is the output's
+    /// shape), `ReduceSum` over r.
+    pub fn onnx(&self, p: &mut GraphParts, x: &str, out: &Shape, name: &str) -> String {
+        let mut dims = vec![0i64, self.radix as i64];
+        dims.extend((1..out.rank()).map(|i| out.size(i).unwrap_or(0) as i64));
+        let shape = p.constant_i64(&format!("{name}.shape"), &dims);
+        let split = p.node("Reshape", &[x, &shape], vec![], &format!("{name}.splits"));
+        let axes = p.constant_i64(&format!("{name}.axes"), &[1]);
+        p.node("ReduceSum", &[&split, &axes], vec![int("keepdims", 0)], name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Worked by hand: radix 3 over two channels: (1 + 3 + 5, 2 + 4 + 6).
+    #[test]
+    fn by_hand() {
+        let op = SplitSum { radix: 3 };
+        let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(op.reference(&x), [9.0, 12.0]);
+        let mut y = [0.0; 2];
+        op.run(&x, &mut y);
+        assert_eq!(y, [9.0, 12.0]);
+    }
+}
