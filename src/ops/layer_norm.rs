@@ -10,7 +10,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::backend::onnx::builder::{GraphParts, int, ints};
+use crate::backend::onnx::builder::GraphParts;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
 
@@ -103,17 +103,7 @@ impl LayerNorm {
     /// Mean and biased variance over axis 1 with opset-17 ops, then the
     /// per-channel scale and shift.
     pub fn onnx(&self, p: &mut GraphParts, [x, w, b]: [&str; 3], name: &str) -> String {
-        let mean_of = |p: &mut GraphParts, v: &str, out: &str| {
-            p.node("ReduceMean", &[v], vec![ints("axes", &[1]), int("keepdims", 1)], &format!("{name}.{out}"))
-        };
-        let mean = mean_of(p, x, "mean");
-        let centred = p.node("Sub", &[x, &mean], vec![], &format!("{name}.centred"));
-        let squares = p.node("Mul", &[&centred, &centred], vec![], &format!("{name}.squares"));
-        let var = mean_of(p, &squares, "var");
-        let eps = p.constant_f32(&format!("{name}.eps"), self.eps as f32);
-        let var_eps = p.node("Add", &[&var, &eps], vec![], &format!("{name}.var_eps"));
-        let std = p.node("Sqrt", &[&var_eps], vec![], &format!("{name}.std"));
-        let normed = p.node("Div", &[&centred, &std], vec![], &format!("{name}.normed"));
+        let normed = crate::backend::onnx::builder::normalise(p, x, 1, self.eps, name);
         let axes = p.constant_i64(&format!("{name}.axes"), &[1, 2]);
         let w = p.node("Unsqueeze", &[w, &axes], vec![], &format!("{name}.scale"));
         let b = p.node("Unsqueeze", &[b, &axes], vec![], &format!("{name}.shift"));

@@ -150,3 +150,19 @@ pub fn string(name: &str, value: &str) -> AttributeProto {
 fn tensor_attr(name: &str, t: TensorProto) -> AttributeProto {
     AttributeProto { t: Some(t), ..attr(name, attribute_proto::AttributeType::Tensor) }
 }
+
+/// `(x - mean) / sqrt(var + eps)` over `axis` (kept), the biased variance
+/// from the centred values, with opset-17 ops: group and layer norm's core.
+pub fn normalise(p: &mut GraphParts, x: &str, axis: i64, eps: f64, name: &str) -> String {
+    let mean_of = |p: &mut GraphParts, v: &str, out: &str| {
+        p.node("ReduceMean", &[v], vec![ints("axes", &[axis]), int("keepdims", 1)], &format!("{name}.{out}"))
+    };
+    let mean = mean_of(p, x, "mean");
+    let centred = p.node("Sub", &[x, &mean], vec![], &format!("{name}.centred"));
+    let squares = p.node("Mul", &[&centred, &centred], vec![], &format!("{name}.squares"));
+    let var = mean_of(p, &squares, "var");
+    let eps = p.constant_f32(&format!("{name}.eps"), eps as f32);
+    let var_eps = p.node("Add", &[&var, &eps], vec![], &format!("{name}.var_eps"));
+    let std = p.node("Sqrt", &[&var_eps], vec![], &format!("{name}.std"));
+    p.node("Div", &[&centred, &std], vec![], &format!("{name}.normed"))
+}

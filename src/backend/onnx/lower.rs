@@ -193,17 +193,7 @@ impl Lowering<'_> {
 fn group_norm(p: &mut GraphParts, shape: &Shape, groups: u64, eps: f64, [x, w, b]: [&str; 3], name: &str) -> String {
     let grouped = p.constant_i64(&format!("{name}.grouped"), &[0, groups as i64, -1]);
     let xg = p.node("Reshape", &[x, &grouped], vec![], &format!("{name}.groups"));
-    let mean_of = |p: &mut GraphParts, v: &str, out: &str| {
-        p.node("ReduceMean", &[v], vec![ints("axes", &[2]), int("keepdims", 1)], &format!("{name}.{out}"))
-    };
-    let mean = mean_of(p, &xg, "mean");
-    let centred = p.node("Sub", &[&xg, &mean], vec![], &format!("{name}.centred"));
-    let squares = p.node("Mul", &[&centred, &centred], vec![], &format!("{name}.squares"));
-    let var = mean_of(p, &squares, "var");
-    let eps = p.constant_f32(&format!("{name}.eps"), eps as f32);
-    let var_eps = p.node("Add", &[&var, &eps], vec![], &format!("{name}.var_eps"));
-    let std = p.node("Sqrt", &[&var_eps], vec![], &format!("{name}.std"));
-    let normed = p.node("Div", &[&centred, &std], vec![], &format!("{name}.normed"));
+    let normed = super::builder::normalise(p, &xg, 2, eps, name);
     let mut dims = vec![0i64];
     dims.extend((1..shape.rank()).map(|i| shape.size(i).unwrap_or(0) as i64));
     let back = p.constant_i64(&format!("{name}.shape"), &dims);
