@@ -104,37 +104,27 @@ pub fn run_keeping(
             }
             Op::ChannelConv(cc) => {
                 let weight = w("weight", cc.kernel as usize)?;
-                let c = cc.channels as usize;
-                let data = ins[0].data.chunks(c).flat_map(|sample| cc.reference(sample, weight)).collect();
-                Tensor { shape: ins[0].shape.clone(), data }
+                per_sample(ins[0], ins[0].shape.clone(), |s| cc.reference(s, weight))
             }
             Op::Act(a) => map(ins[0], |v| activation(*a, v)),
             Op::Pool(p) => pool(ins[0], p),
             Op::Pad(p) => {
-                let (n, c, h, w) = ins[0].nchw();
-                let data = ins[0].data.chunks(h * w).flat_map(|plane| p.reference(plane, h, w)).collect();
                 let a = p.amount as usize;
-                Tensor { shape: vec![n, c, h + 2 * a, w + 2 * a], data }
+                per_plane(ins[0], |h, w| (h + 2 * a, w + 2 * a), |x, h, w| p.reference(x, h, w))
             }
             Op::LayerNorm(l) => {
                 let (n, c) = (ins[0].shape[0], l.channels as usize);
                 let (scale, shift) = (w("weight", c)?, w("bias", c)?);
                 let plane = ins[0].data.len() / (n * c).max(1);
-                let data = ins[0].data.chunks(c * plane).flat_map(|s| l.reference(s, plane, scale, shift)).collect();
-                Tensor { shape: ins[0].shape.clone(), data }
+                per_sample(ins[0], ins[0].shape.clone(), |s| l.reference(s, plane, scale, shift))
             }
             Op::AttentionPool(a) => {
                 let (n, c) = (ins[0].shape[0], a.channels as usize);
                 let (weight, bias) = (w("weight", c)?, w("bias", 1)?);
                 let plane = ins[0].data.len() / (n * c).max(1);
-                let data = ins[0].data.chunks(c * plane).flat_map(|s| a.reference(s, plane, weight, bias[0])).collect();
-                Tensor { shape: vec![n, c, 1, 1], data }
+                per_sample(ins[0], vec![n, c, 1, 1], |s| a.reference(s, plane, weight, bias[0]))
             }
-            Op::BlurPool(b) => {
-                let (n, c, h, w) = ins[0].nchw();
-                let data = ins[0].data.chunks(h * w).flat_map(|plane| b.reference(plane, h, w)).collect();
-                Tensor { shape: vec![n, c, b.out_side(h), b.out_side(w)], data }
-            }
+            Op::BlurPool(b) => per_plane(ins[0], |h, w| (b.out_side(h), b.out_side(w)), |x, h, w| b.reference(x, h, w)),
             Op::GlobalAvgPool => {
                 let (n, c, h, w) = ins[0].nchw();
                 let mut out = Tensor::zeros(vec![n, c, 1, 1]);
@@ -221,15 +211,9 @@ pub fn run_keeping(
                 out
             }
             Op::SplitSum(op) => {
-                let per = ins[0].data.len() / ins[0].shape[0].max(1);
-                let data = ins[0].data.chunks(per.max(1)).flat_map(|s| op.reference(s)).collect();
-                Tensor { shape: with_channels(ins[0], ins[0].shape[1] / op.radix as usize), data }
+                per_sample(ins[0], with_channels(ins[0], ins[0].shape[1] / op.radix as usize), |s| op.reference(s))
             }
-            Op::RadixSoftmax(r) => {
-                let per = ins[0].data.len() / ins[0].shape[0].max(1);
-                let data = ins[0].data.chunks(per.max(1)).flat_map(|s| r.reference(s)).collect();
-                Tensor { shape: ins[0].shape.clone(), data }
-            }
+            Op::RadixSoftmax(r) => per_sample(ins[0], ins[0].shape.clone(), |s| r.reference(s)),
             Op::Subsample { stride } => {
                 let (n, c, h, w) = ins[0].nchw();
                 let s = *stride as usize;
@@ -262,6 +246,24 @@ pub fn run_keeping(
 
 fn map(t: &Tensor, f: impl Fn(f32) -> f32) -> Tensor {
     Tensor { shape: t.shape.clone(), data: t.data.iter().map(|&v| f(v)).collect() }
+}
+
+/// An op defined on one sample at a time (`src/ops`' references), with the
+/// output's shape.
+fn per_sample(t: &Tensor, shape: Vec<usize>, f: impl Fn(&[f32]) -> Vec<f32>) -> Tensor {
+    let per = (t.data.len() / t.shape[0].max(1)).max(1);
+    Tensor { shape, data: t.data.chunks(per).flat_map(f).collect() }
+}
+
+/// An op defined on one `h` x `w` plane at a time; `size` gives its output's.
+fn per_plane(
+    t: &Tensor,
+    size: impl Fn(usize, usize) -> (usize, usize),
+    f: impl Fn(&[f32], usize, usize) -> Vec<f32>,
+) -> Tensor {
+    let (n, c, h, w) = t.nchw();
+    let (oh, ow) = size(h, w);
+    Tensor { shape: vec![n, c, oh, ow], data: t.data.chunks((h * w).max(1)).flat_map(|x| f(x, h, w)).collect() }
 }
 
 /// The shape of `x` with `c` channels: channel ops keep a rank-2 input rank 2.

@@ -136,18 +136,8 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
                 }
             }
         }
-        Kind::Pad2d { x, op } => {
-            let (_, h, w) = cx.chw(*x);
-            for (o, i) in y.chunks_mut(oh * ow).zip(ins[0].chunks(h * w)) {
-                op.run(i, h, w, o);
-            }
-        }
-        Kind::BlurPool { x, op } => {
-            let (_, h, w) = cx.chw(*x);
-            for (o, i) in y.chunks_mut(oh * ow).zip(ins[0].chunks(h * w)) {
-                op.run(i, h, w, o);
-            }
-        }
+        Kind::Pad2d { x, op } => per_plane(cx.chw(*x), ins[0], (y, oh * ow), |i, h, w, o| op.run(i, h, w, o)),
+        Kind::BlurPool { x, op } => per_plane(cx.chw(*x), ins[0], (y, oh * ow), |i, h, w, o| op.run(i, h, w, o)),
         Kind::LayerNorm { x, op, scale, shift } => {
             let (c, h, w) = cx.chw(*x);
             let (scale, shift) = (&cx.l.weights[*scale], &cx.l.weights[*shift]);
@@ -484,6 +474,19 @@ fn max_pool2d(x: &[f32], (h, w): (usize, usize), p: &Pool, y: &mut [f32], (oh, o
                 *o = max_keeping_nan(*o, r);
             }
         }
+    }
+}
+
+/// A spatial op run plane by plane (`src/ops`' kernels): `x`'s `h` x `w`
+/// planes into `y`'s planes of `out` values.
+fn per_plane(
+    (_, h, w): (usize, usize, usize),
+    x: &[f32],
+    (y, out): (&mut [f32], usize),
+    f: impl Fn(&[f32], usize, usize, &mut [f32]),
+) {
+    for (o, i) in y.chunks_mut(out.max(1)).zip(x.chunks((h * w).max(1))) {
+        f(i, h, w, o);
     }
 }
 
