@@ -8,6 +8,7 @@ use petgraph::stable_graph::NodeIndex;
 
 use crate::ir::Graph;
 use crate::ir::op::{Activation, Conv2d, Op, Pool, PoolKind};
+use crate::ir::op::{BatchNorm, GroupNorm, Linear, PadChannels, Slice, Subsample};
 use crate::ops::std_conv;
 
 /// A dense row-major f32 tensor.
@@ -92,13 +93,13 @@ pub fn run_keeping(
                     None => conv2d(ins[0], c, weight, bias),
                 }
             }
-            Op::BatchNorm { channels, eps } => {
+            Op::BatchNorm(BatchNorm { channels, eps }) => {
                 let n = *channels as usize;
                 let (scale, shift) = (w("weight", n)?, w("bias", n)?);
                 let (mean, var) = (w("running_mean", n)?, w("running_var", n)?);
                 per_channel(ins[0], |c, v| (v - mean[c]) / (var[c] + *eps as f32).sqrt() * scale[c] + shift[c])
             }
-            Op::GroupNorm { channels, groups, eps } => {
+            Op::GroupNorm(GroupNorm { channels, groups, eps }) => {
                 let n = *channels as usize;
                 group_norm(ins[0], *groups as usize, *eps, w("weight", n)?, w("bias", n)?)
             }
@@ -137,7 +138,7 @@ pub fn run_keeping(
                 let n = ins[0].shape[0];
                 Tensor::new(vec![n, ins[0].data.len() / n], ins[0].data.clone())
             }
-            Op::Linear { in_features, out_features, bias } => {
+            Op::Linear(Linear { in_features, out_features, bias }) => {
                 let (fi, fo) = (*in_features as usize, *out_features as usize);
                 let weight = w("weight", fi * fo)?;
                 let b = if *bias { Some(w("bias", fo)?) } else { None };
@@ -155,7 +156,7 @@ pub fn run_keeping(
             }
             // Inference: dropout is the identity; drop-path scales by the
             // survival probability when that is the convention.
-            Op::Dropout { .. } | Op::Identity => ins[0].clone(),
+            Op::Dropout(_) | Op::Identity => ins[0].clone(),
             Op::DropPath(d) => {
                 if d.scale_at_test {
                     map(ins[0], |v| v * d.survival as f32)
@@ -163,7 +164,7 @@ pub fn run_keeping(
                     ins[0].clone()
                 }
             }
-            Op::Add { .. } => {
+            Op::Add(_) => {
                 let mut out = ins[0].clone();
                 let (_, _, h, w) = ins[0].nchw();
                 for other in &ins[1..] {
@@ -200,7 +201,7 @@ pub fn run_keeping(
                 }
                 out
             }
-            Op::Slice { start, end } => {
+            Op::Slice(Slice { start, end }) => {
                 let (n, c, h, w) = ins[0].nchw();
                 let (start, end) = (*start as usize, if *end == 0 { c } else { *end as usize });
                 let mut out = Tensor::zeros(with_channels(ins[0], end - start));
@@ -214,7 +215,7 @@ pub fn run_keeping(
                 per_sample(ins[0], with_channels(ins[0], ins[0].shape[1] / op.radix as usize), |s| op.reference(s))
             }
             Op::RadixSoftmax(r) => per_sample(ins[0], ins[0].shape.clone(), |s| r.reference(s)),
-            Op::Subsample { stride } => {
+            Op::Subsample(Subsample { stride }) => {
                 let (n, c, h, w) = ins[0].nchw();
                 let s = *stride as usize;
                 let (oh, ow) = (h.div_ceil(s), w.div_ceil(s));
@@ -228,7 +229,7 @@ pub fn run_keeping(
                 }
                 out
             }
-            Op::PadChannels { before, after } => {
+            Op::PadChannels(PadChannels { before, after }) => {
                 let (n, c, h, w) = ins[0].nchw();
                 let (b, total) = (*before as usize, c + (*before + *after) as usize);
                 let mut out = Tensor::zeros(with_channels(ins[0], total));

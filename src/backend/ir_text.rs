@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::ir::op::PoolKind;
+use crate::ir::op::{BatchNorm, GroupNorm, Linear};
 use crate::ir::{Graph, Op};
 use crate::source::SourceMap;
 
@@ -67,12 +68,12 @@ pub fn op_text(op: &Op) -> String {
             p.ceil_mode,
             if p.kind == PoolKind::Avg { format!(", count_pad: {}", p.count_include_pad) } else { String::new() }
         ),
-        Op::BatchNorm { channels, eps } => format!("bn{{channels: {channels}, eps: {eps}}}"),
+        Op::BatchNorm(BatchNorm { channels, eps }) => format!("bn{{channels: {channels}, eps: {eps}}}"),
         Op::ChannelConv(c) => format!("channel_conv{{channels: {}, kernel: {}}}", c.channels, c.kernel),
-        Op::GroupNorm { channels, groups, eps } => {
+        Op::GroupNorm(GroupNorm { channels, groups, eps }) => {
             format!("group_norm{{channels: {channels}, groups: {groups}, eps: {eps}}}")
         }
-        Op::Linear { in_features, out_features, bias } => {
+        Op::Linear(Linear { in_features, out_features, bias }) => {
             format!("linear{{in: {in_features}, out: {out_features}, bias: {bias}}}")
         }
         other => other.describe(),

@@ -12,6 +12,7 @@ use petgraph::stable_graph::NodeIndex;
 use super::kernels::{KernelSpec, Stage};
 use crate::ir::Graph;
 use crate::ir::op::{Activation, Conv2d, Op, Pool};
+use crate::ir::op::{BatchNorm, GroupNorm, Linear, PadChannels, Slice, Subsample};
 use crate::ops::std_conv;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,7 +291,7 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
         let step = |kind: Kind| Step { kind, out: i, epilogue: None, node: ix };
         let mut s = match &op {
             Op::Input => continue,
-            Op::Identity | Op::Dropout { .. } | Op::Flatten => {
+            Op::Identity | Op::Dropout(_) | Op::Flatten => {
                 alias[i] = Some(ins[0]);
                 continue;
             }
@@ -315,7 +316,7 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
                 }
                 s
             }
-            Op::Linear { in_features, out_features, bias } => {
+            Op::Linear(Linear { in_features, out_features, bias }) => {
                 let weight = cx.take(ix, "weight")?;
                 let weight = cx.keep(weight);
                 let mut s = step(Kind::Linear {
@@ -335,7 +336,7 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
                 s
             }
             Op::Act(a) if jit_activation(*a).is_none() => step(Kind::Unary { x: ins[0], act: *a }),
-            Op::BatchNorm { .. } | Op::Act(_) | Op::Add { .. } | Op::Mul | Op::DropPath(_) => {
+            Op::BatchNorm(_) | Op::Act(_) | Op::Add(_) | Op::Mul | Op::DropPath(_) => {
                 let x = ins[0];
                 let mut s = step(Kind::Elementwise { x });
                 s.epilogue = Some(Epilogue { spec: KernelSpec::default(), operands: Vec::new() });
@@ -345,7 +346,7 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
                 }
                 s
             }
-            Op::GroupNorm { channels, groups, eps } => {
+            Op::GroupNorm(GroupNorm { channels, groups, eps }) => {
                 let n = *channels as usize;
                 let (scale, shift) = (cx.take(ix, "weight")?, cx.take(ix, "bias")?);
                 if scale.len() != n || shift.len() != n {
@@ -379,11 +380,11 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
             }
             Op::GlobalAvgPool => step(Kind::GlobalAvg { x: ins[0] }),
             Op::Concat => step(Kind::Concat { parts: ins.clone() }),
-            Op::Slice { start, .. } => step(Kind::Slice { x: ins[0], start: *start as usize }),
+            Op::Slice(Slice { start, .. }) => step(Kind::Slice { x: ins[0], start: *start as usize }),
             Op::SplitSum(op) => step(Kind::SplitSum { x: ins[0], op: *op }),
             Op::RadixSoftmax(op) => step(Kind::RadixSoftmax { x: ins[0], op: *op }),
-            Op::Subsample { stride } => step(Kind::Subsample { x: ins[0], stride: *stride as usize }),
-            Op::PadChannels { before, .. } => step(Kind::Pad { x: ins[0], before: *before as usize }),
+            Op::Subsample(Subsample { stride }) => step(Kind::Subsample { x: ins[0], stride: *stride as usize }),
+            Op::PadChannels(PadChannels { before, .. }) => step(Kind::Pad { x: ins[0], before: *before as usize }),
         };
         let chain = fuse && matches!(s.kind, Kind::Conv { .. } | Kind::Linear { .. } | Kind::Elementwise { .. });
         // With fusion off, a batch norm right after a conv is still folded
@@ -399,11 +400,11 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
                 }
                 let jx = order[j];
                 match &g.node(jx).op {
-                    Op::Identity | Op::Dropout { .. } => {}
+                    Op::Identity | Op::Dropout(_) => {}
                     Op::DropPath(d) if !d.scale_at_test => {}
                     // The conv's epilogue is at most its bias here, so the
                     // batch norm folds (or nothing changes).
-                    Op::BatchNorm { .. } if fold_only => {
+                    Op::BatchNorm(_) if fold_only => {
                         if !add_stage(&mut cx, &mut s, jx, order[cur], &alias) {
                             break;
                         }
@@ -455,12 +456,12 @@ fn add_stage(cx: &mut Ctx, s: &mut Step, jx: NodeIndex, cur: NodeIndex, alias: &
     // `x + x` reads x again, which only a standalone step's input allows.
     let standalone =
         matches!(s.kind, Kind::Elementwise { .. }) && s.epilogue.as_ref().is_none_or(|e| e.spec.stages.is_empty());
-    if repeats != 1 && !(standalone && matches!(g.node(jx).op, Op::Add { .. } | Op::Mul)) {
+    if repeats != 1 && !(standalone && matches!(g.node(jx).op, Op::Add(_) | Op::Mul)) {
         return false;
     }
     others.extend((1..repeats).map(|_| resolve(alias, cx.pos[&cur])));
     let (stages, operands): (Vec<Stage>, Vec<Operand>) = match &g.node(jx).op {
-        Op::BatchNorm { eps, .. } => {
+        Op::BatchNorm(BatchNorm { eps, .. }) => {
             let Ok((scale, shift)) = cx.bn(jx, *eps) else {
                 return false;
             };
@@ -497,7 +498,7 @@ fn add_stage(cx: &mut Ctx, s: &mut Step, jx: NodeIndex, cur: NodeIndex, alias: &
             None => return false,
         },
         Op::DropPath(d) => (vec![Stage::MulConst((d.survival as f32).to_bits())], vec![]),
-        Op::Add { .. } => {
+        Op::Add(_) => {
             let pooled = |r: &NodeIndex| {
                 let s = &g.node(*r).shape;
                 s.size(2) == Some(1) && s.size(3) == Some(1) && g.node(jx).shape != *s

@@ -10,6 +10,7 @@ use petgraph::stable_graph::NodeIndex;
 
 use crate::ir::Graph;
 use crate::ir::op::Op;
+use crate::ops::dims::DimAlgebra;
 
 pub type Reg = u32;
 
@@ -37,31 +38,7 @@ pub enum Ins {
     Store(u32, Reg),
 }
 
-/// What a failing check means, for its message.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CheckKind {
-    Channels {
-        want: i64,
-    },
-    Features {
-        want: i64,
-    },
-    /// The (padded) input must be at least this large.
-    MinSize {
-        need_h: i64,
-        need_w: i64,
-    },
-    /// The inputs of an add, concat or mul must agree.
-    Agree,
-    Divisible {
-        by: i64,
-    },
-    SliceEnd {
-        end: i64,
-    },
-    /// Pooled channels: height and width 1.
-    Pooled,
-}
+pub use crate::ops::dims::CheckKind;
 
 #[derive(Clone, Debug)]
 pub struct Check {
@@ -79,6 +56,8 @@ pub struct Program {
 
 struct Builder {
     p: Program,
+    /// The node whose rule is being built, for its checks' messages.
+    node: NodeIndex,
 }
 
 impl Builder {
@@ -86,31 +65,89 @@ impl Builder {
         self.p.ins.push(i);
         (self.p.ins.len() - 1) as Reg
     }
+
+    /// Pushes `i`, or its value where every operand is a constant: what
+    /// does not depend on the input is known when the model is compiled
+    /// (a pooled value stays 1x1 through the convs after it).
+    fn fold(&mut self, i: Ins) -> Reg {
+        let operands: &[Reg] = match &i {
+            Ins::Add(a, b)
+            | Ins::Sub(a, b)
+            | Ins::Mul(a, b)
+            | Ins::Div(a, b)
+            | Ins::Rem(a, b)
+            | Ins::Eq(a, b)
+            | Ins::Ge(a, b)
+            | Ins::And(a, b)
+            | Ins::Or(a, b) => &[*a, *b],
+            Ins::Select(c, a, b) => &[*c, *a, *b],
+            _ => &[],
+        };
+        if !operands.is_empty()
+            && operands.iter().all(|r| self.known(*r).is_some())
+            && let Some(v) = arith(&i, |r| self.known(r).unwrap_or(0))
+        {
+            return self.push(Ins::Const(v));
+        }
+        self.push(i)
+    }
+}
+
+/// The rules as instructions: every value a register, every requirement a
+/// check the program makes when it runs.
+impl DimAlgebra for Builder {
+    type V = Reg;
+
     fn k(&mut self, v: i64) -> Reg {
         self.push(Ins::Const(v))
     }
-    fn check(&mut self, cond: Reg, node: NodeIndex, kind: CheckKind) {
-        let id = self.p.checks.len() as u32;
-        self.p.checks.push(Check { node, kind });
-        self.push(Ins::Check(cond, id));
+    fn add(&mut self, a: Reg, b: Reg) -> Reg {
+        self.fold(Ins::Add(a, b))
+    }
+    fn sub(&mut self, a: Reg, b: Reg) -> Reg {
+        self.fold(Ins::Sub(a, b))
+    }
+    fn mul(&mut self, a: Reg, b: Reg) -> Reg {
+        self.fold(Ins::Mul(a, b))
+    }
+    fn div(&mut self, a: Reg, by: i64) -> Reg {
+        let k = self.k(by.max(1));
+        self.fold(Ins::Div(a, k))
+    }
+    fn rem(&mut self, a: Reg, by: i64) -> Reg {
+        let k = self.k(by.max(1));
+        self.fold(Ins::Rem(a, k))
     }
     fn eq(&mut self, a: Reg, b: Reg) -> Reg {
-        self.push(Ins::Eq(a, b))
+        self.fold(Ins::Eq(a, b))
     }
-    fn eq_k(&mut self, a: Reg, v: i64) -> Reg {
-        let k = self.k(v);
-        self.eq(a, k)
-    }
-    fn add_k(&mut self, a: Reg, v: i64) -> Reg {
-        let k = self.k(v);
-        self.push(Ins::Add(a, k))
-    }
-    fn div_k(&mut self, a: Reg, v: i64) -> Reg {
-        let k = self.k(v);
-        self.push(Ins::Div(a, k))
+    fn ge(&mut self, a: Reg, b: Reg) -> Reg {
+        self.fold(Ins::Ge(a, b))
     }
     fn and(&mut self, a: Reg, b: Reg) -> Reg {
-        self.push(Ins::And(a, b))
+        self.fold(Ins::And(a, b))
+    }
+    fn or(&mut self, a: Reg, b: Reg) -> Reg {
+        self.fold(Ins::Or(a, b))
+    }
+    fn select(&mut self, c: Reg, a: Reg, b: Reg) -> Reg {
+        self.fold(Ins::Select(c, a, b))
+    }
+    fn known(&self, v: Reg) -> Option<i64> {
+        match self.p.ins.get(v as usize) {
+            Some(Ins::Const(k)) => Some(*k),
+            _ => None,
+        }
+    }
+    fn require(&mut self, ok: Reg, kind: CheckKind) -> Result<(), CheckKind> {
+        // Holds at every input size: nothing to check when the model runs.
+        if self.known(ok) == Some(1) {
+            return Ok(());
+        }
+        let id = self.p.checks.len() as u32;
+        self.p.checks.push(Check { node: self.node, kind });
+        self.push(Ins::Check(ok, id));
+        Ok(())
     }
 }
 
@@ -118,13 +155,13 @@ impl Builder {
 /// positive where they divide have been rejected by the front end; they are
 /// checked again here so the program never divides by zero.
 pub fn build(g: &Graph) -> Program {
-    let mut b = Builder { p: Program::default() };
+    let mut b = Builder { p: Program::default(), node: NodeIndex::new(0) };
     let mut dims: Vec<[Reg; 4]> = Vec::with_capacity(g.order.len());
     let pos: std::collections::HashMap<NodeIndex, usize> = g.order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
     for &ix in &g.order {
         let node = g.node(ix);
         let ins: Vec<[Reg; 4]> = g.inputs(ix).iter().map(|i| dims[pos[i]]).collect();
-        let one = b.k(1);
+        b.node = ix;
         let out: [Reg; 4] = match &node.op {
             Op::Input => {
                 let d = [0, 1, 2, 3].map(|i| b.push(Ins::Input(i)));
@@ -134,205 +171,11 @@ pub fn build(g: &Graph) -> Program {
                     b.push(Ins::Store(slot + k as u32, r));
                 }
                 let want = node.shape.channels().unwrap_or(0) as i64;
-                let ok = b.eq_k(d[1], want);
-                b.check(ok, ix, CheckKind::Channels { want });
+                let _ = b.want_channels(d[1], want as u64);
                 d
             }
-            Op::Conv2d(c) => {
-                let [n, ch, h, w] = ins[0];
-                let ok = b.eq_k(ch, c.in_channels as i64);
-                b.check(ok, ix, CheckKind::Channels { want: c.in_channels as i64 });
-                let eff = |i: usize| (c.dilation[i] * (c.kernel[i] - 1) + 1) as i64;
-                let (need_h, need_w) = (eff(0) - 2 * c.padding[0] as i64, eff(1) - 2 * c.padding[1] as i64);
-                let (kh, kw) = (b.k(need_h), b.k(need_w));
-                let (okh, okw) = (b.push(Ins::Ge(h, kh)), b.push(Ins::Ge(w, kw)));
-                let ok = b.and(okh, okw);
-                b.check(ok, ix, CheckKind::MinSize { need_h, need_w });
-                let oh = b.push(Ins::Sub(h, kh));
-                let oh = b.div_k(oh, c.stride[0].max(1) as i64);
-                let oh = b.push(Ins::Add(oh, one));
-                let ow = b.push(Ins::Sub(w, kw));
-                let ow = b.div_k(ow, c.stride[1].max(1) as i64);
-                let ow = b.push(Ins::Add(ow, one));
-                [n, b.k(c.out_channels as i64), oh, ow]
-            }
-            Op::ChannelConv(op) => {
-                let [_, c, h, w] = ins[0];
-                let ok = b.eq_k(c, op.channels as i64);
-                b.check(ok, ix, CheckKind::Channels { want: op.channels as i64 });
-                let (oh, ow) = (b.eq_k(h, 1), b.eq_k(w, 1));
-                let ok = b.and(oh, ow);
-                b.check(ok, ix, CheckKind::Pooled);
-                ins[0]
-            }
-            Op::BatchNorm { channels, .. } | Op::GroupNorm { channels, .. } => {
-                let ok = b.eq_k(ins[0][1], *channels as i64);
-                b.check(ok, ix, CheckKind::Channels { want: *channels as i64 });
-                ins[0]
-            }
-            Op::Act(_) | Op::Dropout { .. } | Op::Identity | Op::DropPath(_) => ins[0],
-            Op::Pool(p) => {
-                let [n, ch, h, w] = ins[0];
-                let need = |i: usize| p.kernel[i] as i64 - 2 * p.padding[i] as i64;
-                let (need_h, need_w) = (need(0), need(1));
-                let (kh, kw) = (b.k(need_h), b.k(need_w));
-                let (okh, okw) = (b.push(Ins::Ge(h, kh)), b.push(Ins::Ge(w, kw)));
-                let ok = b.and(okh, okw);
-                b.check(ok, ix, CheckKind::MinSize { need_h, need_w });
-                let mut side = |len: Reg, k: Reg, i: usize| {
-                    let s = p.stride[i].max(1) as i64;
-                    let span = b.push(Ins::Sub(len, k));
-                    let span = if p.ceil_mode { b.add_k(span, s - 1) } else { span };
-                    let o = b.div_k(span, s);
-                    let o = b.push(Ins::Add(o, one));
-                    if !p.ceil_mode {
-                        return o;
-                    }
-                    // A last window starting in the right padding is dropped, as PyTorch does.
-                    let om1 = b.push(Ins::Sub(o, one));
-                    let sk = b.k(s);
-                    let start = b.push(Ins::Mul(om1, sk));
-                    let limit = b.add_k(len, p.padding[i] as i64);
-                    let past = b.push(Ins::Ge(start, limit));
-                    b.push(Ins::Select(past, om1, o))
-                };
-                let oh = side(h, kh, 0);
-                let ow = side(w, kw, 1);
-                [n, ch, oh, ow]
-            }
-            Op::GlobalAvgPool => [ins[0][0], ins[0][1], one, one],
-            Op::Flatten => {
-                let [n, c, h, w] = ins[0];
-                let f = b.push(Ins::Mul(c, h));
-                let f = b.push(Ins::Mul(f, w));
-                [n, f, one, one]
-            }
-            Op::Linear { in_features, out_features, .. } => {
-                let ok = b.eq_k(ins[0][1], *in_features as i64);
-                b.check(ok, ix, CheckKind::Features { want: *in_features as i64 });
-                [ins[0][0], b.k(*out_features as i64), one, one]
-            }
-            Op::Add { .. } => {
-                let first = ins[0];
-                for other in &ins[1..] {
-                    let mut ok = one;
-                    for d in 1..4 {
-                        let e = b.eq(first[d], other[d]);
-                        ok = b.and(ok, e);
-                    }
-                    // The front end let a pooled second input through: it stays pooled.
-                    let pooled = |s: &crate::ir::Shape| s.size(2) == Some(1) && s.size(3) == Some(1);
-                    let second = g.inputs(ix)[1];
-                    if ins.len() == 2 && pooled(&g.node(second).shape) && !pooled(&node.shape) {
-                        let ec = b.eq(first[1], other[1]);
-                        let (h1, w1) = (b.eq(other[2], one), b.eq(other[3], one));
-                        let p = b.and(h1, w1);
-                        ok = b.and(ec, p);
-                    }
-                    b.check(ok, ix, CheckKind::Agree);
-                }
-                first
-            }
-            Op::Concat => {
-                let first = ins[0];
-                let mut c = first[1];
-                for other in &ins[1..] {
-                    let eh = b.eq(first[2], other[2]);
-                    let ew = b.eq(first[3], other[3]);
-                    let ok = b.and(eh, ew);
-                    b.check(ok, ix, CheckKind::Agree);
-                    c = b.push(Ins::Add(c, other[1]));
-                }
-                [first[0], c, first[2], first[3]]
-            }
-            Op::Mul => {
-                let (a, s) = (ins[0], ins[1]);
-                let ec = b.eq(a[1], s[1]);
-                let (h1, w1) = (b.eq(s[2], one), b.eq(s[3], one));
-                let broadcast = b.and(h1, w1);
-                let (eh, ew) = (b.eq(a[2], s[2]), b.eq(a[3], s[3]));
-                let same = b.and(eh, ew);
-                let spatial = b.push(Ins::Or(broadcast, same));
-                let ok = b.and(ec, spatial);
-                b.check(ok, ix, CheckKind::Agree);
-                a
-            }
-            Op::Subsample { stride } => {
-                let [n, c, h, w] = ins[0];
-                let s = (*stride).max(1) as i64;
-                let h = b.add_k(h, s - 1);
-                let h = b.div_k(h, s);
-                let w = b.add_k(w, s - 1);
-                let w = b.div_k(w, s);
-                [n, c, h, w]
-            }
-            Op::LayerNorm(op) => {
-                let ok = b.eq_k(ins[0][1], op.channels as i64);
-                b.check(ok, ix, CheckKind::Channels { want: op.channels as i64 });
-                ins[0]
-            }
-            Op::AttentionPool(op) => {
-                let [n, c, _, _] = ins[0];
-                let ok = b.eq_k(c, op.channels as i64);
-                b.check(ok, ix, CheckKind::Channels { want: op.channels as i64 });
-                [n, c, one, one]
-            }
-            Op::Pad(op) => {
-                let [n, c, h, w] = ins[0];
-                let grow = 2 * op.amount as i64;
-                [n, c, b.add_k(h, grow), b.add_k(w, grow)]
-            }
-            Op::BlurPool(op) => {
-                let [n, c, h, w] = ins[0];
-                let ok = b.eq_k(c, op.channels as i64);
-                b.check(ok, ix, CheckKind::Channels { want: op.channels as i64 });
-                let need = op.min_side() as i64;
-                let k = b.k(need);
-                let (okh, okw) = (b.push(Ins::Ge(h, k)), b.push(Ins::Ge(w, k)));
-                let ok = b.and(okh, okw);
-                b.check(ok, ix, CheckKind::MinSize { need_h: need, need_w: need });
-                let mut side = |len: Reg| {
-                    let span = b.add_k(len, 2 * op.pad() as i64 - op.size as i64);
-                    let o = b.div_k(span, op.stride.max(1) as i64);
-                    b.push(Ins::Add(o, one))
-                };
-                let (oh, ow) = (side(h), side(w));
-                [n, c, oh, ow]
-            }
-            Op::PadChannels { before, after } => {
-                let [n, c, h, w] = ins[0];
-                [n, b.add_k(c, (*before + *after) as i64), h, w]
-            }
-            Op::Slice { start, end } => {
-                let [n, c, h, w] = ins[0];
-                let end = if *end == 0 {
-                    c
-                } else {
-                    let e = b.k(*end as i64);
-                    let ok = b.push(Ins::Ge(c, e));
-                    b.check(ok, ix, CheckKind::SliceEnd { end: *end as i64 });
-                    e
-                };
-                let s = b.k(*start as i64);
-                [n, b.push(Ins::Sub(end, s)), h, w]
-            }
-            Op::SplitSum(op) => {
-                let [n, c, h, w] = ins[0];
-                let r = op.radix.max(1) as i64;
-                let rk = b.k(r);
-                let rem = b.push(Ins::Rem(c, rk));
-                let ok = b.eq_k(rem, 0);
-                b.check(ok, ix, CheckKind::Divisible { by: r });
-                [n, b.push(Ins::Div(c, rk)), h, w]
-            }
-            Op::RadixSoftmax(op) => {
-                let by = (op.radix * op.groups).max(1) as i64;
-                let k = b.k(by);
-                let rem = b.push(Ins::Rem(ins[0][1], k));
-                let ok = b.eq_k(rem, 0);
-                b.check(ok, ix, CheckKind::Divisible { by });
-                ins[0]
-            }
+            // The builder never fails: its requirements are checks run later.
+            op => op.dims(&mut b, &ins).unwrap_or_else(|_| ins[0]),
         };
         let slot = dims.len() as u32 * 4;
         for (d, &r) in out.iter().enumerate() {
@@ -349,39 +192,46 @@ pub fn build(g: &Graph) -> Program {
 pub fn eval(p: &Program, input: [i64; 4], out: &mut [i64]) -> Result<(), u32> {
     let mut r = vec![0i64; p.ins.len()];
     for (i, ins) in p.ins.iter().enumerate() {
-        let g = |x: &Reg| r[*x as usize];
         r[i] = match ins {
             Ins::Input(d) => input[*d as usize],
-            Ins::Const(v) => *v,
-            Ins::Add(a, b) => g(a).wrapping_add(g(b)),
-            Ins::Sub(a, b) => g(a).wrapping_sub(g(b)),
-            Ins::Mul(a, b) => g(a).wrapping_mul(g(b)),
-            Ins::Div(a, b) => g(a) / g(b),
-            Ins::Rem(a, b) => g(a) % g(b),
-            Ins::Eq(a, b) => (g(a) == g(b)) as i64,
-            Ins::Ge(a, b) => (g(a) >= g(b)) as i64,
-            Ins::And(a, b) => g(a) & g(b),
-            Ins::Or(a, b) => g(a) | g(b),
-            Ins::Select(c, a, b) => {
-                if g(c) != 0 {
-                    g(a)
-                } else {
-                    g(b)
-                }
-            }
             Ins::Check(c, id) => {
-                if g(c) != 1 {
+                if r[*c as usize] != 1 {
                     return Err(*id);
                 }
                 0
             }
             Ins::Store(slot, v) => {
-                out[*slot as usize] = g(v);
+                out[*slot as usize] = r[*v as usize];
                 0
             }
+            _ => arith(ins, |x| r[x as usize]).unwrap_or(0),
         };
     }
     Ok(())
+}
+
+/// The value of an arithmetic instruction, from its operands' values.
+fn arith(ins: &Ins, g: impl Fn(Reg) -> i64) -> Option<i64> {
+    Some(match *ins {
+        Ins::Const(v) => v,
+        Ins::Add(a, b) => g(a).wrapping_add(g(b)),
+        Ins::Sub(a, b) => g(a).wrapping_sub(g(b)),
+        Ins::Mul(a, b) => g(a).wrapping_mul(g(b)),
+        Ins::Div(a, b) => g(a).checked_div(g(b))?,
+        Ins::Rem(a, b) => g(a).checked_rem(g(b))?,
+        Ins::Eq(a, b) => (g(a) == g(b)) as i64,
+        Ins::Ge(a, b) => (g(a) >= g(b)) as i64,
+        Ins::And(a, b) => g(a) & g(b),
+        Ins::Or(a, b) => g(a) | g(b),
+        Ins::Select(c, a, b) => {
+            if g(c) != 0 {
+                g(a)
+            } else {
+                g(b)
+            }
+        }
+        Ins::Input(_) | Ins::Check(..) | Ins::Store(..) => return None,
+    })
 }
 
 /// The message of a failed check, from the dims computed before it.
@@ -430,7 +280,7 @@ pub fn describe(g: &Graph, p: &Program, id: u32, dims: &[i64]) -> String {
             let rule = match node.op {
                 Op::Concat => "the same height and width",
                 Op::Mul => "the same channels, and the same or 1x1 spatial size",
-                Op::Add { .. } if inputs.len() == 2 => "the same shape, or the same channels at 1x1 for the second",
+                Op::Add(_) if inputs.len() == 2 => "the same shape, or the same channels at 1x1 for the second",
                 _ => "the same shape",
             };
             format!("the inputs of `{}` ({what}) must have {rule}; they are {}", node.name, all.join(" and "))

@@ -5,123 +5,108 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 use super::shape::{Dim, Shape};
+use crate::ops::OpDef;
+use crate::ops::dims::{CheckKind, DimAlgebra, Dims, Numbers};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     Input,
     Conv2d(Conv2d),
-    BatchNorm {
-        channels: u64,
-        eps: f64,
-    },
+    BatchNorm(BatchNorm),
     Act(Activation),
-    /// Normalisation over groups of channels of each sample (Wu and He
-    /// 2018), with a learnt per-channel scale and shift; no running statistics.
-    GroupNorm {
-        channels: u64,
-        groups: u64,
-        eps: f64,
-    },
+    GroupNorm(GroupNorm),
     Pool(Pool),
-    /// Efficient channel attention's 1-D conv across pooled channels.
     ChannelConv(ChannelConv),
-    /// Constant padding of height and width.
     Pad(Pad2d),
-    /// Anti-aliased downsampling: a fixed binomial blur, strided.
     BlurPool(BlurPool),
-    /// Normalisation over the channels at each position.
     LayerNorm(LayerNorm),
-    /// Global context's softmax-weighted pooling over positions.
     AttentionPool(AttentionPool),
     GlobalAvgPool,
     Flatten,
-    Linear {
-        in_features: u64,
-        out_features: u64,
-        bias: bool,
-    },
-    Dropout {
-        p: f64,
-    },
-    /// Sum of inputs; `residual` marks the merge of a residual block, the unit
-    /// that stochastic depth numbers and drops.
-    Add {
-        residual: bool,
-    },
+    Linear(Linear),
+    Dropout(Dropout),
+    Add(Add),
     Concat,
-    /// `x[:, :, ::s, ::s]`, the spatial half of the CIFAR "option A" shortcut.
-    Subsample {
-        stride: u64,
-    },
-    /// Zero channels added before and after, the other half of option A.
-    PadChannels {
-        before: u64,
-        after: u64,
-    },
+    Subsample(Subsample),
+    PadChannels(PadChannels),
     Identity,
-    /// Channels `start..end` (DPN's residual and dense parts); `end` 0 means all.
-    Slice {
-        start: u64,
-        end: u64,
-    },
-    /// `[N, radix * C, H, W]` to `[N, C, H, W]`: the sum of the radix splits.
+    Slice(Slice),
     SplitSum(SplitSum),
-    /// ResNeSt's attention weights: a softmax over the radix splits.
     RadixSoftmax(RadixSoftmax),
-    /// Elementwise product; the second input may be `[N, C, 1, 1]`.
     Mul,
-    /// Stochastic depth on a residual branch: drop it whole with probability
-    /// `1 - survival` in training.
     DropPath(DropPath),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DropPath {
-    pub survival: f64,
-    /// `true`: multiply by `survival` at test time (the paper). `false`: divide
-    /// by it in training, identity at test time (timm).
-    pub scale_at_test: bool,
-    /// One draw per sample (timm) or one per batch (the paper).
-    pub per_sample: bool,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Conv2d {
-    pub in_channels: u64,
-    pub out_channels: u64,
-    pub kernel: [u64; 2],
-    pub stride: [u64; 2],
-    pub padding: [u64; 2],
-    pub dilation: [u64; 2],
-    pub groups: u64,
-    pub bias: bool,
-    /// `std_conv`: the filters are standardised before use, with this eps.
-    pub standardize: Option<f64>,
-}
-
 pub use crate::ops::activation::Activation;
+pub use crate::ops::add::Add;
 pub use crate::ops::attention_pool::AttentionPool;
+pub use crate::ops::batch_norm::BatchNorm;
 pub use crate::ops::blur_pool::BlurPool;
 pub use crate::ops::channel_conv::ChannelConv;
+pub use crate::ops::conv::Conv2d;
+pub use crate::ops::drop_path::DropPath;
+pub use crate::ops::dropout::Dropout;
+pub use crate::ops::group_norm::GroupNorm;
 pub use crate::ops::layer_norm::LayerNorm;
+pub use crate::ops::linear::Linear;
 pub use crate::ops::pad::Pad2d;
+pub use crate::ops::pad_channels::PadChannels;
+pub use crate::ops::pool::{Pool, PoolKind};
 pub use crate::ops::radix_softmax::RadixSoftmax;
+pub use crate::ops::slice::Slice;
 pub use crate::ops::split_sum::SplitSum;
+pub use crate::ops::subsample::Subsample;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PoolKind {
-    Max,
-    Avg,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Pool {
-    pub kind: PoolKind,
-    pub kernel: [u64; 2],
-    pub stride: [u64; 2],
-    pub padding: [u64; 2],
-    pub ceil_mode: bool,
-    pub count_include_pad: bool,
+/// Runs `$body` with `$d` bound to the op's [`OpDef`]: one arm per op, so
+/// an op without one does not compile.
+macro_rules! with_def {
+    ($op:expr, $d:ident => $body:expr) => {
+        match $op {
+            Op::Input => {
+                let $d = &crate::ops::input::Input;
+                $body
+            }
+            Op::GlobalAvgPool => {
+                let $d = &crate::ops::global_avg::GlobalAvgPool;
+                $body
+            }
+            Op::Flatten => {
+                let $d = &crate::ops::flatten::Flatten;
+                $body
+            }
+            Op::Concat => {
+                let $d = &crate::ops::concat::Concat;
+                $body
+            }
+            Op::Identity => {
+                let $d = &crate::ops::identity::Identity;
+                $body
+            }
+            Op::Mul => {
+                let $d = &crate::ops::mul::Mul;
+                $body
+            }
+            Op::Conv2d($d) => $body,
+            Op::BatchNorm($d) => $body,
+            Op::Act($d) => $body,
+            Op::GroupNorm($d) => $body,
+            Op::Pool($d) => $body,
+            Op::ChannelConv($d) => $body,
+            Op::Pad($d) => $body,
+            Op::BlurPool($d) => $body,
+            Op::LayerNorm($d) => $body,
+            Op::AttentionPool($d) => $body,
+            Op::Linear($d) => $body,
+            Op::Dropout($d) => $body,
+            Op::Add($d) => $body,
+            Op::Subsample($d) => $body,
+            Op::PadChannels($d) => $body,
+            Op::Slice($d) => $body,
+            Op::SplitSum($d) => $body,
+            Op::RadixSoftmax($d) => $body,
+            Op::DropPath($d) => $body,
+        }
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -245,319 +230,47 @@ pub(crate) fn want_rank(op: &'static str, x: &Shape, rank: usize) -> Result<(), 
     Err(ShapeError::Rank { op, want: rank, layout, got: x.clone(), hint })
 }
 
-fn dim(x: &Shape, i: usize) -> u64 {
-    x.size(i).unwrap_or(1)
-}
-
-/// A sliding window along one axis.
-struct Window {
-    kernel: u64,
-    stride: u64,
-    pad: u64,
-    dilation: u64,
-    ceil: bool,
-}
-
-impl Window {
-    /// Output length for an input of `input` (PyTorch's rule).
-    fn output(&self, input: u64, axis: &'static str) -> Result<u64, ShapeError> {
-        let padded = input + 2 * self.pad;
-        let eff = self.dilation * (self.kernel - 1) + 1;
-        if eff > padded {
-            let window = if eff == self.kernel {
-                format!("window of {}", self.kernel)
-            } else {
-                format!("window of {} dilated to {eff}", self.kernel)
-            };
-            return Err(ShapeError::KernelTooLarge { window, padded, axis });
-        }
-        let span = padded - eff;
-        let mut out = if self.ceil { span.div_ceil(self.stride) } else { span / self.stride } + 1;
-        // PyTorch drops a last ceil-mode window that would start in the padding.
-        if self.ceil && (out - 1) * self.stride >= input + self.pad {
-            out -= 1;
-        }
-        Ok(out)
-    }
-}
-
 impl Op {
+    /// Its name in `.res`.
     pub fn kind_name(&self) -> &'static str {
-        match self {
-            Op::Input => "input",
-            Op::Conv2d(c) if c.standardize.is_some() => crate::ops::std_conv::NAME,
-            Op::Conv2d(_) => "conv",
-            Op::BatchNorm { .. } => "bn",
-            Op::GroupNorm { .. } => "group_norm",
-            Op::ChannelConv(_) => ChannelConv::NAME,
-            Op::Pad(_) => Pad2d::NAME,
-            Op::BlurPool(_) => BlurPool::NAME,
-            Op::LayerNorm(_) => LayerNorm::NAME,
-            Op::AttentionPool(_) => AttentionPool::NAME,
-            Op::Act(a) => a.name(),
-            Op::Pool(p) => match p.kind {
-                PoolKind::Max => "maxpool",
-                PoolKind::Avg => "avgpool",
-            },
-            Op::GlobalAvgPool => "global_avg",
-            Op::Flatten => "flatten",
-            Op::Linear { .. } => "linear",
-            Op::Dropout { .. } => "dropout",
-            Op::Add { .. } => "add",
-            Op::Concat => "concat",
-            Op::Subsample { .. } => "subsample",
-            Op::PadChannels { .. } => "pad_channels",
-            Op::Identity => "identity",
-            Op::Slice { .. } => "slice",
-            Op::SplitSum(_) => SplitSum::NAME,
-            Op::RadixSoftmax(_) => RadixSoftmax::NAME,
-            Op::Mul => "mul",
-            Op::DropPath(_) => "drop_path",
-        }
+        with_def!(self, d => d.name())
     }
 
     /// A short human description for tables: `conv 3x3/2 64`.
     pub fn describe(&self) -> String {
-        fn hw(v: [u64; 2]) -> String {
-            if v[0] == v[1] { format!("{}", v[0]) } else { format!("{}x{}", v[0], v[1]) }
-        }
-        match self {
-            Op::Conv2d(c) => {
-                let mut s = format!("{} {}x{}", self.kind_name(), c.kernel[0], c.kernel[1]);
-                if c.stride != [1, 1] {
-                    s += &format!("/{}", hw(c.stride));
-                }
-                s += &format!(" {}", c.out_channels);
-                if c.groups > 1 {
-                    s += &format!(" g{}", c.groups);
-                }
-                if c.dilation != [1, 1] {
-                    s += &format!(" d{}", hw(c.dilation));
-                }
-                s
-            }
-            Op::Pool(p) => {
-                let mut s = format!("{} {}x{}", self.kind_name(), p.kernel[0], p.kernel[1]);
-                if p.stride != [1, 1] {
-                    s += &format!("/{}", hw(p.stride));
-                }
-                s
-            }
-            Op::Linear { out_features, .. } => format!("linear {out_features}"),
-            Op::GroupNorm { groups, .. } => format!("group_norm {groups}"),
-            Op::ChannelConv(c) => c.describe(),
-            Op::Pad(p) => p.describe(),
-            Op::BlurPool(b) => b.describe(),
-            Op::LayerNorm(l) => l.describe(),
-            Op::AttentionPool(a) => a.describe(),
-            Op::Dropout { p } => format!("dropout {p}"),
-            Op::Add { residual: true } => "add (residual)".into(),
-            Op::Subsample { stride } => format!("subsample /{stride}"),
-            Op::PadChannels { before, after } => format!("pad_channels +{before}+{after}"),
-            Op::Act(a) => a.def().describe(),
-            Op::Slice { start, end: 0 } => format!("slice {start}.."),
-            Op::Slice { start, end } => format!("slice {start}..{end}"),
-            Op::SplitSum(s) => s.describe(),
-            Op::RadixSoftmax(r) => r.describe(),
-            Op::DropPath(d) => format!("drop_path p={:.4}", d.survival),
-            _ => self.kind_name().into(),
-        }
+        with_def!(self, d => d.describe())
     }
 
-    /// The output shape for these inputs, or why there is none.
+    /// The output shape for these inputs, or why there is none: the op's
+    /// static checks, then its shape rule run on numbers.
     pub fn infer(&self, inputs: &[&Shape]) -> Result<Shape, ShapeError> {
-        let x = match inputs.first() {
-            Some(x) => *x,
-            None => {
-                return Err(ShapeError::Arity { op: self.kind_name(), want: 1 });
-            }
+        let Some(x) = inputs.first() else {
+            return Err(ShapeError::Arity { op: self.kind_name(), want: 1 });
         };
-        match self {
-            Op::Input | Op::Identity | Op::Act(_) | Op::Dropout { .. } => Ok(x.clone()),
-            Op::Conv2d(c) => {
-                want_rank("conv", x, 4)?;
-                let cin = dim(x, 1);
-                if cin != c.in_channels {
-                    return Err(ShapeError::Channels { op: "conv", want: c.in_channels, got: cin });
-                }
-                for (which, ch) in [("input", c.in_channels), ("output", c.out_channels)] {
-                    if ch % c.groups != 0 {
-                        let suggestion = largest_divisor_at_most(ch, c.groups);
-                        return Err(ShapeError::Groups { groups: c.groups, which, channels: ch, suggestion });
-                    }
-                }
-                let win = |i: usize| Window {
-                    kernel: c.kernel[i],
-                    stride: c.stride[i],
-                    pad: c.padding[i],
-                    dilation: c.dilation[i],
-                    ceil: false,
-                };
-                let h = win(0).output(dim(x, 2), "height")?;
-                let w = win(1).output(dim(x, 3), "width")?;
-                Ok(Shape(vec![x.0[0].clone(), Dim::Size(c.out_channels), Dim::Size(h), Dim::Size(w)]))
-            }
-            Op::BatchNorm { channels, .. } => {
-                if x.rank() < 2 {
-                    want_rank("bn", x, 4)?;
-                }
-                let c = dim(x, 1);
-                if c != *channels {
-                    return Err(ShapeError::Channels { op: "bn", want: *channels, got: c });
-                }
-                Ok(x.clone())
-            }
-            Op::GroupNorm { channels, groups, .. } => {
-                want_rank("group_norm", x, 4)?;
-                let c = dim(x, 1);
-                if c != *channels {
-                    return Err(ShapeError::Channels { op: "group_norm", want: *channels, got: c });
-                }
-                if !c.is_multiple_of(*groups) {
-                    let suggestion = largest_divisor_at_most(c, *groups);
-                    return Err(ShapeError::GroupNorm { groups: *groups, channels: c, suggestion });
-                }
-                Ok(x.clone())
-            }
-            Op::Pool(p) => {
-                want_rank(self.kind_name(), x, 4)?;
-                for i in 0..2 {
-                    if 2 * p.padding[i] > p.kernel[i] {
-                        return Err(ShapeError::PadTooLarge { pad: p.padding[i], kernel: p.kernel[i] });
-                    }
-                }
-                let win = |i: usize| Window {
-                    kernel: p.kernel[i],
-                    stride: p.stride[i],
-                    pad: p.padding[i],
-                    dilation: 1,
-                    ceil: p.ceil_mode,
-                };
-                let h = win(0).output(dim(x, 2), "height")?;
-                let w = win(1).output(dim(x, 3), "width")?;
-                Ok(x.with(2, h).with(3, w))
-            }
-            Op::ChannelConv(c) => c.infer(x),
-            Op::Pad(p) => p.infer(x),
-            Op::BlurPool(b) => b.infer(x),
-            Op::LayerNorm(l) => l.infer(x),
-            Op::AttentionPool(a) => a.infer(x),
-            Op::GlobalAvgPool => {
-                want_rank("global_avg", x, 4)?;
-                Ok(x.with(2, 1).with(3, 1))
-            }
-            Op::Flatten => {
-                if x.rank() < 2 {
-                    want_rank("flatten", x, 4)?;
-                }
-                let f = check_dim(x.per_item())?;
-                Ok(Shape(vec![x.0[0].clone(), Dim::Size(f)]))
-            }
-            Op::Linear { in_features, out_features, .. } => {
-                want_rank("linear", x, 2)?;
-                let f = dim(x, 1);
-                if f != *in_features {
-                    return Err(ShapeError::Channels { op: "linear", want: *in_features, got: f });
-                }
-                Ok(x.with(1, *out_features))
-            }
-            Op::Add { .. } => {
-                if inputs.len() < 2 {
-                    return Err(ShapeError::Arity { op: "add", want: 2 });
-                }
-                // Global context adds a pooled `[N, C, 1, 1]` to every position.
-                let broadcast = |y: &Shape| {
-                    inputs.len() == 2 && y.rank() == 4 && dim(y, 2) == 1 && dim(y, 3) == 1 && dim(y, 1) == dim(x, 1)
-                };
-                for y in &inputs[1..] {
-                    if *y != x && !broadcast(y) {
-                        return Err(ShapeError::Mismatch { op: "add", a: x.clone(), b: (*y).clone() });
-                    }
-                }
-                Ok(x.clone())
-            }
-            Op::Concat => {
-                if inputs.len() < 2 {
-                    return Err(ShapeError::Arity { op: "concat", want: 2 });
-                }
-                let mut c: u128 = 0;
-                for y in inputs {
-                    let same_rest =
-                        y.rank() == x.rank() && y.0.iter().zip(&x.0).enumerate().all(|(i, (a, b))| i == 1 || a == b);
-                    if !same_rest {
-                        return Err(ShapeError::Mismatch { op: "concat", a: x.clone(), b: (*y).clone() });
-                    }
-                    c += dim(y, 1) as u128;
-                }
-                Ok(x.with(1, check_dim(c)?))
-            }
-            Op::Subsample { stride } => {
-                want_rank("subsample", x, 4)?;
-                Ok(x.with(2, dim(x, 2).div_ceil(*stride)).with(3, dim(x, 3).div_ceil(*stride)))
-            }
-            Op::Slice { start, end } => {
-                let c = dim(x, 1);
-                let end = if *end == 0 { c } else { *end };
-                if *start >= end || end > c {
-                    return Err(ShapeError::Slice { start: *start, end, channels: c });
-                }
-                Ok(x.with(1, end - start))
-            }
-            Op::SplitSum(s) => s.infer(x),
-            Op::RadixSoftmax(r) => r.infer(x),
-            Op::Mul => {
-                // One tensor scaled by another: every backend's product is binary.
-                if inputs.len() != 2 {
-                    return Err(ShapeError::ArityExact { op: "mul", want: 2, have: inputs.len() });
-                }
-                let y = &inputs[1];
-                let broadcast = y.rank() == 4 && dim(y, 2) == 1 && dim(y, 3) == 1 && dim(y, 1) == dim(x, 1);
-                if *y != x && !broadcast {
-                    return Err(ShapeError::Mismatch { op: "mul", a: x.clone(), b: (*y).clone() });
-                }
-                Ok(x.clone())
-            }
-            Op::DropPath(_) => Ok(x.clone()),
-            Op::PadChannels { before, after } => {
-                if x.rank() < 2 {
-                    want_rank("pad_channels", x, 4)?;
-                }
-                Ok(x.with(1, check_dim(dim(x, 1) as u128 + *before as u128 + *after as u128)?))
-            }
+        if x.rank() > 4 {
+            return Err(ShapeError::Rank {
+                op: self.kind_name(),
+                want: 4,
+                layout: "[N, C, H, W]",
+                got: (*x).clone(),
+                hint: "shapes have at most four dimensions",
+            });
         }
+        with_def!(self, d => {
+            d.validate(inputs)?;
+            let ins: Vec<Dims<i128>> = inputs.iter().map(|s| numbers(s)).collect();
+            let out = d.dims(&mut Numbers, &ins).map_err(|fail| d.explain(fail, inputs))?;
+            let mut dims = vec![x.0[0].clone()];
+            for &v in &out[1..d.out_rank(x.rank()).max(1)] {
+                dims.push(Dim::Size(check_dim(v.max(0) as u128)?));
+            }
+            Ok(Shape(dims))
+        })
     }
 
     /// Parameters and buffers in the reference `state_dict` order.
     pub fn state(&self) -> Vec<StateEntry> {
-        let p = |suffix, shape| StateEntry { suffix, shape, kind: StateKind::Param };
-        let b = |suffix, shape| StateEntry { suffix, shape, kind: StateKind::Buffer };
-        match self {
-            Op::Conv2d(c) => {
-                let mut v = vec![p("weight", vec![c.out_channels, c.in_channels / c.groups, c.kernel[0], c.kernel[1]])];
-                if c.bias {
-                    v.push(p("bias", vec![c.out_channels]));
-                }
-                v
-            }
-            Op::BatchNorm { channels, .. } => vec![
-                p("weight", vec![*channels]),
-                p("bias", vec![*channels]),
-                b("running_mean", vec![*channels]),
-                b("running_var", vec![*channels]),
-            ],
-            Op::GroupNorm { channels, .. } => vec![p("weight", vec![*channels]), p("bias", vec![*channels])],
-            Op::ChannelConv(c) => c.state(),
-            Op::LayerNorm(l) => l.state(),
-            Op::AttentionPool(a) => a.state(),
-            Op::Linear { in_features, out_features, bias } => {
-                let mut v = vec![p("weight", vec![*out_features, *in_features])];
-                if *bias {
-                    v.push(p("bias", vec![*out_features]));
-                }
-                v
-            }
-            _ => Vec::new(),
-        }
+        with_def!(self, d => d.state())
     }
 
     pub fn has_state(&self) -> bool {
@@ -567,22 +280,24 @@ impl Op {
     /// Multiply-accumulates at batch 1 for the given output shape: convolutions
     /// and linear layers only, bias excluded (torchvision's and the papers' convention).
     pub fn macs(&self, out: &Shape) -> u128 {
-        match self {
-            Op::Conv2d(c) => {
-                let per_output = (c.in_channels / c.groups) as u128 * c.kernel[0] as u128 * c.kernel[1] as u128;
-                out.per_item() * per_output
-            }
-            Op::Linear { in_features, out_features, .. } => *in_features as u128 * *out_features as u128,
-            Op::ChannelConv(c) => c.macs(),
-            Op::BlurPool(b) => b.macs(out),
-            Op::AttentionPool(a) => a.macs(),
-            _ => 0,
-        }
+        with_def!(self, d => d.macs(out))
+    }
+
+    /// The op's shape rule in another algebra (the engine's compiled check).
+    pub fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        with_def!(self, d => d.dims(a, ins))
     }
 }
 
-fn largest_divisor_at_most(n: u64, limit: u64) -> u64 {
-    (1..=limit.min(n)).rev().find(|d| n.is_multiple_of(*d)).unwrap_or(1)
+/// A shape as the four dims rules read: the batch as 1, missing dims as 1.
+fn numbers(s: &Shape) -> Dims<i128> {
+    let mut d = [1i128; 4];
+    for (i, v) in d.iter_mut().enumerate().skip(1) {
+        if let Some(size) = s.size(i) {
+            *v = i128::from(size);
+        }
+    }
+    d
 }
 
 pub fn param_count(entries: &[StateEntry], kind: StateKind) -> u128 {
@@ -669,14 +384,14 @@ mod tests {
         let a = nchw(8, 4, 4);
         assert_eq!(Op::Concat.infer(&[&a, &nchw(4, 4, 4)]).unwrap(), nchw(12, 4, 4));
         assert!(Op::Concat.infer(&[&a, &nchw(4, 2, 2)]).is_err());
-        assert!(Op::Add { residual: true }.infer(&[&a, &nchw(4, 4, 4)]).is_err());
+        assert!(Op::Add(Add { residual: true }).infer(&[&a, &nchw(4, 4, 4)]).is_err());
     }
 
     #[test]
     fn option_a_shortcut_shapes() {
         let x = nchw(16, 32, 32);
-        let s = Op::Subsample { stride: 2 }.infer(&[&x]).unwrap();
+        let s = Op::Subsample(Subsample { stride: 2 }).infer(&[&x]).unwrap();
         assert_eq!(s, nchw(16, 16, 16));
-        assert_eq!(Op::PadChannels { before: 8, after: 8 }.infer(&[&s]).unwrap(), nchw(32, 16, 16));
+        assert_eq!(Op::PadChannels(PadChannels { before: 8, after: 8 }).infer(&[&s]).unwrap(), nchw(32, 16, 16));
     }
 }

@@ -11,6 +11,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
@@ -22,32 +24,36 @@ pub struct AttentionPool {
     pub positions: u64,
 }
 
-impl AttentionPool {
-    pub const NAME: &'static str = "attention_pool";
-
-    pub fn describe(&self) -> String {
-        "attention_pool".into()
+impl OpDef for AttentionPool {
+    fn name(&self) -> &'static str {
+        Self::NAME
     }
 
-    pub fn infer(&self, x: &Shape) -> Result<Shape, ShapeError> {
-        want_rank(Self::NAME, x, 4)?;
-        let c = x.size(1).unwrap_or(0);
-        if c != self.channels {
-            return Err(ShapeError::Channels { op: Self::NAME, want: self.channels, got: c });
-        }
-        Ok(x.with(2, 1).with(3, 1))
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        want_rank(Self::NAME, inputs[0], 4)
     }
 
-    pub fn state(&self) -> Vec<StateEntry> {
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let [n, c, _, _] = ins[0];
+        a.want_channels(c, self.channels)?;
+        let one = a.k(1);
+        Ok([n, c, one, one])
+    }
+
+    fn state(&self) -> Vec<StateEntry> {
         let p = |suffix, shape| StateEntry { suffix, shape, kind: StateKind::Param };
         vec![p("weight", vec![1, self.channels, 1, 1]), p("bias", vec![1])]
     }
 
     /// As PyTorch's flop counter takes timm's module: the 1x1 conv (C per
     /// position) and the product of `[C, HW]` with the `[HW, 1]` weights.
-    pub fn macs(&self) -> u128 {
+    fn macs(&self, _: &Shape) -> u128 {
         2 * self.channels as u128 * self.positions as u128
     }
+}
+
+impl AttentionPool {
+    pub const NAME: &'static str = "attention_pool";
 
     /// The reference, one sample `[C, plane]`: logits and sums in f64.
     pub fn reference(&self, x: &[f32], plane: usize, w: &[f32], b: f32) -> Vec<f32> {

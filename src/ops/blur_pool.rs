@@ -10,6 +10,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, int, ints, string};
 use crate::ir::op::{ShapeError, want_rank};
 use crate::ir::shape::Shape;
@@ -22,16 +24,58 @@ pub struct BlurPool {
     pub size: u64,
 }
 
+impl OpDef for BlurPool {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn describe(&self) -> String {
+        format!("blur_pool {}x{}/{}", self.size, self.size, self.stride)
+    }
+
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        want_rank(Self::NAME, inputs[0], 4)
+    }
+
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let [n, c, h, w] = ins[0];
+        a.want_channels(c, self.channels)?;
+        let need = self.min_side() as i64;
+        a.want_min_size(&ins[0], need, need)?;
+        let mut side = |len| {
+            let span = a.add_k(len, 2 * self.pad() as i64 - self.size as i64);
+            let steps = a.div(span, self.stride.max(1) as i64);
+            a.add_k(steps, 1)
+        };
+        Ok([n, c, side(h), side(w)])
+    }
+
+    fn explain(&self, fail: CheckKind, inputs: &[&Shape]) -> ShapeError {
+        let x = inputs[0];
+        match fail {
+            CheckKind::MinSize { need_h, .. } => {
+                let (got, axis) = match x.size(2).unwrap_or(0) {
+                    h if (h as i64) < need_h => (h, "height"),
+                    _ => (x.size(3).unwrap_or(0), "width"),
+                };
+                ShapeError::ReflectPad { op: Self::NAME, pad: self.pad(), need: self.min_side(), got, axis }
+            }
+            fail => super::explain(Self::NAME, fail, inputs),
+        }
+    }
+
+    /// As PyTorch's flop counter takes the depthwise conv: `size^2` per output.
+    fn macs(&self, out: &Shape) -> u128 {
+        out.per_item() * (self.size * self.size) as u128
+    }
+}
+
 impl BlurPool {
     pub const NAME: &'static str = "blur_pool";
 
     /// timm's `get_padding(size, stride)`, on every side.
     pub fn pad(&self) -> u64 {
         (self.stride - 1 + self.size - 1) / 2
-    }
-
-    pub fn describe(&self) -> String {
-        format!("blur_pool {}x{}/{}", self.size, self.size, self.stride)
     }
 
     /// The binomial row `C(size - 1, k) / 2^(size - 1)`; the filter is its
@@ -51,27 +95,6 @@ impl BlurPool {
     /// padded side at least as long as the filter.
     pub fn min_side(&self) -> u64 {
         (self.pad() + 1).max(self.size.saturating_sub(2 * self.pad()))
-    }
-
-    pub fn infer(&self, x: &Shape) -> Result<Shape, ShapeError> {
-        want_rank(Self::NAME, x, 4)?;
-        let c = x.size(1).unwrap_or(0);
-        if c != self.channels {
-            return Err(ShapeError::Channels { op: Self::NAME, want: self.channels, got: c });
-        }
-        let side = |i: usize, axis: &'static str| match x.size(i) {
-            Some(d) if d < self.min_side() => {
-                Err(ShapeError::ReflectPad { op: Self::NAME, pad: self.pad(), need: self.min_side(), got: d, axis })
-            }
-            Some(d) => Ok((d + 2 * self.pad() - self.size) / self.stride + 1),
-            None => Ok(0),
-        };
-        Ok(x.with(2, side(2, "height")?).with(3, side(3, "width")?))
-    }
-
-    /// As PyTorch's flop counter takes the depthwise conv: `size^2` per output.
-    pub fn macs(&self, out: &Shape) -> u128 {
-        out.per_item() * (self.size * self.size) as u128
     }
 
     pub fn out_side(&self, len: usize) -> usize {

@@ -11,6 +11,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, ints};
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -22,38 +24,46 @@ pub struct ChannelConv {
     pub kernel: u64,
 }
 
-impl ChannelConv {
-    pub const NAME: &'static str = "channel_conv";
-
-    pub fn pad(&self) -> u64 {
-        (self.kernel - 1) / 2
+impl OpDef for ChannelConv {
+    fn name(&self) -> &'static str {
+        Self::NAME
     }
 
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!("channel_conv k{}", self.kernel)
     }
 
     /// The input must be pooled: `[N, C, 1, 1]` with this op's C.
-    pub fn infer(&self, x: &Shape) -> Result<Shape, ShapeError> {
-        let pooled = x.rank() == 4 && x.size(2) == Some(1) && x.size(3) == Some(1);
-        if !pooled {
-            return Err(ShapeError::NotPooled { op: Self::NAME, got: x.clone() });
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        if inputs[0].rank() != 4 {
+            return Err(ShapeError::NotPooled { op: Self::NAME, got: inputs[0].clone() });
         }
-        let c = x.size(1).unwrap_or(0);
-        if c != self.channels {
-            return Err(ShapeError::Channels { op: Self::NAME, want: self.channels, got: c });
-        }
-        Ok(x.clone())
+        Ok(())
     }
 
-    pub fn state(&self) -> Vec<StateEntry> {
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let pooled = a.is_pooled(&ins[0]);
+        a.require(pooled, CheckKind::Pooled)?;
+        a.want_channels(ins[0][1], self.channels)?;
+        Ok(ins[0])
+    }
+
+    fn state(&self) -> Vec<StateEntry> {
         vec![StateEntry { suffix: "weight", shape: vec![1, 1, self.kernel], kind: StateKind::Param }]
     }
 
     /// A 1-D conv's count, as PyTorch's flop counter takes it: C outputs of
     /// `kernel` taps each.
-    pub fn macs(&self) -> u128 {
+    fn macs(&self, _: &Shape) -> u128 {
         self.channels as u128 * self.kernel as u128
+    }
+}
+
+impl ChannelConv {
+    pub const NAME: &'static str = "channel_conv";
+
+    pub fn pad(&self) -> u64 {
+        (self.kernel - 1) / 2
     }
 
     /// The reference: one sample's channels, sums in f64.

@@ -10,6 +10,8 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::GraphParts;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
@@ -20,27 +22,29 @@ pub struct LayerNorm {
     pub eps: f64,
 }
 
-impl LayerNorm {
-    pub const NAME: &'static str = "layer_norm";
-    pub const DEFAULT_EPS: f64 = 1e-6;
-
-    pub fn describe(&self) -> String {
-        "layer_norm".into()
+impl OpDef for LayerNorm {
+    fn name(&self) -> &'static str {
+        Self::NAME
     }
 
-    pub fn infer(&self, x: &Shape) -> Result<Shape, ShapeError> {
-        want_rank(Self::NAME, x, 4)?;
-        let c = x.size(1).unwrap_or(0);
-        if c != self.channels {
-            return Err(ShapeError::Channels { op: Self::NAME, want: self.channels, got: c });
-        }
-        Ok(x.clone())
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        want_rank(Self::NAME, inputs[0], 4)
     }
 
-    pub fn state(&self) -> Vec<StateEntry> {
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        a.want_channels(ins[0][1], self.channels)?;
+        Ok(ins[0])
+    }
+
+    fn state(&self) -> Vec<StateEntry> {
         let p = |suffix| StateEntry { suffix, shape: vec![self.channels], kind: StateKind::Param };
         vec![p("weight"), p("bias")]
     }
+}
+
+impl LayerNorm {
+    pub const NAME: &'static str = "layer_norm";
+    pub const DEFAULT_EPS: f64 = 1e-6;
 
     /// The reference, one sample `[C, plane]`: each position's statistics in
     /// f64, two passes, from the definition.

@@ -1,16 +1,133 @@
-//! What the compiler knows about an op, kept in one place per op: its
-//! signature and how arguments build it, its reference evaluation, how the
-//! engine runs it, its burn code and its ONNX nodes. The activations,
-//! `channel_conv`, `pad`, `blur_pool`, `layer_norm`, `attention_pool`, `radix_softmax`, `split_sum` and what `std_conv` adds to a conv are
-//! here; the older ops still have a match per concern (`ir::op`,
-//! `sema::builtins`, each backend), to be moved the same way.
+//! What the compiler knows about an op, kept in one place per op: its name
+//! and description, its shape rule (written once over [`dims::DimAlgebra`],
+//! for the front end and the engine's compiled shape check), its state and
+//! MACs ([`OpDef`]); and, in the files of the ops added since, its reference
+//! evaluation, engine kernel, burn code and ONNX nodes. The older ops'
+//! evaluation and code generation are still matches in each backend.
 
 pub mod activation;
+pub mod add;
 pub mod attention_pool;
+pub mod batch_norm;
 pub mod blur_pool;
 pub mod channel_conv;
+pub mod concat;
+pub mod conv;
+pub mod dims;
+pub mod drop_path;
+pub mod dropout;
+pub mod flatten;
+pub mod global_avg;
+pub mod group_norm;
+pub mod identity;
+pub mod input;
 pub mod layer_norm;
+pub mod linear;
+pub mod mul;
 pub mod pad;
+pub mod pad_channels;
+pub mod pool;
 pub mod radix_softmax;
+pub mod slice;
 pub mod split_sum;
 pub mod std_conv;
+pub mod subsample;
+
+use crate::ir::op::{ShapeError, StateEntry, want_rank};
+use crate::ir::shape::Shape;
+use dims::{CheckKind, DimAlgebra, Dims};
+
+/// Everything an op must say about itself; `Op`'s methods dispatch to it
+/// (`with_def!`), so an op without an impl does not compile.
+pub trait OpDef {
+    /// Its name in `.res`.
+    fn name(&self) -> &'static str;
+
+    /// A short description for tables and the IR: `conv 3x3/2 64`.
+    fn describe(&self) -> String {
+        self.name().to_string()
+    }
+
+    /// What the front end checks before the rule: the rank and number of the
+    /// inputs and the op's own constants, none of which the input size can
+    /// change (so the compiled check does not repeat them).
+    fn validate(&self, _inputs: &[&Shape]) -> Result<(), ShapeError> {
+        Ok(())
+    }
+
+    fn out_rank(&self, in_rank: usize) -> usize {
+        in_rank
+    }
+
+    /// The output dims from the inputs' dims, with every requirement that
+    /// depends on them.
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind>;
+
+    /// A failed requirement in the op's own words.
+    fn explain(&self, fail: CheckKind, inputs: &[&Shape]) -> ShapeError {
+        explain(self.name(), fail, inputs)
+    }
+
+    /// Parameters and buffers, in the reference `state_dict` order.
+    fn state(&self) -> Vec<StateEntry> {
+        Vec::new()
+    }
+
+    /// Multiply-accumulates at batch 1 for this output, as PyTorch's flop
+    /// counter counts them (bias excluded).
+    fn macs(&self, _out: &Shape) -> u128 {
+        0
+    }
+}
+
+/// The words most ops use for a failed requirement.
+pub fn explain(op: &'static str, fail: CheckKind, inputs: &[&Shape]) -> ShapeError {
+    let x = inputs[0];
+    let c = x.size(1).unwrap_or(0);
+    match fail {
+        CheckKind::Channels { want } | CheckKind::Features { want } => {
+            ShapeError::Channels { op, want: want as u64, got: c }
+        }
+        CheckKind::Agree => {
+            let b = inputs.iter().find(|y| **y != x).unwrap_or(&inputs[inputs.len() - 1]);
+            ShapeError::Mismatch { op, a: x.clone(), b: (*b).clone() }
+        }
+        CheckKind::Divisible { by } => ShapeError::Radix { radix: by as u64, channels: c },
+        CheckKind::Pooled => ShapeError::NotPooled { op, got: x.clone() },
+        CheckKind::SliceEnd { end } => ShapeError::Slice { start: 0, end: end as u64, channels: c },
+        CheckKind::MinSize { need_h, need_w } => {
+            let (axis, need) =
+                if x.size(2).unwrap_or(0) < need_h as u64 { ("height", need_h) } else { ("width", need_w) };
+            ShapeError::KernelTooLarge {
+                window: format!("window needing {need}"),
+                padded: x.size(if axis == "height" { 2 } else { 3 }).unwrap_or(0),
+                axis,
+            }
+        }
+    }
+}
+
+/// Rank 4 for ops over feature maps.
+pub fn want_maps(op: &'static str, inputs: &[&Shape]) -> Result<(), ShapeError> {
+    want_rank(op, inputs[0], 4)
+}
+
+/// Rank 2 at least: `[N, F]` or `[N, C, H, W]`.
+pub fn want_batched(op: &'static str, inputs: &[&Shape]) -> Result<(), ShapeError> {
+    if inputs[0].rank() < 2 { want_rank(op, inputs[0], 4) } else { Ok(()) }
+}
+
+/// Every input of the same rank, `want` of them at least.
+pub fn want_same_rank(op: &'static str, inputs: &[&Shape], want: usize) -> Result<(), ShapeError> {
+    if inputs.len() < want {
+        return Err(ShapeError::Arity { op, want });
+    }
+    match inputs.iter().find(|y| y.rank() != inputs[0].rank()) {
+        Some(y) => Err(ShapeError::Mismatch { op, a: inputs[0].clone(), b: (*y).clone() }),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn largest_divisor_at_most(n: u64, limit: u64) -> u64 {
+    (1..=limit.min(n)).rev().find(|d| n.is_multiple_of(*d)).unwrap_or(1)
+}

@@ -9,8 +9,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::GraphParts;
-use crate::ir::op::{ShapeError, check_dim, want_rank};
+use crate::ir::op::{ShapeError, want_rank};
 use crate::ir::shape::Shape;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,21 +22,28 @@ pub struct Pad2d {
     pub value: f64,
 }
 
-impl Pad2d {
-    pub const NAME: &'static str = "pad";
+impl OpDef for Pad2d {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
 
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         if self.value == 0.0 { format!("pad {}", self.amount) } else { format!("pad {} ({})", self.amount, self.value) }
     }
 
-    pub fn infer(&self, x: &Shape) -> Result<Shape, ShapeError> {
-        want_rank(Self::NAME, x, 4)?;
-        let grow = |i: usize| match x.size(i) {
-            Some(d) => check_dim(d as u128 + 2 * self.amount as u128),
-            None => Ok(0),
-        };
-        Ok(x.with(2, grow(2)?).with(3, grow(3)?))
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        want_rank(Self::NAME, inputs[0], 4)
     }
+
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let [n, c, h, w] = ins[0];
+        let grow = 2 * self.amount as i64;
+        Ok([n, c, a.add_k(h, grow), a.add_k(w, grow)])
+    }
+}
+
+impl Pad2d {
+    pub const NAME: &'static str = "pad";
 
     /// The reference: each output position of one `h` x `w` plane reads the
     /// input where it falls inside, the value elsewhere.

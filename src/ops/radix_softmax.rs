@@ -11,8 +11,9 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
-use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,22 +22,27 @@ pub struct RadixSoftmax {
     pub groups: u64,
 }
 
-impl RadixSoftmax {
-    pub const NAME: &'static str = "radix_softmax";
+impl OpDef for RadixSoftmax {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
 
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!("radix_softmax r{} g{}", self.radix, self.groups)
     }
 
     /// Any shape whose channels split into `groups x radix` equal parts.
-    pub fn infer(&self, x: &Shape) -> Result<Shape, ShapeError> {
-        let c = x.size(1).unwrap_or(1);
-        let by = self.radix * self.groups;
-        if !c.is_multiple_of(by) {
-            return Err(ShapeError::Radix { radix: by, channels: c });
-        }
-        Ok(x.clone())
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let by = (self.radix * self.groups).max(1) as i64;
+        let rem = a.rem(ins[0][1], by);
+        let ok = a.eq_k(rem, 0);
+        a.require(ok, CheckKind::Divisible { by })?;
+        Ok(ins[0])
     }
+}
+
+impl RadixSoftmax {
+    pub const NAME: &'static str = "radix_softmax";
 
     /// The reference, one sample: exponentials and sums in f64.
     pub fn reference(&self, x: &[f32]) -> Vec<f32> {

@@ -8,8 +8,9 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, int};
-use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,20 +18,27 @@ pub struct SplitSum {
     pub radix: u64,
 }
 
-impl SplitSum {
-    pub const NAME: &'static str = "split_sum";
+impl OpDef for SplitSum {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
 
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         format!("split_sum /{}", self.radix)
     }
 
-    pub fn infer(&self, x: &Shape) -> Result<Shape, ShapeError> {
-        let c = x.size(1).unwrap_or(1);
-        if !c.is_multiple_of(self.radix) {
-            return Err(ShapeError::Radix { radix: self.radix, channels: c });
-        }
-        Ok(x.with(1, c / self.radix))
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let [n, c, h, w] = ins[0];
+        let by = self.radix.max(1) as i64;
+        let rem = a.rem(c, by);
+        let ok = a.eq_k(rem, 0);
+        a.require(ok, CheckKind::Divisible { by })?;
+        Ok([n, a.div(c, by), h, w])
     }
+}
+
+impl SplitSum {
+    pub const NAME: &'static str = "split_sum";
 
     /// The reference, one sample of `radix * part` values: each output the
     /// sum of its radix inputs, in f64.

@@ -12,12 +12,12 @@ use crate::ir::{Child, Graph, ScopeId};
 pub fn up_to_classifier(g: &Graph) -> Option<Graph> {
     let mut tail = vec![g.output];
     let mut at = g.output;
-    while matches!(g.node(at).op, Op::Flatten | Op::Dropout { .. } | Op::Identity) {
+    while matches!(g.node(at).op, Op::Flatten | Op::Dropout(_) | Op::Identity) {
         at = single_input(g, at)?;
         tail.push(at);
     }
     let is_classifier = match &g.node(at).op {
-        Op::Linear { .. } => true,
+        Op::Linear(_) => true,
         Op::Conv2d(c) => c.kernel == [1, 1] && c.stride == [1, 1] && c.padding == [0, 0] && c.groups == 1,
         _ => false,
     };

@@ -8,6 +8,7 @@ use crate::ir::Shape;
 use crate::ir::op::{
     AttentionPool, BlurPool, ChannelConv, Conv2d, LayerNorm, MAX_DIM, Op, Pad2d, Pool, PoolKind, RadixSoftmax, SplitSum,
 };
+use crate::ir::op::{BatchNorm, Dropout, GroupNorm, Linear, PadChannels, Slice, Subsample};
 use crate::ops::{activation, std_conv};
 
 #[derive(Debug, Clone)]
@@ -246,14 +247,14 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
             if !(eps > 0.0 && eps < 1.0) {
                 return Err(range_err("eps", "`bn` eps", "in (0, 1)", eps));
             }
-            Op::BatchNorm { channels, eps }
+            Op::BatchNorm(BatchNorm { channels, eps })
         }
         "group_norm" => {
             let eps = a.float("eps");
             if !(eps > 0.0 && eps < 1.0) {
                 return Err(range_err("eps", "`group_norm` eps", "in (0, 1)", eps));
             }
-            Op::GroupNorm { channels, groups: a.int("groups", 1, max)?, eps }
+            Op::GroupNorm(GroupNorm { channels, groups: a.int("groups", 1, max)?, eps })
         }
         "channel_conv" => {
             let kernel = a.int("kernel", 1, max)?;
@@ -304,14 +305,14 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
         "global_avg" => Op::GlobalAvgPool,
         "flatten" => Op::Flatten,
         "linear" => {
-            Op::Linear { in_features: channels, out_features: a.int("features", 1, max)?, bias: a.bool("bias") }
+            Op::Linear(Linear { in_features: channels, out_features: a.int("features", 1, max)?, bias: a.bool("bias") })
         }
         "dropout" => {
             let p = a.float("p");
             if !(0.0..1.0).contains(&p) {
                 return Err(range_err("p", "dropout probability", "in [0, 1)", p));
             }
-            Op::Dropout { p }
+            Op::Dropout(Dropout { p })
         }
         "identity" => Op::Identity,
         "slice" => {
@@ -325,13 +326,13 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
                     end,
                 ));
             }
-            Op::Slice { start, end }
+            Op::Slice(Slice { start, end })
         }
         SplitSum::NAME => Op::SplitSum(SplitSum { radix: a.int("radix", 1, max)? }),
         RadixSoftmax::NAME => {
             Op::RadixSoftmax(RadixSoftmax { radix: a.int("radix", 1, max)?, groups: a.int("groups", 1, max)? })
         }
-        "subsample" => Op::Subsample { stride: a.int("stride", 1, max)? },
+        "subsample" => Op::Subsample(Subsample { stride: a.int("stride", 1, max)? }),
         "pad_channels" => {
             let want = a.int("channels", 1, max)?;
             if want < channels {
@@ -345,7 +346,7 @@ pub fn build(sig: &'static OpSig, vals: &[Value], input: &Shape) -> Result<Op, A
                 });
             }
             let extra = want - channels;
-            Op::PadChannels { before: extra / 2, after: extra - extra / 2 }
+            Op::PadChannels(PadChannels { before: extra / 2, after: extra - extra / 2 })
         }
         other => unreachable!("no builder for op {other}"),
     })

@@ -6,6 +6,7 @@ use quote::quote;
 
 use super::plan::OpKind;
 use crate::ir::op::{AttentionPool, BlurPool, ChannelConv, LayerNorm, Op, Pad2d, RadixSoftmax, SplitSum};
+use crate::ir::op::{BatchNorm, Dropout, GroupNorm, Linear, PadChannels, Slice, Subsample};
 use crate::ops::std_conv;
 
 /// A construction value of a generated module.
@@ -80,11 +81,11 @@ pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
             ("groups", Usize(c.groups)),
             ("bias", Bool(c.bias)),
         ],
-        Op::BatchNorm { channels, eps } => vec![("channels", Usize(*channels)), ("eps", F64(*eps))],
-        Op::GroupNorm { channels, groups, eps } => {
+        Op::BatchNorm(BatchNorm { channels, eps }) => vec![("channels", Usize(*channels)), ("eps", F64(*eps))],
+        Op::GroupNorm(GroupNorm { channels, groups, eps }) => {
             vec![("groups", Usize(*groups)), ("channels", Usize(*channels)), ("eps", F64(*eps))]
         }
-        Op::Linear { in_features, out_features, bias } => {
+        Op::Linear(Linear { in_features, out_features, bias }) => {
             vec![("in", Usize(*in_features)), ("out", Usize(*out_features)), ("bias", Bool(*bias))]
         }
         Op::ChannelConv(c) => vec![("kernel", Usize(c.kernel)), ("pad", Usize(c.pad()))],
@@ -100,7 +101,7 @@ pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
             ("ceil", Bool(p.ceil_mode)),
             ("count_pad", Bool(p.count_include_pad)),
         ],
-        Op::Dropout { p } => vec![("p", F64(*p))],
+        Op::Dropout(Dropout { p }) => vec![("p", F64(*p))],
         Op::DropPath(d) => vec![
             ("survival", F64(d.survival)),
             ("scale_at_test", Bool(d.scale_at_test)),
@@ -227,11 +228,11 @@ pub fn inline_consts(op: &Op) -> Vec<(&'static str, Lit)> {
     use Lit::*;
     match op {
         Op::Act(a) => a.def().consts().into_iter().map(|(n, v)| (n, F64(v))).collect(),
-        Op::Slice { start, end } => vec![("start", Usize(*start)), ("end", Usize(*end))],
+        Op::Slice(Slice { start, end }) => vec![("start", Usize(*start)), ("end", Usize(*end))],
         Op::SplitSum(s) => vec![("radix", Usize(s.radix))],
         Op::RadixSoftmax(r) => vec![("radix", Usize(r.radix)), ("groups", Usize(r.groups))],
-        Op::Subsample { stride } => vec![("stride", Usize(*stride))],
-        Op::PadChannels { before, after } => vec![("before", Usize(*before)), ("after", Usize(*after))],
+        Op::Subsample(Subsample { stride }) => vec![("stride", Usize(*stride))],
+        Op::PadChannels(PadChannels { before, after }) => vec![("before", Usize(*before)), ("after", Usize(*after))],
         Op::Pad(p) => vec![("amount", Usize(p.amount)), ("value", F64(p.value))],
         Op::BlurPool(b) => vec![("stride", Usize(b.stride)), ("size", Usize(b.size))],
         _ => Vec::new(),
@@ -246,7 +247,7 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
         Op::Identity | Op::Input => quote! { #a },
         Op::GlobalAvgPool => quote! { #a.mean_dim(3).mean_dim(2) },
         Op::Flatten => quote! { #a.flatten(1, 3) },
-        Op::Add { .. } => {
+        Op::Add(_) => {
             let rest = &args[1..];
             quote! { #a #(+ #rest)* }
         }
@@ -255,7 +256,7 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
             quote! { #a * #b }
         }
         Op::Concat => quote! { Tensor::cat(vec![#(#args),*], 1) },
-        Op::Slice { end, .. } => {
+        Op::Slice(Slice { end, .. }) => {
             let start = c("start");
             if *end == 0 {
                 quote! {{
@@ -274,11 +275,11 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
         }
         Op::SplitSum(_) => SplitSum::burn(a, &c("radix")),
         Op::RadixSoftmax(_) => RadixSoftmax::burn(a, &c("radix"), &c("groups")),
-        Op::Subsample { .. } => {
+        Op::Subsample(_) => {
             let s = c("stride");
             quote! { AvgPool2dConfig::new([1, 1]).with_strides([#s, #s]).init().forward(#a) }
         }
-        Op::PadChannels { .. } => {
+        Op::PadChannels(_) => {
             let (b, af) = (c("before"), c("after"));
             quote! {{
                 let t = #a;
@@ -290,14 +291,14 @@ pub fn inline(op: &Op, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) ->
         Op::Pad(_) => Pad2d::burn(a, &c("amount"), &c("value")),
         Op::BlurPool(_) => BlurPool::burn(a, &c("stride"), &c("size")),
         Op::Conv2d(_)
-        | Op::BatchNorm { .. }
-        | Op::GroupNorm { .. }
+        | Op::BatchNorm(_)
+        | Op::GroupNorm(_)
         | Op::ChannelConv(_)
         | Op::LayerNorm(_)
         | Op::AttentionPool(_)
-        | Op::Linear { .. }
+        | Op::Linear(_)
         | Op::Pool(_)
-        | Op::Dropout { .. }
+        | Op::Dropout(_)
         | Op::DropPath(_) => {
             unreachable!("module ops are fields")
         }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use petgraph::stable_graph::NodeIndex;
 
+use crate::ir::op::BatchNorm;
 use crate::ir::{Graph, Op};
 
 /// A convolution that absorbs the batch norm reading it: the folded weight
@@ -30,7 +31,7 @@ impl Folding {
 pub fn plan(g: &Graph, weights: &HashMap<String, Vec<f32>>) -> Folding {
     let mut folding = Folding::empty();
     for &bn in &g.order {
-        let Op::BatchNorm { channels, eps } = g.node(bn).op else { continue };
+        let Op::BatchNorm(BatchNorm { channels, eps }) = g.node(bn).op else { continue };
         let [conv] = g.inputs(bn)[..] else { continue };
         let Op::Conv2d(c) = &g.node(conv).op else { continue };
         let sole_reader = g.graph.neighbors_directed(conv, petgraph::Direction::Outgoing).count() == 1;

@@ -8,6 +8,7 @@ use super::OnnxError;
 use super::builder::{GraphParts, float, int, ints};
 use super::fold::Folding;
 use crate::ir::op::{Activation, Conv2d, Pool, PoolKind};
+use crate::ir::op::{BatchNorm, GroupNorm, Linear, PadChannels, Slice, Subsample};
 use crate::ir::{Graph, Op, Shape};
 
 pub struct Lowering<'a> {
@@ -50,15 +51,15 @@ impl Lowering<'_> {
         let p = &mut self.parts;
         let value = match &node.op {
             Op::Input => return Ok(Lowered::Alias(x)),
-            Op::Dropout { .. } | Op::Identity => return Ok(Lowered::Alias(x)),
+            Op::Dropout(_) | Op::Identity => return Ok(Lowered::Alias(x)),
             Op::DropPath(d) if !d.scale_at_test => return Ok(Lowered::Alias(x)),
-            Op::BatchNorm { .. } if self.folding.norms.contains_key(&ix) => return Ok(Lowered::Alias(x)),
+            Op::BatchNorm(_) if self.folding.norms.contains_key(&ix) => return Ok(Lowered::Alias(x)),
             Op::DropPath(d) => {
                 let s = p.constant_f32(&format!("{name}.survival"), d.survival as f32);
                 p.node("Mul", &[&x, &s], vec![], &name)
             }
             Op::Conv2d(c) => return self.conv(ix, c, &x).map(Lowered::Value),
-            Op::BatchNorm { channels, eps } => {
+            Op::BatchNorm(BatchNorm { channels, eps }) => {
                 let dims = [*channels];
                 let w = self.weight(ix, "weight", &dims)?;
                 let b = self.weight(ix, "bias", &dims)?;
@@ -82,7 +83,7 @@ impl Lowering<'_> {
                 let w = self.weight(ix, "weight", &[1, 1, cc.kernel])?;
                 return Ok(Lowered::Value(cc.onnx(&mut self.parts, &x, &w, &name)));
             }
-            Op::GroupNorm { channels, groups, eps } => {
+            Op::GroupNorm(GroupNorm { channels, groups, eps }) => {
                 let dims = [*channels];
                 let w = self.weight(ix, "weight", &dims)?;
                 let b = self.weight(ix, "bias", &dims)?;
@@ -99,7 +100,7 @@ impl Lowering<'_> {
             Op::Pool(pool) => pool_op(p, pool, &x, &g.node(g.inputs(ix)[0]).shape, &node.shape, &name),
             Op::GlobalAvgPool => p.node("GlobalAveragePool", &[&x], vec![], &name),
             Op::Flatten => p.node("Flatten", &[&x], vec![int("axis", 1)], &name),
-            Op::Linear { in_features, out_features, bias } => {
+            Op::Linear(Linear { in_features, out_features, bias }) => {
                 let w = self.weight(ix, "weight", &[*out_features, *in_features])?;
                 let mut ins = vec![x.clone(), w];
                 if *bias {
@@ -108,7 +109,7 @@ impl Lowering<'_> {
                 let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
                 self.parts.node("Gemm", &ins, vec![int("transB", 1)], &name)
             }
-            Op::Add { .. } => {
+            Op::Add(_) => {
                 let ins: Vec<&str> = inputs.iter().map(String::as_str).collect();
                 p.node(if ins.len() == 2 { "Add" } else { "Sum" }, &ins, vec![], &name)
             }
@@ -125,7 +126,7 @@ impl Lowering<'_> {
                 let ins: Vec<&str> = inputs.iter().map(String::as_str).collect();
                 p.node("Concat", &ins, vec![int("axis", 1)], &name)
             }
-            Op::Subsample { stride } => {
+            Op::Subsample(Subsample { stride }) => {
                 let s = *stride as i64;
                 let starts = p.constant_i64(&format!("{name}.starts"), &[0, 0]);
                 let ends = p.constant_i64(&format!("{name}.ends"), &[i64::MAX, i64::MAX]);
@@ -133,7 +134,7 @@ impl Lowering<'_> {
                 let steps = p.constant_i64(&format!("{name}.steps"), &[s, s]);
                 p.node("Slice", &[&x, &starts, &ends, &axes, &steps], vec![], &name)
             }
-            Op::Slice { start, end } => {
+            Op::Slice(Slice { start, end }) => {
                 let channels = g.node(g.inputs(ix)[0]).shape.size(1).unwrap_or(0);
                 let end = if *end == 0 { channels } else { *end };
                 let starts = p.constant_i64(&format!("{name}.starts"), &[*start as i64]);
@@ -141,7 +142,7 @@ impl Lowering<'_> {
                 let axes = p.constant_i64(&format!("{name}.axes"), &[1]);
                 p.node("Slice", &[&x, &starts, &ends, &axes], vec![], &name)
             }
-            Op::PadChannels { before, after } => {
+            Op::PadChannels(PadChannels { before, after }) => {
                 let rank = node.shape.rank();
                 let mut pads = vec![0i64; 2 * rank];
                 pads[1] = *before as i64;

@@ -6,6 +6,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, float};
 use crate::engine::kernels::Stage;
 
@@ -104,6 +105,20 @@ registry!(
 impl Activation {
     pub fn name(&self) -> &'static str {
         self.def().name()
+    }
+}
+
+impl super::OpDef for Activation {
+    fn name(&self) -> &'static str {
+        self.def().name()
+    }
+
+    fn describe(&self) -> String {
+        self.def().describe()
+    }
+
+    fn dims<A: DimAlgebra>(&self, _: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        Ok(ins[0])
     }
 }
 

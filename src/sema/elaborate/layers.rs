@@ -1,6 +1,7 @@
 //! Layers: bodies, chains, residuals, combinators, dense blocks and calls.
 
 use super::*;
+use crate::ir::op::Add;
 
 impl Elab<'_> {
     pub(super) fn body(&mut self, body: &Body, env: &mut Env, ctx: &Ctx, mut cur: Cur, auto: Option<&str>) -> Cur {
@@ -237,7 +238,7 @@ impl Elab<'_> {
                     None => f,
                 };
                 let path = Self::join(&inner.prefix, "add");
-                self.add(Op::Add { residual: true }, path, r.span, &[f, s], &inner)
+                self.add(Op::Add(Add { residual: true }), path, r.span, &[f, s], &inner)
             }
             Atom::Combine { kind, branches, span } => {
                 let inner = self.container(ctx, name, nspan).ok()?;
@@ -245,7 +246,7 @@ impl Elab<'_> {
                 let outs: Vec<NodeIndex> = outs.into_iter().collect::<Option<_>>()?;
                 let shapes: Vec<Shape> = outs.iter().map(|&o| self.b.shape(o).clone()).collect();
                 let (op, opname) = match kind {
-                    CombineKind::Add => (Op::Add { residual: false }, "add"),
+                    CombineKind::Add => (Op::Add(Add { residual: false }), "add"),
                     CombineKind::Concat => (Op::Concat, "concat"),
                     CombineKind::Mul => (Op::Mul, "mul"),
                 };

@@ -1,0 +1,41 @@
+//! `add { A } { B } ..`: the sum of its inputs. The second of two may be
+//! pooled, `[N, C, 1, 1]`, and is then added at every position (global
+//! context's transform). `residual` marks the merge of a residual block, the
+//! unit stochastic depth numbers and drops.
+
+use super::dims::{CheckKind, DimAlgebra, Dims};
+use super::{OpDef, want_same_rank};
+use crate::ir::op::ShapeError;
+use crate::ir::shape::Shape;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Add {
+    pub residual: bool,
+}
+
+impl OpDef for Add {
+    fn name(&self) -> &'static str {
+        "add"
+    }
+
+    fn describe(&self) -> String {
+        if self.residual { "add (residual)".into() } else { "add".into() }
+    }
+
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        want_same_rank("add", inputs, 2)
+    }
+
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let x = ins[0];
+        for y in &ins[1..] {
+            // The engine's kernel reads a pooled operand as a per-channel
+            // bias: known to be pooled when the model is compiled, not only
+            // at some input size.
+            let pooled = ins.len() == 2 && a.known(y[2]) == Some(1) && a.known(y[3]) == Some(1);
+            let ok = if pooled { a.eq(x[1], y[1]) } else { a.same_from(&x, y, 1) };
+            a.require(ok, CheckKind::Agree)?;
+        }
+        Ok(x)
+    }
+}

@@ -1,0 +1,37 @@
+//! `bn(eps)`: PyTorch's `BatchNorm2d` (or `BatchNorm1d` on `[N, F]`).
+
+use super::dims::{CheckKind, DimAlgebra, Dims};
+use super::{OpDef, want_batched};
+use crate::ir::op::{ShapeError, StateEntry, StateKind};
+use crate::ir::shape::Shape;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNorm {
+    pub channels: u64,
+    pub eps: f64,
+}
+
+impl OpDef for BatchNorm {
+    fn name(&self) -> &'static str {
+        "bn"
+    }
+
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        want_batched("bn", inputs)
+    }
+
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        a.want_channels(ins[0][1], self.channels)?;
+        Ok(ins[0])
+    }
+
+    fn state(&self) -> Vec<StateEntry> {
+        let e = |suffix, kind| StateEntry { suffix, shape: vec![self.channels], kind };
+        vec![
+            e("weight", StateKind::Param),
+            e("bias", StateKind::Param),
+            e("running_mean", StateKind::Buffer),
+            e("running_var", StateKind::Buffer),
+        ]
+    }
+}

@@ -1,0 +1,39 @@
+//! `concat { A } { B } ..`: inputs joined along the channels.
+
+use super::dims::{CheckKind, DimAlgebra, Dims};
+use super::{OpDef, want_same_rank};
+use crate::ir::op::ShapeError;
+use crate::ir::shape::Shape;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Concat;
+
+impl OpDef for Concat {
+    fn name(&self) -> &'static str {
+        "concat"
+    }
+
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        want_same_rank("concat", inputs, 2)
+    }
+
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let x = ins[0];
+        let mut c = x[1];
+        for y in &ins[1..] {
+            let ok = a.same_from(&x, y, 2);
+            a.require(ok, CheckKind::Agree)?;
+            c = a.add(c, y[1]);
+        }
+        Ok([x[0], c, x[2], x[3]])
+    }
+
+    fn explain(&self, fail: CheckKind, inputs: &[&Shape]) -> ShapeError {
+        let x = inputs[0];
+        let differs = |y: &&&Shape| y.0.iter().zip(&x.0).enumerate().any(|(i, (a, b))| i != 1 && a != b);
+        match (fail, inputs.iter().find(differs)) {
+            (CheckKind::Agree, Some(y)) => ShapeError::Mismatch { op: "concat", a: x.clone(), b: (*y).clone() },
+            (fail, _) => super::explain("concat", fail, inputs),
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! `conv(out, kernel, stride, padding, dilation, groups, bias)`: PyTorch's
+//! `Conv2d`. `std_conv` is the same op with standardised filters (its own
+//! file adds what that changes).
+
+use super::dims::{CheckKind, DimAlgebra, Dims, Window};
+use super::{OpDef, largest_divisor_at_most, want_maps};
+use crate::ir::op::{ShapeError, StateEntry, StateKind};
+use crate::ir::shape::Shape;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2d {
+    pub in_channels: u64,
+    pub out_channels: u64,
+    pub kernel: [u64; 2],
+    pub stride: [u64; 2],
+    pub padding: [u64; 2],
+    pub dilation: [u64; 2],
+    pub groups: u64,
+    pub bias: bool,
+    /// `std_conv`: the filters are standardised before use, with this eps.
+    pub standardize: Option<f64>,
+}
+
+impl Conv2d {
+    pub fn window(&self, axis: usize) -> Window {
+        Window {
+            kernel: self.kernel[axis],
+            stride: self.stride[axis],
+            pad: self.padding[axis],
+            dilation: self.dilation[axis],
+            ceil: false,
+        }
+    }
+}
+
+/// `3` for a square pair, `3x5` otherwise.
+pub(crate) fn pair(v: [u64; 2]) -> String {
+    if v[0] == v[1] { format!("{}", v[0]) } else { format!("{}x{}", v[0], v[1]) }
+}
+
+/// "window of 7", "window of 3 dilated to 5", and why it does not fit.
+pub(crate) fn too_large(w: &Window, x: &Shape, axis: usize) -> ShapeError {
+    let window = if w.extent() == w.kernel as i64 {
+        format!("window of {}", w.kernel)
+    } else {
+        format!("window of {} dilated to {}", w.kernel, w.extent())
+    };
+    let padded = x.size(axis).unwrap_or(0) + 2 * w.pad;
+    ShapeError::KernelTooLarge { window, padded, axis: if axis == 2 { "height" } else { "width" } }
+}
+
+impl OpDef for Conv2d {
+    fn name(&self) -> &'static str {
+        if self.standardize.is_some() { super::std_conv::NAME } else { "conv" }
+    }
+
+    fn describe(&self) -> String {
+        let mut s = format!("{} {}x{}", self.name(), self.kernel[0], self.kernel[1]);
+        if self.stride != [1, 1] {
+            s += &format!("/{}", pair(self.stride));
+        }
+        s += &format!(" {}", self.out_channels);
+        if self.groups > 1 {
+            s += &format!(" g{}", self.groups);
+        }
+        if self.dilation != [1, 1] {
+            s += &format!(" d{}", pair(self.dilation));
+        }
+        s
+    }
+
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        want_maps("conv", inputs)?;
+        for (which, ch) in [("input", self.in_channels), ("output", self.out_channels)] {
+            if ch % self.groups != 0 {
+                let suggestion = largest_divisor_at_most(ch, self.groups);
+                return Err(ShapeError::Groups { groups: self.groups, which, channels: ch, suggestion });
+            }
+        }
+        Ok(())
+    }
+
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let [n, c, h, w] = ins[0];
+        a.want_channels(c, self.in_channels)?;
+        let (wh, ww) = (self.window(0), self.window(1));
+        a.want_min_size(&ins[0], wh.need(), ww.need())?;
+        let (oh, ow) = (wh.output(a, h), ww.output(a, w));
+        Ok([n, a.k(self.out_channels as i64), oh, ow])
+    }
+
+    fn explain(&self, fail: CheckKind, inputs: &[&Shape]) -> ShapeError {
+        match fail {
+            CheckKind::MinSize { need_h, .. } => {
+                let axis = if (inputs[0].size(2).unwrap_or(0) as i64) < need_h { 2 } else { 3 };
+                too_large(&self.window(axis - 2), inputs[0], axis)
+            }
+            fail => super::explain("conv", fail, inputs),
+        }
+    }
+
+    fn state(&self) -> Vec<StateEntry> {
+        let p = |suffix, shape| StateEntry { suffix, shape, kind: StateKind::Param };
+        let mut v =
+            vec![p("weight", vec![self.out_channels, self.in_channels / self.groups, self.kernel[0], self.kernel[1]])];
+        if self.bias {
+            v.push(p("bias", vec![self.out_channels]));
+        }
+        v
+    }
+
+    fn macs(&self, out: &Shape) -> u128 {
+        let per_output = (self.in_channels / self.groups) as u128 * self.kernel[0] as u128 * self.kernel[1] as u128;
+        out.per_item() * per_output
+    }
+}

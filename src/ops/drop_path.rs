@@ -1,0 +1,29 @@
+//! `drop_path`: stochastic depth on a residual branch (Huang et al. 2016):
+//! the branch is dropped whole with probability `1 - survival` in training.
+
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DropPath {
+    pub survival: f64,
+    /// `true`: multiply by `survival` at test time (the paper). `false`: divide
+    /// by it in training, identity at test time (timm).
+    pub scale_at_test: bool,
+    /// One draw per sample (timm) or one per batch (the paper).
+    pub per_sample: bool,
+}
+
+impl OpDef for DropPath {
+    fn name(&self) -> &'static str {
+        "drop_path"
+    }
+
+    fn describe(&self) -> String {
+        format!("drop_path p={:.4}", self.survival)
+    }
+
+    fn dims<A: DimAlgebra>(&self, _: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        Ok(ins[0])
+    }
+}

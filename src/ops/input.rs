@@ -1,0 +1,19 @@
+//! The model's input: its declared shape, which the front end passes in as
+//! the op's one input. The compiled shape check reads the real input's dims
+//! instead and checks the channels (`engine::shapecheck`).
+
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Input;
+
+impl OpDef for Input {
+    fn name(&self) -> &'static str {
+        "input"
+    }
+
+    fn dims<A: DimAlgebra>(&self, _: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        Ok(ins[0])
+    }
+}

@@ -1,0 +1,47 @@
+//! `linear(out, bias)`: PyTorch's `Linear` on `[N, F]`.
+
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
+use crate::ir::shape::Shape;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Linear {
+    pub in_features: u64,
+    pub out_features: u64,
+    pub bias: bool,
+}
+
+impl OpDef for Linear {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn describe(&self) -> String {
+        format!("linear {}", self.out_features)
+    }
+
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        want_rank("linear", inputs[0], 2)
+    }
+
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let [n, f, h, w] = ins[0];
+        let ok = a.eq_k(f, self.in_features as i64);
+        a.require(ok, CheckKind::Features { want: self.in_features as i64 })?;
+        Ok([n, a.k(self.out_features as i64), h, w])
+    }
+
+    fn state(&self) -> Vec<StateEntry> {
+        let p = |suffix, shape| StateEntry { suffix, shape, kind: StateKind::Param };
+        let mut v = vec![p("weight", vec![self.out_features, self.in_features])];
+        if self.bias {
+            v.push(p("bias", vec![self.out_features]));
+        }
+        v
+    }
+
+    fn macs(&self, _: &Shape) -> u128 {
+        self.in_features as u128 * self.out_features as u128
+    }
+}

@@ -1,0 +1,36 @@
+//! `mul { A } { B }`: the elementwise product of two inputs; the second may
+//! be `[N, C, 1, 1]`, a per-channel scale (squeeze-excitation and other
+//! attention).
+
+use super::dims::{CheckKind, DimAlgebra, Dims};
+use super::{OpDef, want_same_rank};
+use crate::ir::op::ShapeError;
+use crate::ir::shape::Shape;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mul;
+
+impl OpDef for Mul {
+    fn name(&self) -> &'static str {
+        "mul"
+    }
+
+    fn validate(&self, inputs: &[&Shape]) -> Result<(), ShapeError> {
+        // One tensor scaled by another: every backend's product is binary.
+        if inputs.len() != 2 {
+            return Err(ShapeError::ArityExact { op: "mul", want: 2, have: inputs.len() });
+        }
+        want_same_rank("mul", inputs, 2)
+    }
+
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let (x, s) = (ins[0], ins[1]);
+        let channels = a.eq(x[1], s[1]);
+        let pooled = a.is_pooled(&s);
+        let same = a.same_from(&x, &s, 2);
+        let spatial = a.or(pooled, same);
+        let ok = a.and(channels, spatial);
+        a.require(ok, CheckKind::Agree)?;
+        Ok(x)
+    }
+}

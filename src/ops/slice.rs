@@ -1,0 +1,44 @@
+//! `slice(start, end)`: channels `start..end`, `end` 0 meaning all (DPN's
+//! residual and dense parts, selective kernels' halves).
+
+use super::OpDef;
+use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::ir::op::ShapeError;
+use crate::ir::shape::Shape;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slice {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl OpDef for Slice {
+    fn name(&self) -> &'static str {
+        "slice"
+    }
+
+    fn describe(&self) -> String {
+        match self.end {
+            0 => format!("slice {}..", self.start),
+            end => format!("slice {}..{end}", self.start),
+        }
+    }
+
+    fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
+        let [n, c, h, w] = ins[0];
+        let end = if self.end == 0 { c } else { a.k(self.end as i64) };
+        let fits = a.ge(c, end);
+        let start = a.k(self.start as i64);
+        let len = a.sub(end, start);
+        let nonempty = a.ge_k(len, 1);
+        let ok = a.and(fits, nonempty);
+        a.require(ok, CheckKind::SliceEnd { end: self.end as i64 })?;
+        Ok([n, len, h, w])
+    }
+
+    fn explain(&self, _: CheckKind, inputs: &[&Shape]) -> ShapeError {
+        let c = inputs[0].size(1).unwrap_or(0);
+        let end = if self.end == 0 { c } else { self.end };
+        ShapeError::Slice { start: self.start, end, channels: c }
+    }
+}
