@@ -37,13 +37,13 @@ pub const BURN_VERSION: &str = "0.22.0";
 
 /// Rust source of a burn module for the model.
 pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
-    unify::reset();
     let plan = plan::Plan::new(g)?;
+    let mut args = unify::InstanceArgs::default();
     let mut items = Vec::new();
     let mut uses_repeat = false;
     for key in &plan.order {
         let ty = &plan.types[key];
-        let unified = unify::unify(&plan, ty)?;
+        let unified = unify::unify(&plan, ty, &mut args)?;
         uses_repeat |= unified.uses_repeat;
         items.push(render_struct(&plan, ty, &unified, sources, key.starts_with("model:"))?);
     }
@@ -182,11 +182,11 @@ fn features_forward(g: &Graph, model: &proc_macro2::Ident) -> Result<Option<Toke
     if !head_is_the_models {
         return Ok(None);
     }
-    unify::reset();
     let plan = plan::Plan::new(&cut)?;
+    let mut args = unify::InstanceArgs::default();
     let mut forward = None;
     for key in &plan.order {
-        let unified = unify::unify(&plan, &plan.types[key])?;
+        let unified = unify::unify(&plan, &plan.types[key], &mut args)?;
         if key.starts_with("model:") {
             forward = Some(unified);
         }
