@@ -14,8 +14,10 @@ use quote::quote;
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
+use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
+use crate::sema::builtins::OpSig;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AttentionPool {
@@ -122,6 +124,17 @@ impl AttentionPool {
         let sum = p.node("ReduceSum", &[&weighted, &axes], vec![int("keepdims", 1)], &format!("{name}.sum"));
         let back = p.constant_i64(&format!("{name}.shape"), &[0, c, 1, 1]);
         p.node("Reshape", &[&sum, &back], vec![], name)
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: AttentionPool::NAME,
+        params: vec![],
+        build: |_, input| {
+            let positions = input.size(2).unwrap_or(1) * input.size(3).unwrap_or(1);
+            Ok(Op::AttentionPool(AttentionPool { channels: input.channels().unwrap_or(0), positions }))
+        },
     }
 }
 

@@ -2,8 +2,11 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_batched};
+use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchNorm {
@@ -33,5 +36,13 @@ impl OpDef for BatchNorm {
             e("running_mean", StateKind::Buffer),
             e("running_var", StateKind::Buffer),
         ]
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: "bn",
+        params: vec![p("eps", Type::Float, ArgDefault::Float(1e-5))],
+        build: |a, input| Ok(Op::BatchNorm(BatchNorm { channels: input.channels().unwrap_or(0), eps: a.eps("eps")? })),
     }
 }

@@ -13,8 +13,11 @@ use quote::quote;
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, int, ints, string};
+use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, want_rank};
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlurPool {
@@ -207,6 +210,18 @@ fn reflect(i: i64, n: usize) -> usize {
     let n = n as i64;
     let i = if i < 0 { -i } else { i };
     (if i >= n { 2 * (n - 1) - i } else { i }) as usize
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: BlurPool::NAME,
+        params: vec![p("stride", Type::Int, Int(2)), p("size", Type::Int, Int(3))],
+        build: |a, input| {
+            let size = a.int("size", 2, 16)?;
+            let channels = input.channels().unwrap_or(0);
+            Ok(Op::BlurPool(BlurPool { channels, stride: a.int("stride", 1, MAX)?, size }))
+        },
+    }
 }
 
 #[cfg(test)]

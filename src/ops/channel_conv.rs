@@ -14,8 +14,11 @@ use quote::quote;
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, ints};
+use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault, MAX, OpSig, p, range_err};
+use crate::sema::value::Type;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelConv {
@@ -131,6 +134,21 @@ impl ChannelConv {
         let y = p.node("Conv", &[&seq, weight], attrs, &format!("{name}.conv"));
         let back = p.constant_i64(&format!("{name}.shape"), &[0, c, 1, 1]);
         p.node("Reshape", &[&y, &back], vec![], name)
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: ChannelConv::NAME,
+        params: vec![p("kernel", Type::Int, ArgDefault::Required)],
+        build: |a, input| {
+            let kernel = a.int("kernel", 1, MAX)?;
+            if kernel % 2 == 0 {
+                let why = "odd, so that the output keeps its channels";
+                return Err(range_err("kernel", "`channel_conv` kernel", why, kernel));
+            }
+            Ok(Op::ChannelConv(ChannelConv { channels: input.channels().unwrap_or(0), kernel }))
+        },
     }
 }
 

@@ -4,8 +4,11 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims, Window};
 use super::{OpDef, largest_divisor_at_most, want_maps};
+use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault::*, ArgError, Args, MAX, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv2d {
@@ -113,4 +116,36 @@ impl OpDef for Conv2d {
         let per_output = (self.in_channels / self.groups) as u128 * self.kernel[0] as u128 * self.kernel[1] as u128;
         out.per_item() * per_output
     }
+}
+
+/// `conv`'s parameters; `std_conv` adds its eps.
+pub(crate) fn params() -> Vec<crate::sema::builtins::ParamSpec> {
+    vec![
+        p("channels", Type::Int, Required),
+        p("kernel", Type::Pair, Required),
+        p("stride", Type::Pair, Int(1)),
+        p("pad", Type::Pair, Int(0)),
+        p("dilation", Type::Pair, Int(1)),
+        p("groups", Type::Int, Int(1)),
+        p("bias", Type::Bool, Bool(false)),
+    ]
+}
+
+/// The conv the arguments describe, standardised or not.
+pub(crate) fn build(a: &Args<'_>, input: &Shape, standardize: Option<f64>) -> Result<Op, ArgError> {
+    Ok(Op::Conv2d(Conv2d {
+        in_channels: input.channels().unwrap_or(0),
+        out_channels: a.int("channels", 1, MAX)?,
+        kernel: a.pair("kernel", 1)?,
+        stride: a.pair("stride", 1)?,
+        padding: a.pair("pad", 0)?,
+        dilation: a.pair("dilation", 1)?,
+        groups: a.int("groups", 1, MAX)?,
+        bias: a.bool("bias"),
+        standardize,
+    }))
+}
+
+pub fn builtin() -> OpSig {
+    OpSig { name: "conv", params: params(), build: |a, input| build(a, input, None) }
 }

@@ -2,6 +2,9 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::ir::op::Op;
+use crate::sema::builtins::{ArgDefault, OpSig, p, range_err};
+use crate::sema::value::Type;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dropout {
@@ -19,5 +22,19 @@ impl OpDef for Dropout {
 
     fn dims<A: DimAlgebra>(&self, _: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
         Ok(ins[0])
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: "dropout",
+        params: vec![p("p", Type::Float, ArgDefault::Float(0.5))],
+        build: |a, _| {
+            let p = a.float("p");
+            if !(0.0..1.0).contains(&p) {
+                return Err(range_err("p", "dropout probability", "in [0, 1)", p));
+            }
+            Ok(Op::Dropout(Dropout { p }))
+        },
     }
 }

@@ -2,8 +2,10 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_batched};
+use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::sema::builtins::OpSig;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Flatten;
@@ -28,4 +30,8 @@ impl OpDef for Flatten {
         let one = a.k(1);
         Ok([n, f, one, one])
     }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig { name: "flatten", params: vec![], build: |_, _| Ok(Op::Flatten) }
 }

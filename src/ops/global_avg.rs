@@ -3,8 +3,10 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_maps};
+use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::sema::builtins::OpSig;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GlobalAvgPool;
@@ -22,4 +24,8 @@ impl OpDef for GlobalAvgPool {
         let one = a.k(1);
         Ok([ins[0][0], ins[0][1], one, one])
     }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig { name: "global_avg", params: vec![], build: |_, _| Ok(Op::GlobalAvgPool) }
 }

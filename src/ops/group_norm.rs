@@ -4,8 +4,11 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, largest_divisor_at_most, want_maps};
+use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupNorm {
@@ -41,5 +44,16 @@ impl OpDef for GroupNorm {
     fn state(&self) -> Vec<StateEntry> {
         let p = |suffix| StateEntry { suffix, shape: vec![self.channels], kind: StateKind::Param };
         vec![p("weight"), p("bias")]
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: "group_norm",
+        params: vec![p("groups", Type::Int, Required), p("eps", Type::Float, Float(1e-5))],
+        build: |a, input| {
+            let channels = input.channels().unwrap_or(0);
+            Ok(Op::GroupNorm(GroupNorm { channels, groups: a.int("groups", 1, MAX)?, eps: a.eps("eps")? }))
+        },
     }
 }

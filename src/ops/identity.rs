@@ -2,6 +2,8 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::ir::op::Op;
+use crate::sema::builtins::OpSig;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Identity;
@@ -14,4 +16,8 @@ impl OpDef for Identity {
     fn dims<A: DimAlgebra>(&self, _: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
         Ok(ins[0])
     }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig { name: "identity", params: vec![], build: |_, _| Ok(Op::Identity) }
 }

@@ -13,8 +13,11 @@ use quote::quote;
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::GraphParts;
+use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerNorm {
@@ -113,6 +116,14 @@ impl LayerNorm {
         let b = p.node("Unsqueeze", &[b, &axes], vec![], &format!("{name}.shift"));
         let scaled = p.node("Mul", &[&normed, &w], vec![], &format!("{name}.scaled"));
         p.node("Add", &[&scaled, &b], vec![], name)
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: LayerNorm::NAME,
+        params: vec![p("eps", Type::Float, ArgDefault::Float(LayerNorm::DEFAULT_EPS))],
+        build: |a, input| Ok(Op::LayerNorm(LayerNorm { channels: input.channels().unwrap_or(0), eps: a.eps("eps")? })),
     }
 }
 

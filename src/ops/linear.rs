@@ -2,8 +2,11 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Linear {
@@ -43,5 +46,16 @@ impl OpDef for Linear {
 
     fn macs(&self, _: &Shape) -> u128 {
         self.in_features as u128 * self.out_features as u128
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: "linear",
+        params: vec![p("features", Type::Int, Required), p("bias", Type::Bool, Bool(true))],
+        build: |a, input| {
+            let in_features = input.channels().unwrap_or(0);
+            Ok(Op::Linear(Linear { in_features, out_features: a.int("features", 1, MAX)?, bias: a.bool("bias") }))
+        },
     }
 }

@@ -12,8 +12,11 @@ use quote::quote;
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::GraphParts;
+use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, want_rank};
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p, range_err};
+use crate::sema::value::Type;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pad2d {
@@ -83,6 +86,20 @@ impl Pad2d {
         let pads = p.constant_i64(&format!("{name}.pads"), &[0, 0, a, a, 0, 0, a, a]);
         let value = p.constant_f32(&format!("{name}.value"), self.value as f32);
         p.node("Pad", &[x, &pads, &value], vec![], name)
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: Pad2d::NAME,
+        params: vec![p("amount", Type::Int, Required), p("value", Type::Float, Float(0.0))],
+        build: |a, _| {
+            let value = a.float("value");
+            if !value.is_finite() {
+                return Err(range_err("value", "`pad` value", "a finite number", value));
+            }
+            Ok(Op::Pad(Pad2d { amount: a.int("amount", 0, MAX)?, value }))
+        },
     }
 }
 

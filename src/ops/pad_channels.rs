@@ -3,8 +3,12 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_batched};
+use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::sema::SemaError;
+use crate::sema::builtins::{ArgDefault, ArgError, MAX, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PadChannels {
@@ -28,5 +32,28 @@ impl OpDef for PadChannels {
     fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
         let [n, c, h, w] = ins[0];
         Ok([n, a.add_k(c, (self.before + self.after) as i64), h, w])
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: "pad_channels",
+        params: vec![p("channels", Type::Int, ArgDefault::Required)],
+        build: |a, input| {
+            let channels = input.channels().unwrap_or(0);
+            let want = a.int("channels", 1, MAX)?;
+            if want < channels {
+                return Err(ArgError {
+                    param: "channels",
+                    error: SemaError::OutOfRange {
+                        what: "`pad_channels` target".into(),
+                        allowed: format!("at least the input's {channels} channels"),
+                        value: want.to_string(),
+                    },
+                });
+            }
+            let extra = want - channels;
+            Ok(Op::PadChannels(PadChannels { before: extra / 2, after: extra - extra / 2 }))
+        },
     }
 }

@@ -4,8 +4,11 @@
 use super::conv::{pair, too_large};
 use super::dims::{CheckKind, DimAlgebra, Dims, Window};
 use super::{OpDef, want_maps};
+use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault::*, ArgError, Args, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
@@ -77,5 +80,30 @@ impl OpDef for Pool {
             }
             fail => super::explain(self.name(), fail, inputs),
         }
+    }
+}
+
+fn build(a: &Args<'_>, kind: PoolKind) -> Result<Op, ArgError> {
+    Ok(Op::Pool(Pool {
+        kind,
+        kernel: a.pair("kernel", 1)?,
+        stride: a.pair("stride", 1)?,
+        padding: a.pair("pad", 0)?,
+        ceil_mode: a.bool("ceil"),
+        count_include_pad: a.bool("count_pad"),
+    }))
+}
+
+pub fn builtin(kind: PoolKind) -> OpSig {
+    let params = vec![
+        p("kernel", Type::Pair, Required),
+        p("stride", Type::Pair, SameAsKernel),
+        p("pad", Type::Pair, Int(0)),
+        p("ceil", Type::Bool, Bool(false)),
+        p("count_pad", Type::Bool, Bool(true)),
+    ];
+    match kind {
+        PoolKind::Max => OpSig { name: "maxpool", params, build: |a, _| build(a, PoolKind::Max) },
+        PoolKind::Avg => OpSig { name: "avgpool", params, build: |a, _| build(a, PoolKind::Avg) },
     }
 }

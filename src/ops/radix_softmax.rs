@@ -14,7 +14,10 @@ use quote::quote;
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
+use crate::ir::op::Op;
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RadixSoftmax {
@@ -132,6 +135,16 @@ impl RadixSoftmax {
         dims.extend((1..shape.rank()).map(|i| shape.size(i).unwrap_or(0) as i64));
         let back = p.constant_i64(&format!("{name}.shape"), &dims);
         p.node("Reshape", &[&soft, &back], vec![], name)
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: RadixSoftmax::NAME,
+        params: vec![p("radix", Type::Int, Required), p("groups", Type::Int, Int(1))],
+        build: |a, _| {
+            Ok(Op::RadixSoftmax(RadixSoftmax { radix: a.int("radix", 1, MAX)?, groups: a.int("groups", 1, MAX)? }))
+        },
     }
 }
 

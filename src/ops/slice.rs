@@ -3,8 +3,11 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p, range_err};
+use crate::sema::value::Type;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Slice {
@@ -40,5 +43,21 @@ impl OpDef for Slice {
         let c = inputs[0].size(1).unwrap_or(0);
         let end = if self.end == 0 { c } else { self.end };
         ShapeError::Slice { start: self.start, end, channels: c }
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: "slice",
+        params: vec![p("start", Type::Int, Required), p("end", Type::Int, Int(0))],
+        build: |a, _| {
+            let start = a.int("start", 0, MAX)?;
+            let end = a.int("end", 0, MAX)?;
+            if end != 0 && end <= start {
+                let allowed = format!("greater than the start {start}, or 0 for all");
+                return Err(range_err("end", "`slice` end", &allowed, end));
+            }
+            Ok(Op::Slice(Slice { start, end }))
+        },
     }
 }

@@ -11,7 +11,10 @@ use quote::quote;
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, int};
+use crate::ir::op::Op;
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault, MAX, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SplitSum {
@@ -81,6 +84,14 @@ impl SplitSum {
         let split = p.node("Reshape", &[x, &shape], vec![], &format!("{name}.splits"));
         let axes = p.constant_i64(&format!("{name}.axes"), &[1]);
         p.node("ReduceSum", &[&split, &axes], vec![int("keepdims", 0)], name)
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: SplitSum::NAME,
+        params: vec![p("radix", Type::Int, ArgDefault::Required)],
+        build: |a, _| Ok(Op::SplitSum(SplitSum { radix: a.int("radix", 1, MAX)? })),
     }
 }
 

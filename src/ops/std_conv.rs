@@ -13,6 +13,8 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use crate::ir::{Graph, Op};
+use crate::sema::builtins::{ArgDefault, OpSig, p};
+use crate::sema::value::Type;
 
 pub const NAME: &str = "std_conv";
 
@@ -99,6 +101,12 @@ pub fn burn_support() -> TokenStream {
             burn::tensor::module::conv2d(x, w, conv.bias.as_ref().map(|b| b.val()), options)
         }
     }
+}
+
+pub fn builtin() -> OpSig {
+    let mut params = super::conv::params();
+    params.push(p("eps", Type::Float, ArgDefault::Float(DEFAULT_EPS)));
+    OpSig { name: NAME, params, build: |a, input| super::conv::build(a, input, Some(a.eps("eps")?)) }
 }
 
 #[cfg(test)]

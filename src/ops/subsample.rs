@@ -3,8 +3,11 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_maps};
+use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::sema::builtins::{ArgDefault, MAX, OpSig, p};
+use crate::sema::value::Type;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Subsample {
@@ -32,5 +35,13 @@ impl OpDef for Subsample {
             a.div(up, s)
         };
         Ok([n, c, side(h), side(w)])
+    }
+}
+
+pub fn builtin() -> OpSig {
+    OpSig {
+        name: "subsample",
+        params: vec![p("stride", Type::Int, ArgDefault::Required)],
+        build: |a, _| Ok(Op::Subsample(Subsample { stride: a.int("stride", 1, MAX)? })),
     }
 }

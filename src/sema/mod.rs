@@ -1,6 +1,6 @@
 //! Names, types, values and instantiation: from syntax trees to IR graphs.
 
-mod builtins;
+pub(crate) mod builtins;
 mod elaborate;
 mod eval;
 mod program;

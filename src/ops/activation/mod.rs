@@ -9,6 +9,9 @@ use quote::quote;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::onnx::builder::{GraphParts, float};
 use crate::engine::kernels::Stage;
+use crate::ir::op::Op;
+use crate::sema::builtins::{ArgDefault, OpSig, p};
+use crate::sema::value::Type;
 
 /// How `.res` names an activation and builds it from its float arguments
 /// (given in the order of `params`, defaults filled in).
@@ -124,6 +127,22 @@ impl super::OpDef for Activation {
 
 pub fn spec(name: &str) -> Option<&'static Spec> {
     SPECS.iter().find(|s| s.name == name)
+}
+
+/// One built-in per activation; its builder finds the spec by name.
+pub fn builtins() -> impl Iterator<Item = OpSig> {
+    SPECS.iter().map(|s| OpSig {
+        name: s.name,
+        params: s.params.iter().map(|&(name, default)| p(name, Type::Float, ArgDefault::Float(default))).collect(),
+        build: |a, _| {
+            let found = spec(a.op()).map(|spec| {
+                let vals: Vec<f64> = spec.params.iter().map(|&(name, _)| a.float(name)).collect();
+                Op::Act((spec.build)(&vals))
+            });
+            // Every activation's builtin is made from its spec above.
+            Ok(found.unwrap_or(Op::Identity))
+        },
+    })
 }
 
 /// burn's activation functions.
