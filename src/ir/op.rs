@@ -5,6 +5,7 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 use super::shape::{Dim, Shape};
+use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::ops::OpDef;
 use crate::ops::dims::{CheckKind, DimAlgebra, Dims, Numbers};
 
@@ -281,6 +282,11 @@ impl Op {
     /// and linear layers only, bias excluded (torchvision's and the papers' convention).
     pub fn macs(&self, out: &Shape) -> u128 {
         with_def!(self, d => d.macs(out))
+    }
+
+    /// The reference interpreter's value of the op on these inputs.
+    pub fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        with_def!(self, d => d.evaluate(ins, w))
     }
 
     /// The op's shape rule in another algebra (the engine's compiled check).

@@ -5,6 +5,7 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_same_rank};
+use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 
@@ -37,5 +38,19 @@ impl OpDef for Add {
             a.require(ok, CheckKind::Agree)?;
         }
         Ok(x)
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let _ = w;
+        let mut out = ins[0].clone();
+        let (_, _, h, w) = ins[0].nchw();
+        for other in &ins[1..] {
+            // A pooled `[N, C, 1, 1]` is added at every position.
+            let broadcast = other.data.len() != out.data.len();
+            for (i, o) in out.data.iter_mut().enumerate() {
+                *o += if broadcast { other.data[i / (h * w)] } else { other.data[i] };
+            }
+        }
+        Ok(out)
     }
 }

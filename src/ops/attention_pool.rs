@@ -13,6 +13,7 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
@@ -51,6 +52,13 @@ impl OpDef for AttentionPool {
     /// position) and the product of `[C, HW]` with the `[HW, 1]` weights.
     fn macs(&self, _: &Shape) -> u128 {
         2 * self.channels as u128 * self.positions as u128
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let (n, c) = (ins[0].shape[0], self.channels as usize);
+        let (weight, bias) = (w.get("weight", c)?, w.get("bias", 1)?);
+        let plane = ins[0].data.len() / (n * c).max(1);
+        Ok(per_sample(ins[0], vec![n, c, 1, 1], |s| self.reference(s, plane, weight, bias[0])))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_batched};
+use crate::backend::interp::{RunError, Tensor, Weights, per_channel};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -36,6 +37,14 @@ impl OpDef for BatchNorm {
             e("running_mean", StateKind::Buffer),
             e("running_var", StateKind::Buffer),
         ]
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let n = self.channels as usize;
+        let (scale, shift) = (w.get("weight", n)?, w.get("bias", n)?);
+        let (mean, var) = (w.get("running_mean", n)?, w.get("running_var", n)?);
+        let eps = self.eps as f32;
+        Ok(per_channel(ins[0], |c, v| (v - mean[c]) / (var[c] + eps).sqrt() * scale[c] + shift[c]))
     }
 }
 

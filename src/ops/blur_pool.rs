@@ -12,6 +12,7 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::interp::{RunError, Tensor, Weights, per_plane};
 use crate::backend::onnx::builder::{GraphParts, int, ints, string};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, want_rank};
@@ -70,6 +71,11 @@ impl OpDef for BlurPool {
     /// As PyTorch's flop counter takes the depthwise conv: `size^2` per output.
     fn macs(&self, out: &Shape) -> u128 {
         out.per_item() * (self.size * self.size) as u128
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let _ = w;
+        Ok(per_plane(ins[0], |h, w| (self.out_side(h), self.out_side(w)), |x, h, w| self.reference(x, h, w)))
     }
 }
 

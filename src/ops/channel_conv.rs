@@ -13,6 +13,7 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::{GraphParts, ints};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
@@ -59,6 +60,11 @@ impl OpDef for ChannelConv {
     /// `kernel` taps each.
     fn macs(&self, _: &Shape) -> u128 {
         self.channels as u128 * self.kernel as u128
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let weight = w.get("weight", self.kernel as usize)?;
+        Ok(per_sample(ins[0], ins[0].shape.clone(), |s| self.reference(s, weight)))
     }
 }
 

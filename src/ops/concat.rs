@@ -2,6 +2,7 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_same_rank};
+use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 
@@ -35,5 +36,21 @@ impl OpDef for Concat {
             (CheckKind::Agree, Some(y)) => ShapeError::Mismatch { op: "concat", a: x.clone(), b: (*y).clone() },
             (fail, _) => super::explain("concat", fail, inputs),
         }
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let _ = w;
+        let (n, _, h, w) = ins[0].nchw();
+        let total: usize = ins.iter().map(|t| t.shape[1]).sum();
+        let mut out = Tensor::zeros(with_channels(ins[0], total));
+        for s in 0..n {
+            let mut at = s * total * h * w;
+            for t in ins {
+                let len = t.shape[1] * h * w;
+                out.data[at..at + len].copy_from_slice(&t.data[s * len..(s + 1) * len]);
+                at += len;
+            }
+        }
+        Ok(out)
     }
 }

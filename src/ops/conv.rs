@@ -4,6 +4,7 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims, Window};
 use super::{OpDef, largest_divisor_at_most, want_maps};
+use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -116,6 +117,18 @@ impl OpDef for Conv2d {
         let per_output = (self.in_channels / self.groups) as u128 * self.kernel[0] as u128 * self.kernel[1] as u128;
         out.per_item() * per_output
     }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let per = (self.in_channels / self.groups) as usize * (self.kernel[0] * self.kernel[1]) as usize;
+        let weight = w.get("weight", self.out_channels as usize * per)?;
+        let bias = if self.bias { Some(w.get("bias", self.out_channels as usize)?) } else { None };
+        Ok(match self.standardize {
+            Some(eps) => {
+                conv2d(ins[0], self, &super::std_conv::reference(weight, self.out_channels as usize, eps), bias)
+            }
+            None => conv2d(ins[0], self, weight, bias),
+        })
+    }
 }
 
 /// `conv`'s parameters; `std_conv` adds its eps.
@@ -148,4 +161,47 @@ pub(crate) fn build(a: &Args<'_>, input: &Shape, standardize: Option<f64>) -> Re
 
 pub fn builtin() -> OpSig {
     OpSig { name: "conv", params: params(), build: |a, input| build(a, input, None) }
+}
+
+/// The reference convolution: direct, from the definition.
+fn conv2d(x: &Tensor, c: &Conv2d, weight: &[f32], bias: Option<&[f32]>) -> Tensor {
+    let (n, cin, h, w) = x.nchw();
+    let (cout, g) = (c.out_channels as usize, c.groups as usize);
+    let [kh, kw] = c.kernel.map(|v| v as usize);
+    let [sh, sw] = c.stride.map(|v| v as usize);
+    let [ph, pw] = c.padding.map(|v| v as usize);
+    let [dh, dw] = c.dilation.map(|v| v as usize);
+    let oh = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
+    let ow = (w + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    let (cin_g, cout_g) = (cin / g, cout / g);
+    let mut out = Tensor::zeros(vec![n, cout, oh, ow]);
+    for s in 0..n {
+        for o in 0..cout {
+            let group = o / cout_g;
+            for y in 0..oh {
+                for xo in 0..ow {
+                    let mut acc = bias.map_or(0.0, |b| b[o]);
+                    for ci in 0..cin_g {
+                        let ic = group * cin_g + ci;
+                        for ky in 0..kh {
+                            let iy = (y * sh + ky * dh) as isize - ph as isize;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ix = (xo * sw + kx * dw) as isize - pw as isize;
+                                if ix < 0 || ix >= w as isize {
+                                    continue;
+                                }
+                                let xv = x.data[((s * cin + ic) * h + iy as usize) * w + ix as usize];
+                                acc += xv * weight[((o * cin_g + ci) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                    out.data[((s * cout + o) * oh + y) * ow + xo] = acc;
+                }
+            }
+        }
+    }
+    out
 }

@@ -3,6 +3,7 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::interp::{RunError, Tensor, Weights, map};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DropPath {
@@ -25,5 +26,13 @@ impl OpDef for DropPath {
 
     fn dims<A: DimAlgebra>(&self, _: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
         Ok(ins[0])
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        // At inference, the paper's convention scales by the survival
+        // probability; timm's is the identity.
+        let _ = w;
+        let survival = self.survival as f32;
+        Ok(if self.scale_at_test { map(ins[0], |v| v * survival) } else { ins[0].clone() })
     }
 }

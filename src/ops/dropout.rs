@@ -2,6 +2,7 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::ir::op::Op;
 use crate::sema::builtins::{ArgDefault, OpSig, p, range_err};
 use crate::sema::value::Type;
@@ -22,6 +23,12 @@ impl OpDef for Dropout {
 
     fn dims<A: DimAlgebra>(&self, _: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
         Ok(ins[0])
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        // The identity at inference.
+        let _ = w;
+        Ok(ins[0].clone())
     }
 }
 

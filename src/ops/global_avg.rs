@@ -3,6 +3,7 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_maps};
+use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -23,6 +24,16 @@ impl OpDef for GlobalAvgPool {
     fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
         let one = a.k(1);
         Ok([ins[0][0], ins[0][1], one, one])
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let _ = w;
+        let (n, c, h, w) = ins[0].nchw();
+        let mut out = Tensor::zeros(vec![n, c, 1, 1]);
+        for (i, o) in out.data.iter_mut().enumerate() {
+            *o = ins[0].data[i * h * w..(i + 1) * h * w].iter().sum::<f32>() / (h * w) as f32;
+        }
+        Ok(out)
     }
 }
 

@@ -12,6 +12,7 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::GraphParts;
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
@@ -42,6 +43,13 @@ impl OpDef for LayerNorm {
     fn state(&self) -> Vec<StateEntry> {
         let p = |suffix| StateEntry { suffix, shape: vec![self.channels], kind: StateKind::Param };
         vec![p("weight"), p("bias")]
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let (n, c) = (ins[0].shape[0], self.channels as usize);
+        let (scale, shift) = (w.get("weight", c)?, w.get("bias", c)?);
+        let plane = ins[0].data.len() / (n * c).max(1);
+        Ok(per_sample(ins[0], ins[0].shape.clone(), |s| self.reference(s, plane, scale, shift)))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
@@ -46,6 +47,22 @@ impl OpDef for Linear {
 
     fn macs(&self, _: &Shape) -> u128 {
         self.in_features as u128 * self.out_features as u128
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let (fi, fo) = (self.in_features as usize, self.out_features as usize);
+        let weight = w.get("weight", fi * fo)?;
+        let b = if self.bias { Some(w.get("bias", fo)?) } else { None };
+        let n = ins[0].shape[0];
+        let mut out = Tensor::zeros(vec![n, fo]);
+        for s in 0..n {
+            let x = &ins[0].data[s * fi..(s + 1) * fi];
+            for o in 0..fo {
+                let row = &weight[o * fi..(o + 1) * fi];
+                out.data[s * fo + o] = row.iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + b.map_or(0.0, |b| b[o]);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -1,9 +1,11 @@
-//! What the compiler knows about an op, kept in one place per op: its name
-//! and description, its shape rule (written once over [`dims::DimAlgebra`],
-//! for the front end and the engine's compiled shape check), its state and
-//! MACs ([`OpDef`]); and, in the files of the ops added since, its reference
-//! evaluation, engine kernel, burn code and ONNX nodes. The older ops'
-//! evaluation and code generation are still matches in each backend.
+//! What the compiler knows about an op, kept in one place per op: its
+//! signature and builder (`builtin()`), and through [`OpDef`] its name and
+//! description, its shape rule (written once over [`dims::DimAlgebra`], for
+//! the front end and the engine's compiled shape check), its state, MACs and
+//! reference evaluation. The ops added since the first eight families also
+//! hold their engine kernel, burn code and ONNX nodes here; the older ops'
+//! engine lowering, burn code and ONNX nodes are still a match arm in each
+//! backend.
 
 pub mod activation;
 pub mod add;
@@ -33,6 +35,7 @@ pub mod split_sum;
 pub mod std_conv;
 pub mod subsample;
 
+use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::ir::op::{ShapeError, StateEntry, want_rank};
 use crate::ir::shape::Shape;
 use dims::{CheckKind, DimAlgebra, Dims};
@@ -67,6 +70,11 @@ pub trait OpDef {
     fn explain(&self, fail: CheckKind, inputs: &[&Shape]) -> ShapeError {
         explain(self.name(), fail, inputs)
     }
+
+    /// The reference interpreter's value (`backend::interp`): plain Rust
+    /// from the op's definition, what the engine, the generated burn code
+    /// and ONNX runtimes are tested against. `w` gives the node's weights.
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError>;
 
     /// Parameters and buffers, in the reference `state_dict` order.
     fn state(&self) -> Vec<StateEntry> {

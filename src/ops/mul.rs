@@ -4,6 +4,7 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_same_rank};
+use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 
@@ -32,5 +33,17 @@ impl OpDef for Mul {
         let ok = a.and(channels, spatial);
         a.require(ok, CheckKind::Agree)?;
         Ok(x)
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let _ = w;
+        let (a, b) = (ins[0], ins[1]);
+        let (_, _, h, w) = a.nchw();
+        let broadcast = b.data.len() != a.data.len();
+        let mut out = a.clone();
+        for (i, o) in out.data.iter_mut().enumerate() {
+            *o *= if broadcast { b.data[i / (h * w)] } else { b.data[i] };
+        }
+        Ok(out)
     }
 }

@@ -11,6 +11,7 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::interp::{RunError, Tensor, Weights, per_plane};
 use crate::backend::onnx::builder::GraphParts;
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, want_rank};
@@ -42,6 +43,11 @@ impl OpDef for Pad2d {
         let [n, c, h, w] = ins[0];
         let grow = 2 * self.amount as i64;
         Ok([n, c, a.add_k(h, grow), a.add_k(w, grow)])
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let (_, a) = (w, self.amount as usize);
+        Ok(per_plane(ins[0], |h, w| (h + 2 * a, w + 2 * a), |x, h, w| self.reference(x, h, w)))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_batched};
+use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -32,6 +33,18 @@ impl OpDef for PadChannels {
     fn dims<A: DimAlgebra>(&self, a: &mut A, ins: &[Dims<A::V>]) -> Result<Dims<A::V>, CheckKind> {
         let [n, c, h, w] = ins[0];
         Ok([n, a.add_k(c, (self.before + self.after) as i64), h, w])
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let _ = w;
+        let (n, c, h, w) = ins[0].nchw();
+        let (b, total) = (self.before as usize, c + (self.before + self.after) as usize);
+        let mut out = Tensor::zeros(with_channels(ins[0], total));
+        for s in 0..n {
+            let dst = (s * total + b) * h * w;
+            out.data[dst..dst + c * h * w].copy_from_slice(&ins[0].data[s * c * h * w..(s + 1) * c * h * w]);
+        }
+        Ok(out)
     }
 }
 

@@ -4,6 +4,7 @@
 use super::conv::{pair, too_large};
 use super::dims::{CheckKind, DimAlgebra, Dims, Window};
 use super::{OpDef, want_maps};
+use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -81,6 +82,11 @@ impl OpDef for Pool {
             fail => super::explain(self.name(), fail, inputs),
         }
     }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let _ = w;
+        Ok(pool(ins[0], self))
+    }
 }
 
 fn build(a: &Args<'_>, kind: PoolKind) -> Result<Op, ArgError> {
@@ -106,4 +112,56 @@ pub fn builtin(kind: PoolKind) -> OpSig {
         PoolKind::Max => OpSig { name: "maxpool", params, build: |a, _| build(a, PoolKind::Max) },
         PoolKind::Avg => OpSig { name: "avgpool", params, build: |a, _| build(a, PoolKind::Avg) },
     }
+}
+
+/// The reference pooling, from the definition.
+fn pool(x: &Tensor, p: &Pool) -> Tensor {
+    let (n, c, h, w) = x.nchw();
+    let out_len = |len: usize, k: usize, s: usize, pad: usize| {
+        let span = len + 2 * pad - k;
+        let mut o = if p.ceil_mode { span.div_ceil(s) } else { span / s } + 1;
+        if p.ceil_mode && (o - 1) * s >= len + pad {
+            o -= 1;
+        }
+        o
+    };
+    let [kh, kw] = p.kernel.map(|v| v as usize);
+    let [sh, sw] = p.stride.map(|v| v as usize);
+    let [ph, pw] = p.padding.map(|v| v as usize);
+    let (oh, ow) = (out_len(h, kh, sh, ph), out_len(w, kw, sw, pw));
+    let mut out = Tensor::zeros(vec![n, c, oh, ow]);
+    for plane in 0..n * c {
+        for y in 0..oh {
+            for xo in 0..ow {
+                let (y0, x0) = ((y * sh) as isize - ph as isize, (xo * sw) as isize - pw as isize);
+                let mut best = f32::NEG_INFINITY;
+                let (mut sum, mut count, mut padded_count) = (0.0f32, 0usize, 0usize);
+                for ky in 0..kh as isize {
+                    for kx in 0..kw as isize {
+                        let (iy, ix) = (y0 + ky, x0 + kx);
+                        // Windows are clipped to the padded input, as PyTorch counts them.
+                        if iy < (h + ph) as isize && ix < (w + pw) as isize {
+                            padded_count += 1;
+                        }
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                            continue;
+                        }
+                        let v = x.data[(plane * h + iy as usize) * w + ix as usize];
+                        // NaN wins, as in PyTorch (`f32::max` would drop it).
+                        if v.is_nan() || (!best.is_nan() && v > best) {
+                            best = v;
+                        }
+                        sum += v;
+                        count += 1;
+                    }
+                }
+                out.data[(plane * oh + y) * ow + xo] = match p.kind {
+                    PoolKind::Max => best,
+                    PoolKind::Avg if p.count_include_pad => sum / padded_count as f32,
+                    PoolKind::Avg => sum / count.max(1) as f32,
+                };
+            }
+        }
+    }
+    out
 }

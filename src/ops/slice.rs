@@ -3,6 +3,7 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -43,6 +44,19 @@ impl OpDef for Slice {
         let c = inputs[0].size(1).unwrap_or(0);
         let end = if self.end == 0 { c } else { self.end };
         ShapeError::Slice { start: self.start, end, channels: c }
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let _ = w;
+        let (n, c, h, w) = ins[0].nchw();
+        let (start, end) = (self.start as usize, if self.end == 0 { c } else { self.end as usize });
+        let len = (end - start) * h * w;
+        let mut out = Tensor::zeros(with_channels(ins[0], end - start));
+        for s in 0..n {
+            let src = &ins[0].data[(s * c + start) * h * w..(s * c + end) * h * w];
+            out.data[s * len..(s + 1) * len].copy_from_slice(src);
+        }
+        Ok(out)
     }
 }
 

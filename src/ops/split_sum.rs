@@ -10,6 +10,7 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::interp::{RunError, Tensor, Weights, per_sample, with_channels};
 use crate::backend::onnx::builder::{GraphParts, int};
 use crate::ir::op::Op;
 use crate::ir::shape::Shape;
@@ -37,6 +38,12 @@ impl OpDef for SplitSum {
         let ok = a.eq_k(rem, 0);
         a.require(ok, CheckKind::Divisible { by })?;
         Ok([n, a.div(c, by), h, w])
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let _ = w;
+        let shape = with_channels(ins[0], ins[0].shape[1] / self.radix as usize);
+        Ok(per_sample(ins[0], shape, |s| self.reference(s)))
     }
 }
 

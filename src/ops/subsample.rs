@@ -3,6 +3,7 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_maps};
+use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -35,6 +36,22 @@ impl OpDef for Subsample {
             a.div(up, s)
         };
         Ok([n, c, side(h), side(w)])
+    }
+
+    fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
+        let _ = w;
+        let (n, c, h, w) = ins[0].nchw();
+        let s = self.stride as usize;
+        let (oh, ow) = (h.div_ceil(s), w.div_ceil(s));
+        let mut out = Tensor::zeros(vec![n, c, oh, ow]);
+        for p in 0..n * c {
+            for y in 0..oh {
+                for x in 0..ow {
+                    out.data[(p * oh + y) * ow + x] = ins[0].data[(p * h + y * s) * w + x * s];
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
