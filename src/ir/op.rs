@@ -6,6 +6,7 @@ use thiserror::Error;
 
 use super::shape::{Dim, Shape};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ops::OpDef;
 use crate::ops::dims::{CheckKind, DimAlgebra, Dims, Numbers};
 
@@ -287,6 +288,11 @@ impl Op {
     /// The reference interpreter's value of the op on these inputs.
     pub fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
         with_def!(self, d => d.evaluate(ins, w))
+    }
+
+    /// The op's ONNX nodes.
+    pub fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        with_def!(self, d => d.to_onnx(n))
     }
 
     /// The op's shape rule in another algebra (the engine's compiled check).

@@ -6,6 +6,7 @@
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_same_rank};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 
@@ -52,5 +53,12 @@ impl OpDef for Add {
             }
         }
         Ok(out)
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (inputs, name) = (n.inputs.clone(), n.name());
+        let ins: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        let op = if ins.len() == 2 { "Add" } else { "Sum" };
+        Ok(Lowered::Value(n.parts().node(op, &ins, vec![], &name)))
     }
 }

@@ -15,6 +15,7 @@ use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
@@ -59,6 +60,13 @@ impl OpDef for AttentionPool {
         let (weight, bias) = (w.get("weight", c)?, w.get("bias", 1)?);
         let plane = ins[0].data.len() / (n * c).max(1);
         Ok(per_sample(ins[0], vec![n, c, 1, 1], |s| self.reference(s, plane, weight, bias[0])))
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name) = (n.x(), n.name());
+        let w = n.weight("weight", &[1, self.channels, 1, 1])?;
+        let b = n.weight("bias", &[1])?;
+        Ok(Lowered::Value(self.onnx(n.parts(), [&x, &w, &b], &name)))
     }
 }
 

@@ -3,6 +3,8 @@
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_batched};
 use crate::backend::interp::{RunError, Tensor, Weights, per_channel};
+use crate::backend::onnx::builder::float;
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -45,6 +47,19 @@ impl OpDef for BatchNorm {
         let (mean, var) = (w.get("running_mean", n)?, w.get("running_var", n)?);
         let eps = self.eps as f32;
         Ok(per_channel(ins[0], |c, v| (v - mean[c]) / (var[c] + eps).sqrt() * scale[c] + shift[c]))
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        if n.folded_norm() {
+            return Ok(Lowered::Alias(n.x()));
+        }
+        let (x, name, dims) = (n.x(), n.name(), [self.channels]);
+        let w = n.weight("weight", &dims)?;
+        let b = n.weight("bias", &dims)?;
+        let m = n.weight("running_mean", &dims)?;
+        let v = n.weight("running_var", &dims)?;
+        let eps = float("epsilon", self.eps as f32);
+        Ok(Lowered::Value(n.parts().node("BatchNormalization", &[&x, &w, &b, &m, &v], vec![eps], &name)))
     }
 }
 

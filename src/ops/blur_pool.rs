@@ -14,6 +14,7 @@ use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights, per_plane};
 use crate::backend::onnx::builder::{GraphParts, int, ints, string};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, want_rank};
 use crate::ir::shape::Shape;
@@ -76,6 +77,11 @@ impl OpDef for BlurPool {
     fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
         let _ = w;
         Ok(per_plane(ins[0], |h, w| (self.out_side(h), self.out_side(w)), |x, h, w| self.reference(x, h, w)))
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name) = (n.x(), n.name());
+        Ok(Lowered::Value(self.onnx(n.parts(), &x, &name)))
     }
 }
 

@@ -15,6 +15,7 @@ use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::{GraphParts, ints};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -65,6 +66,12 @@ impl OpDef for ChannelConv {
     fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
         let weight = w.get("weight", self.kernel as usize)?;
         Ok(per_sample(ins[0], ins[0].shape.clone(), |s| self.reference(s, weight)))
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name) = (n.x(), n.name());
+        let w = n.weight("weight", &[1, 1, self.kernel])?;
+        Ok(Lowered::Value(self.onnx(n.parts(), &x, &w, &name)))
     }
 }
 

@@ -3,6 +3,8 @@
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_same_rank};
 use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
+use crate::backend::onnx::builder::int;
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 
@@ -52,5 +54,11 @@ impl OpDef for Concat {
             }
         }
         Ok(out)
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (inputs, name) = (n.inputs.clone(), n.name());
+        let ins: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        Ok(Lowered::Value(n.parts().node("Concat", &ins, vec![int("axis", 1)], &name)))
     }
 }

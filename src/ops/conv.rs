@@ -5,6 +5,8 @@
 use super::dims::{CheckKind, DimAlgebra, Dims, Window};
 use super::{OpDef, largest_divisor_at_most, want_maps};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::builder::{int, ints};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -128,6 +130,36 @@ impl OpDef for Conv2d {
             }
             None => conv2d(ins[0], self, weight, bias),
         })
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let name = n.name();
+        let dims = [self.out_channels, self.in_channels / self.groups, self.kernel[0], self.kernel[1]];
+        let mut ins = vec![n.x()];
+        if let Some(f) = n.folded_conv() {
+            let w = format!("{name}.weight");
+            if !n.parts().claim(&w) || !n.parts().claim(&f.bias_name) {
+                return Err(OnnxError::DuplicateName { name: w });
+            }
+            n.parts().initializer(&w, &dims, &f.weight);
+            n.parts().initializer(&f.bias_name, &[self.out_channels], &f.bias);
+            ins.extend([w, f.bias_name]);
+        } else {
+            ins.push(n.weight("weight", &dims)?);
+            if self.bias {
+                ins.push(n.weight("bias", &[self.out_channels])?);
+            }
+        }
+        let [ph, pw] = self.padding.map(|v| v as i64);
+        let attrs = vec![
+            ints("kernel_shape", &self.kernel.map(|v| v as i64)),
+            ints("strides", &self.stride.map(|v| v as i64)),
+            ints("pads", &[ph, pw, ph, pw]),
+            ints("dilations", &self.dilation.map(|v| v as i64)),
+            int("group", self.groups as i64),
+        ];
+        let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+        Ok(Lowered::Value(n.parts().node("Conv", &ins, attrs, &name)))
     }
 }
 

@@ -4,6 +4,7 @@
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights, map};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DropPath {
@@ -34,5 +35,14 @@ impl OpDef for DropPath {
         let _ = w;
         let survival = self.survival as f32;
         Ok(if self.scale_at_test { map(ins[0], |v| v * survival) } else { ins[0].clone() })
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        if !self.scale_at_test {
+            return Ok(Lowered::Alias(n.x()));
+        }
+        let (x, name) = (n.x(), n.name());
+        let s = n.parts().constant_f32(&format!("{name}.survival"), self.survival as f32);
+        Ok(Lowered::Value(n.parts().node("Mul", &[&x, &s], vec![], &name)))
     }
 }

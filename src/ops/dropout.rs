@@ -3,6 +3,7 @@
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::sema::builtins::{ArgDefault, OpSig, p, range_err};
 use crate::sema::value::Type;
@@ -29,6 +30,10 @@ impl OpDef for Dropout {
         // The identity at inference.
         let _ = w;
         Ok(ins[0].clone())
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        Ok(Lowered::Alias(n.x()))
     }
 }
 

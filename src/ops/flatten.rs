@@ -3,6 +3,8 @@
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_batched};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::builder::int;
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -36,6 +38,11 @@ impl OpDef for Flatten {
         let _ = w;
         let n = ins[0].shape[0];
         Ok(Tensor::new(vec![n, ins[0].data.len() / n.max(1)], ins[0].data.clone()))
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name) = (n.x(), n.name());
+        Ok(Lowered::Value(n.parts().node("Flatten", &[&x], vec![int("axis", 1)], &name)))
     }
 }
 

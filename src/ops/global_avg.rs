@@ -4,6 +4,7 @@
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_maps};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -34,6 +35,11 @@ impl OpDef for GlobalAvgPool {
             *o = ins[0].data[i * h * w..(i + 1) * h * w].iter().sum::<f32>() / (h * w) as f32;
         }
         Ok(out)
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name) = (n.x(), n.name());
+        Ok(Lowered::Value(n.parts().node("GlobalAveragePool", &[&x], vec![], &name)))
     }
 }
 

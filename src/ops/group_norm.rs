@@ -5,6 +5,8 @@
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, largest_divisor_at_most, want_maps};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::builder::GraphParts;
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -51,6 +53,14 @@ impl OpDef for GroupNorm {
         let n = self.channels as usize;
         Ok(group_norm(ins[0], self.groups as usize, self.eps, w.get("weight", n)?, w.get("bias", n)?))
     }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name, dims) = (n.x(), n.name(), [self.channels]);
+        let w = n.weight("weight", &dims)?;
+        let b = n.weight("bias", &dims)?;
+        let shape = n.shape().clone();
+        Ok(Lowered::Value(onnx(n.parts(), &shape, self.groups, self.eps, [&x, &w, &b], &name)))
+    }
 }
 
 pub fn builtin() -> OpSig {
@@ -85,6 +95,25 @@ fn group_norm(x: &Tensor, groups: usize, eps: f64, scale: &[f32], shift: &[f32])
         }
     }
     out
+}
+
+/// Group norm from opset-17 ops (`GroupNormalization` is opset 18, and
+/// normalises differently before opset 21): `[N, G, rest]`, the mean and
+/// biased variance over the rest, back to `[N, C, H, W]`, then the per-channel
+/// scale and shift.
+fn onnx(p: &mut GraphParts, shape: &Shape, groups: u64, eps: f64, [x, w, b]: [&str; 3], name: &str) -> String {
+    let grouped = p.constant_i64(&format!("{name}.grouped"), &[0, groups as i64, -1]);
+    let xg = p.node("Reshape", &[x, &grouped], vec![], &format!("{name}.groups"));
+    let normed = crate::backend::onnx::builder::normalise(p, &xg, 2, eps, name);
+    let mut dims = vec![0i64];
+    dims.extend((1..shape.rank()).map(|i| shape.size(i).unwrap_or(0) as i64));
+    let back = p.constant_i64(&format!("{name}.shape"), &dims);
+    let y = p.node("Reshape", &[&normed, &back], vec![], &format!("{name}.ungrouped"));
+    let axes = p.constant_i64(&format!("{name}.axes"), &[1, 2]);
+    let w = p.node("Unsqueeze", &[w, &axes], vec![], &format!("{name}.scale"));
+    let b = p.node("Unsqueeze", &[b, &axes], vec![], &format!("{name}.shift"));
+    let scaled = p.node("Mul", &[&y, &w], vec![], &format!("{name}.scaled"));
+    p.node("Add", &[&scaled, &b], vec![], name)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Input;
@@ -22,5 +23,9 @@ impl OpDef for Input {
         // The interpreter passes the model's input in.
         let _ = w;
         Ok(ins[0].clone())
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        Ok(Lowered::Alias(n.x()))
     }
 }

@@ -14,6 +14,7 @@ use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::GraphParts;
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
@@ -50,6 +51,12 @@ impl OpDef for LayerNorm {
         let (scale, shift) = (w.get("weight", c)?, w.get("bias", c)?);
         let plane = ins[0].data.len() / (n * c).max(1);
         Ok(per_sample(ins[0], ins[0].shape.clone(), |s| self.reference(s, plane, scale, shift)))
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name, c) = (n.x(), n.name(), [self.channels]);
+        let (w, b) = (n.weight("weight", &c)?, n.weight("bias", &c)?);
+        Ok(Lowered::Value(self.onnx(n.parts(), [&x, &w, &b], &name)))
     }
 }
 

@@ -3,6 +3,8 @@
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::builder::int;
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
@@ -63,6 +65,17 @@ impl OpDef for Linear {
             }
         }
         Ok(out)
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name) = (n.x(), n.name());
+        let w = n.weight("weight", &[self.out_features, self.in_features])?;
+        let mut ins = vec![x, w];
+        if self.bias {
+            ins.push(n.weight("bias", &[self.out_features])?);
+        }
+        let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
+        Ok(Lowered::Value(n.parts().node("Gemm", &ins, vec![int("transB", 1)], &name)))
     }
 }
 

@@ -36,6 +36,7 @@ pub mod std_conv;
 pub mod subsample;
 
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::{ShapeError, StateEntry, want_rank};
 use crate::ir::shape::Shape;
 use dims::{CheckKind, DimAlgebra, Dims};
@@ -75,6 +76,9 @@ pub trait OpDef {
     /// from the op's definition, what the engine, the generated burn code
     /// and ONNX runtimes are tested against. `w` gives the node's weights.
     fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError>;
+
+    /// Its ONNX nodes (opset 17): a new value, or its input's unchanged.
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError>;
 
     /// Parameters and buffers, in the reference `state_dict` order.
     fn state(&self) -> Vec<StateEntry> {

@@ -5,6 +5,8 @@
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_same_rank};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::builder::int;
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 
@@ -45,5 +47,14 @@ impl OpDef for Mul {
             *o *= if broadcast { b.data[i / (h * w)] } else { b.data[i] };
         }
         Ok(out)
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (a, mut b, name) = (n.inputs[0].clone(), n.inputs[1].clone(), n.name());
+        if n.shape().rank() == 2 && n.input_shape(1).rank() == 4 {
+            // [N, C] scaled by [N, C, 1, 1]: broadcasting would give [N, C, N, C].
+            b = n.parts().node("Flatten", &[&b], vec![int("axis", 1)], &format!("{name}.scale"));
+        }
+        Ok(Lowered::Value(n.parts().node("Mul", &[&a, &b], vec![], &name)))
     }
 }

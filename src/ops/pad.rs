@@ -13,6 +13,7 @@ use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights, per_plane};
 use crate::backend::onnx::builder::GraphParts;
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, want_rank};
 use crate::ir::shape::Shape;
@@ -48,6 +49,11 @@ impl OpDef for Pad2d {
     fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
         let (_, a) = (w, self.amount as usize);
         Ok(per_plane(ins[0], |h, w| (h + 2 * a, w + 2 * a), |x, h, w| self.reference(x, h, w)))
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name) = (n.x(), n.name());
+        Ok(Lowered::Value(self.onnx(n.parts(), &x, &name)))
     }
 }
 

@@ -4,6 +4,7 @@
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_batched};
 use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -45,6 +46,16 @@ impl OpDef for PadChannels {
             out.data[dst..dst + c * h * w].copy_from_slice(&ins[0].data[s * c * h * w..(s + 1) * c * h * w]);
         }
         Ok(out)
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name, rank) = (n.x(), n.name(), n.shape().rank());
+        let mut pads = vec![0i64; 2 * rank];
+        pads[1] = self.before as i64;
+        pads[rank + 1] = self.after as i64;
+        let p = n.parts();
+        let pads = p.constant_i64(&format!("{name}.pads"), &pads);
+        Ok(Lowered::Value(p.node("Pad", &[&x, &pads], vec![], &name)))
     }
 }
 

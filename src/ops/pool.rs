@@ -5,6 +5,8 @@ use super::conv::{pair, too_large};
 use super::dims::{CheckKind, DimAlgebra, Dims, Window};
 use super::{OpDef, want_maps};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::builder::{GraphParts, int, ints};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -87,6 +89,12 @@ impl OpDef for Pool {
         let _ = w;
         Ok(pool(ins[0], self))
     }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name) = (n.x(), n.name());
+        let (input, output) = (n.input_shape(0).clone(), n.shape().clone());
+        Ok(Lowered::Value(onnx(n.parts(), self, &x, &input, &output, &name)))
+    }
 }
 
 fn build(a: &Args<'_>, kind: PoolKind) -> Result<Op, ArgError> {
@@ -164,4 +172,35 @@ fn pool(x: &Tensor, p: &Pool) -> Tensor {
         }
     }
     out
+}
+
+/// Pools with the output size PyTorch gives: ONNX's `ceil_mode` keeps a last
+/// window that starts in the padding where PyTorch drops it, so the end
+/// padding is written out instead, and `count_include_pad` becomes a real
+/// zero `Pad` (PyTorch counts the padding but not what lies past it).
+fn onnx(p: &mut GraphParts, pool: &Pool, x: &str, input: &Shape, output: &Shape, name: &str) -> String {
+    let size = |s: &Shape, i: usize| s.size(i).unwrap_or(1) as i64;
+    let [kh, kw] = pool.kernel.map(|v| v as i64);
+    let [sh, sw] = pool.stride.map(|v| v as i64);
+    let [mut ph, mut pw] = pool.padding.map(|v| v as i64);
+    let (mut h, mut w) = (size(input, 2), size(input, 3));
+    let mut x = x.to_string();
+    if pool.kind == PoolKind::Avg && pool.count_include_pad && (ph > 0 || pw > 0) {
+        let pads = p.constant_i64(&format!("{name}.pads"), &[0, 0, ph, pw, 0, 0, ph, pw]);
+        x = p.node("Pad", &[&x, &pads], vec![], &format!("{name}.padded"));
+        (h, w) = (h + 2 * ph, w + 2 * pw);
+        (ph, pw) = (0, 0);
+    }
+    // The end padding that makes exactly PyTorch's output size without ceil_mode.
+    let end = |out: i64, k: i64, s: i64, len: i64, begin: i64| ((out - 1) * s + k - len - begin).max(0);
+    let (eh, ew) = (end(size(output, 2), kh, sh, h, ph), end(size(output, 3), kw, sw, w, pw));
+    let mut attrs = vec![ints("kernel_shape", &[kh, kw]), ints("strides", &[sh, sw]), ints("pads", &[ph, pw, eh, ew])];
+    let op = match pool.kind {
+        PoolKind::Max => "MaxPool",
+        PoolKind::Avg => {
+            attrs.push(int("count_include_pad", 0));
+            "AveragePool"
+        }
+    };
+    p.node(op, &[&x], attrs, name)
 }

@@ -15,6 +15,7 @@ use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::shape::Shape;
 use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p};
@@ -47,6 +48,11 @@ impl OpDef for RadixSoftmax {
     fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
         let _ = w;
         Ok(per_sample(ins[0], ins[0].shape.clone(), |s| self.reference(s)))
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name, shape) = (n.x(), n.name(), n.shape().clone());
+        Ok(Lowered::Value(self.onnx(n.parts(), &x, &shape, &name)))
     }
 }
 

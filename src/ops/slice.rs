@@ -4,6 +4,7 @@
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -57,6 +58,17 @@ impl OpDef for Slice {
             out.data[s * len..(s + 1) * len].copy_from_slice(src);
         }
         Ok(out)
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name) = (n.x(), n.name());
+        let channels = n.input_shape(0).size(1).unwrap_or(0);
+        let end = if self.end == 0 { channels } else { self.end };
+        let p = n.parts();
+        let starts = p.constant_i64(&format!("{name}.starts"), &[self.start as i64]);
+        let ends = p.constant_i64(&format!("{name}.ends"), &[end as i64]);
+        let axes = p.constant_i64(&format!("{name}.axes"), &[1]);
+        Ok(Lowered::Value(p.node("Slice", &[&x, &starts, &ends, &axes], vec![], &name)))
     }
 }
 

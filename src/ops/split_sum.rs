@@ -12,6 +12,7 @@ use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample, with_channels};
 use crate::backend::onnx::builder::{GraphParts, int};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::shape::Shape;
 use crate::sema::builtins::{ArgDefault, MAX, OpSig, p};
@@ -44,6 +45,11 @@ impl OpDef for SplitSum {
         let _ = w;
         let shape = with_channels(ins[0], ins[0].shape[1] / self.radix as usize);
         Ok(per_sample(ins[0], shape, |s| self.reference(s)))
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name, shape) = (n.x(), n.name(), n.shape().clone());
+        Ok(Lowered::Value(self.onnx(n.parts(), &x, &shape, &name)))
     }
 }
 

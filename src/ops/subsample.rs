@@ -4,6 +4,7 @@
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_maps};
 use crate::backend::interp::{RunError, Tensor, Weights};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -52,6 +53,16 @@ impl OpDef for Subsample {
             }
         }
         Ok(out)
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name, s) = (n.x(), n.name(), self.stride as i64);
+        let p = n.parts();
+        let starts = p.constant_i64(&format!("{name}.starts"), &[0, 0]);
+        let ends = p.constant_i64(&format!("{name}.ends"), &[i64::MAX, i64::MAX]);
+        let axes = p.constant_i64(&format!("{name}.axes"), &[2, 3]);
+        let steps = p.constant_i64(&format!("{name}.steps"), &[s, s]);
+        Ok(Lowered::Value(p.node("Slice", &[&x, &starts, &ends, &axes, &steps], vec![], &name)))
     }
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod builder;
 pub mod check;
 mod fold;
 mod lower;
+pub use lower::{Lowered, OnnxNode};
 pub mod proto;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use thiserror::Error;
 
 use crate::ir::Graph;
 use builder::{GraphParts, value_info};
-use lower::{Lowered, Lowering};
+use lower::Lowering;
 use proto::{GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 
 /// The operator set written; every op used is standard in it.

@@ -9,6 +9,7 @@ use quote::quote;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights, map};
 use crate::backend::onnx::builder::{GraphParts, float};
+use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::engine::kernels::Stage;
 use crate::ir::op::Op;
 use crate::sema::builtins::{ArgDefault, OpSig, p};
@@ -128,6 +129,11 @@ impl super::OpDef for Activation {
     fn evaluate(&self, ins: &[&Tensor], w: &Weights<'_>) -> Result<Tensor, RunError> {
         let _ = w;
         Ok(map(ins[0], |v| self.def().reference(v)))
+    }
+
+    fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
+        let (x, name) = (n.x(), n.name());
+        Ok(Lowered::Value(self.def().onnx(n.parts(), &x, &name)))
     }
 }
 
