@@ -5,10 +5,12 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 use super::shape::{Dim, Shape};
+use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
-use crate::ops::OpDef;
 use crate::ops::dims::{CheckKind, DimAlgebra, Dims, Numbers};
+use crate::ops::{BurnForm, OpDef};
+use proc_macro2::TokenStream;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -293,6 +295,26 @@ impl Op {
     /// The op's ONNX nodes.
     pub fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
         with_def!(self, d => d.to_onnx(n))
+    }
+
+    /// How the generated burn code holds the op.
+    pub fn burn_form(&self) -> BurnForm {
+        with_def!(self, d => d.burn_form())
+    }
+
+    /// A field op's burn builder.
+    pub fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        with_def!(self, d => d.emit_builder(v, lit))
+    }
+
+    /// A field op's burn forward call.
+    pub fn emit_forward(&self, field: &TokenStream, x: &TokenStream) -> TokenStream {
+        with_def!(self, d => d.emit_forward(field, x))
+    }
+
+    /// An inline op's burn tensor code.
+    pub fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        with_def!(self, d => d.emit_inline(args, c))
     }
 
     /// The op's shape rule in another algebra (the engine's compiled check).

@@ -9,6 +9,9 @@ use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Add {
@@ -60,5 +63,14 @@ impl OpDef for Add {
         let ins: Vec<&str> = inputs.iter().map(String::as_str).collect();
         let op = if ins.len() == 2 { "Add" } else { "Sum" };
         Ok(Lowered::Value(n.parts().node(op, &ins, vec![], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: Vec::new() }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        let (a, rest, _) = (&args[0], &args[1..], c);
+        quote! { #a #(+ #rest)* }
     }
 }

@@ -13,12 +13,15 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::OpSig;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +70,20 @@ impl OpDef for AttentionPool {
         let w = n.weight("weight", &[1, self.channels, 1, 1])?;
         let b = n.weight("bias", &[1])?;
         Ok(Lowered::Value(self.onnx(n.parts(), [&x, &w, &b], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        let facts = vec![("channels", Lit::Usize(self.channels))];
+        BurnForm::Field { kind: OpKind::AttentionPool, ty: Self::burn_type(), facts }
+    }
+
+    fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        let _ = lit;
+        Self::burn_builder(&v("channels"))
+    }
+
+    fn emit_forward(&self, field: &TokenStream, x: &TokenStream) -> TokenStream {
+        Self::burn_forward(field, x)
     }
 }
 

@@ -2,14 +2,19 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_batched};
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights, per_channel};
 use crate::backend::onnx::builder::float;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault, OpSig, p};
 use crate::sema::value::Type;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchNorm {
@@ -60,6 +65,21 @@ impl OpDef for BatchNorm {
         let v = n.weight("running_var", &dims)?;
         let eps = float("epsilon", self.eps as f32);
         Ok(Lowered::Value(n.parts().node("BatchNormalization", &[&x, &w, &b, &m, &v], vec![eps], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        let facts = vec![("channels", Lit::Usize(self.channels)), ("eps", Lit::F64(self.eps))];
+        BurnForm::Field { kind: OpKind::Bn, ty: quote! { BatchNorm }, facts }
+    }
+
+    fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        let c = v("channels");
+        let mut b = quote! { BatchNormConfig::new(#c) };
+        if lit("eps") != Some(Lit::F64(1e-5)) {
+            let e = v("eps");
+            b = quote! { #b.with_epsilon(#e) };
+        }
+        quote! { #b.init(device) }
     }
 }
 

@@ -12,12 +12,14 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights, per_plane};
 use crate::backend::onnx::builder::{GraphParts, int, ints, string};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, want_rank};
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p};
 use crate::sema::value::Type;
 
@@ -82,6 +84,14 @@ impl OpDef for BlurPool {
     fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
         let (x, name) = (n.x(), n.name());
         Ok(Lowered::Value(self.onnx(n.parts(), &x, &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: vec![("stride", Lit::Usize(self.stride)), ("size", Lit::Usize(self.size))] }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        Self::burn(&args[0], &c("stride"), &c("size"))
     }
 }
 

@@ -13,12 +13,15 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::{GraphParts, ints};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault, MAX, OpSig, p, range_err};
 use crate::sema::value::Type;
 
@@ -72,6 +75,20 @@ impl OpDef for ChannelConv {
         let (x, name) = (n.x(), n.name());
         let w = n.weight("weight", &[1, 1, self.kernel])?;
         Ok(Lowered::Value(self.onnx(n.parts(), &x, &w, &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        let facts = vec![("kernel", Lit::Usize(self.kernel)), ("pad", Lit::Usize(self.pad()))];
+        BurnForm::Field { kind: OpKind::ChannelConv, ty: Self::burn_type(), facts }
+    }
+
+    fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        let _ = lit;
+        Self::burn_builder(&v("kernel"), &v("pad"))
+    }
+
+    fn emit_forward(&self, field: &TokenStream, x: &TokenStream) -> TokenStream {
+        Self::burn_forward(field, x)
     }
 }
 

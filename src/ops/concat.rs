@@ -7,6 +7,9 @@ use crate::backend::onnx::builder::int;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Concat;
@@ -60,5 +63,14 @@ impl OpDef for Concat {
         let (inputs, name) = (n.inputs.clone(), n.name());
         let ins: Vec<&str> = inputs.iter().map(String::as_str).collect();
         Ok(Lowered::Value(n.parts().node("Concat", &ins, vec![int("axis", 1)], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: Vec::new() }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        let _ = c;
+        quote! { Tensor::cat(vec![#(#args),*], 1) }
     }
 }

@@ -4,14 +4,19 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims, Window};
 use super::{OpDef, largest_divisor_at_most, want_maps};
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::{int, ints};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault::*, ArgError, Args, MAX, OpSig, p};
 use crate::sema::value::Type;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv2d {
@@ -161,6 +166,59 @@ impl OpDef for Conv2d {
         let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
         Ok(Lowered::Value(n.parts().node("Conv", &ins, attrs, &name)))
     }
+
+    fn burn_form(&self) -> BurnForm {
+        use Lit::*;
+        let facts = vec![
+            ("in", Usize(self.in_channels)),
+            ("out", Usize(self.out_channels)),
+            ("kh", Usize(self.kernel[0])),
+            ("kw", Usize(self.kernel[1])),
+            ("sh", Usize(self.stride[0])),
+            ("sw", Usize(self.stride[1])),
+            ("ph", Usize(self.padding[0])),
+            ("pw", Usize(self.padding[1])),
+            ("dh", Usize(self.dilation[0])),
+            ("dw", Usize(self.dilation[1])),
+            ("groups", Usize(self.groups)),
+            ("bias", Bool(self.bias)),
+        ];
+        let kind = self.standardize.map_or(OpKind::Conv, |eps| OpKind::StdConv(eps.to_bits()));
+        BurnForm::Field { kind, ty: quote! { Conv2d }, facts }
+    }
+
+    fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        let is = |name: &str, want: Lit| lit(name) == Some(want);
+        let (cin, cout, kh, kw) = (v("in"), v("out"), v("kh"), v("kw"));
+        let mut b = quote! { Conv2dConfig::new([#cin, #cout], [#kh, #kw]) };
+        if !(is("sh", Lit::Usize(1)) && is("sw", Lit::Usize(1))) {
+            let (sh, sw) = (v("sh"), v("sw"));
+            b = quote! { #b.with_stride([#sh, #sw]) };
+        }
+        if let Some(p) = burn_padding(v, lit) {
+            b = quote! { #b.with_padding(#p) };
+        }
+        if !(is("dh", Lit::Usize(1)) && is("dw", Lit::Usize(1))) {
+            let (dh, dw) = (v("dh"), v("dw"));
+            b = quote! { #b.with_dilation([#dh, #dw]) };
+        }
+        if !is("groups", Lit::Usize(1)) {
+            let g = v("groups");
+            b = quote! { #b.with_groups(#g) };
+        }
+        if !is("bias", Lit::Bool(true)) {
+            let bias = v("bias");
+            b = quote! { #b.with_bias(#bias) };
+        }
+        quote! { #b.init(device) }
+    }
+
+    fn emit_forward(&self, field: &TokenStream, x: &TokenStream) -> TokenStream {
+        match self.standardize {
+            Some(eps) => super::std_conv::burn_forward(field, x, eps),
+            None => quote! { #field.forward(#x) },
+        }
+    }
 }
 
 /// `conv`'s parameters; `std_conv` adds its eps.
@@ -193,6 +251,15 @@ pub(crate) fn build(a: &Args<'_>, input: &Shape, standardize: Option<f64>) -> Re
 
 pub fn builtin() -> OpSig {
     OpSig { name: "conv", params: params(), build: |a, input| build(a, input, None) }
+}
+
+/// burn's explicit padding, or `None` where it is zero in every instance.
+pub(crate) fn burn_padding(v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> Option<TokenStream> {
+    if lit("ph") == Some(Lit::Usize(0)) && lit("pw") == Some(Lit::Usize(0)) {
+        return None;
+    }
+    let (ph, pw) = (v("ph"), v("pw"));
+    Some(quote! { PaddingConfig2d::Explicit(#ph, #pw, #ph, #pw) })
 }
 
 /// The reference convolution: direct, from the definition.

@@ -3,8 +3,13 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights, map};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::ops::BurnForm;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DropPath {
@@ -44,5 +49,21 @@ impl OpDef for DropPath {
         let (x, name) = (n.x(), n.name());
         let s = n.parts().constant_f32(&format!("{name}.survival"), self.survival as f32);
         Ok(Lowered::Value(n.parts().node("Mul", &[&x, &s], vec![], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        use Lit::*;
+        let facts = vec![
+            ("survival", F64(self.survival)),
+            ("scale_at_test", Bool(self.scale_at_test)),
+            ("per_sample", Bool(self.per_sample)),
+        ];
+        BurnForm::Field { kind: OpKind::DropPath, ty: quote! { DropPath }, facts }
+    }
+
+    fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        let _ = lit;
+        let (p, test, per) = (v("survival"), v("scale_at_test"), v("per_sample"));
+        quote! { DropPath::new(#p, #test, #per) }
     }
 }

@@ -2,11 +2,16 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault, OpSig, p, range_err};
 use crate::sema::value::Type;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dropout {
@@ -34,6 +39,17 @@ impl OpDef for Dropout {
 
     fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
         Ok(Lowered::Alias(n.x()))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        let facts = vec![("p", Lit::F64(self.p))];
+        BurnForm::Field { kind: OpKind::Dropout, ty: quote! { Dropout }, facts }
+    }
+
+    fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        let _ = lit;
+        let p = v("p");
+        quote! { DropoutConfig::new(#p).init() }
     }
 }
 

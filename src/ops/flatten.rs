@@ -8,7 +8,10 @@ use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::OpSig;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Flatten;
@@ -43,6 +46,15 @@ impl OpDef for Flatten {
     fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
         let (x, name) = (n.x(), n.name());
         Ok(Lowered::Value(n.parts().node("Flatten", &[&x], vec![int("axis", 1)], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: Vec::new() }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        let (a, _) = (&args[0], c);
+        quote! { #a.flatten(1, 3) }
     }
 }
 

@@ -4,14 +4,19 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, largest_divisor_at_most, want_maps};
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::GraphParts;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p};
 use crate::sema::value::Type;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupNorm {
@@ -60,6 +65,22 @@ impl OpDef for GroupNorm {
         let b = n.weight("bias", &dims)?;
         let shape = n.shape().clone();
         Ok(Lowered::Value(onnx(n.parts(), &shape, self.groups, self.eps, [&x, &w, &b], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        use Lit::*;
+        let facts = vec![("groups", Usize(self.groups)), ("channels", Usize(self.channels)), ("eps", F64(self.eps))];
+        BurnForm::Field { kind: OpKind::GroupNorm, ty: quote! { GroupNorm }, facts }
+    }
+
+    fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        let (g, c) = (v("groups"), v("channels"));
+        let mut b = quote! { GroupNormConfig::new(#g, #c) };
+        if lit("eps") != Some(Lit::F64(1e-5)) {
+            let e = v("eps");
+            b = quote! { #b.with_epsilon(#e) };
+        }
+        quote! { #b.init(device) }
     }
 }
 

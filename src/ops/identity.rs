@@ -5,7 +5,10 @@ use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
+use crate::ops::BurnForm;
 use crate::sema::builtins::OpSig;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Identity;
@@ -26,6 +29,15 @@ impl OpDef for Identity {
 
     fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
         Ok(Lowered::Alias(n.x()))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: Vec::new() }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        let (a, _) = (&args[0], c);
+        quote! { #a }
     }
 }
 

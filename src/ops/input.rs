@@ -6,6 +6,9 @@ use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::ops::BurnForm;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Input;
@@ -27,5 +30,14 @@ impl OpDef for Input {
 
     fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
         Ok(Lowered::Alias(n.x()))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: Vec::new() }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        let (a, _) = (&args[0], c);
+        quote! { #a }
     }
 }

@@ -12,12 +12,15 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::GraphParts;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault, OpSig, p};
 use crate::sema::value::Type;
 
@@ -57,6 +60,20 @@ impl OpDef for LayerNorm {
         let (x, name, c) = (n.x(), n.name(), [self.channels]);
         let (w, b) = (n.weight("weight", &c)?, n.weight("bias", &c)?);
         Ok(Lowered::Value(self.onnx(n.parts(), [&x, &w, &b], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        let facts = vec![("channels", Lit::Usize(self.channels)), ("eps", Lit::F64(self.eps))];
+        BurnForm::Field { kind: OpKind::LayerNorm, ty: Self::burn_type(), facts }
+    }
+
+    fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        let _ = lit;
+        Self::burn_builder(&v("channels"), &v("eps"))
+    }
+
+    fn emit_forward(&self, field: &TokenStream, x: &TokenStream) -> TokenStream {
+        Self::burn_forward(field, x)
     }
 }
 

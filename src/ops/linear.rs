@@ -2,14 +2,19 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::int;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p};
 use crate::sema::value::Type;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Linear {
@@ -76,6 +81,22 @@ impl OpDef for Linear {
         }
         let ins: Vec<&str> = ins.iter().map(String::as_str).collect();
         Ok(Lowered::Value(n.parts().node("Gemm", &ins, vec![int("transB", 1)], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        use Lit::*;
+        let facts = vec![("in", Usize(self.in_features)), ("out", Usize(self.out_features)), ("bias", Bool(self.bias))];
+        BurnForm::Field { kind: OpKind::Linear, ty: quote! { Linear }, facts }
+    }
+
+    fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        let (i, o) = (v("in"), v("out"));
+        let mut b = quote! { LinearConfig::new(#i, #o) };
+        if lit("bias") != Some(Lit::Bool(true)) {
+            let bias = v("bias");
+            b = quote! { #b.with_bias(#bias) };
+        }
+        quote! { #b.init(device) }
     }
 }
 

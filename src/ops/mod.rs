@@ -35,6 +35,11 @@ pub mod split_sum;
 pub mod std_conv;
 pub mod subsample;
 
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::{ShapeError, StateEntry, want_rank};
@@ -80,6 +85,28 @@ pub trait OpDef {
     /// Its ONNX nodes (opset 17): a new value, or its input's unchanged.
     fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError>;
 
+    /// How the generated burn code holds it.
+    fn burn_form(&self) -> BurnForm;
+
+    /// A field op's builder (`Conv2dConfig::new(..).init(device)`): `v`
+    /// gives each fact's tokens (a literal or an `init` argument), `lit` its
+    /// value where it is one literal, so that defaults can be left out.
+    fn emit_builder(&self, _v: &dyn Fn(&str) -> TokenStream, _lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        TokenStream::new()
+    }
+
+    /// A field op's forward call on `x`.
+    fn emit_forward(&self, field: &TokenStream, x: &TokenStream) -> TokenStream {
+        quote! { #field.forward(#x) }
+    }
+
+    /// An inline op's tensor code on `args`; `c` gives each constant's
+    /// tokens (a literal, or a field where instances differ).
+    fn emit_inline(&self, args: &[TokenStream], _c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        let a = &args[0];
+        quote! { #a }
+    }
+
     /// Parameters and buffers, in the reference `state_dict` order.
     fn state(&self) -> Vec<StateEntry> {
         Vec::new()
@@ -90,6 +117,16 @@ pub trait OpDef {
     fn macs(&self, _out: &Shape) -> u128 {
         0
     }
+}
+
+/// How the generated burn code holds an op.
+pub enum BurnForm {
+    /// A module field: its kind (fields of different kinds never unify),
+    /// its type, and the values its builder reads, named.
+    Field { kind: OpKind, ty: TokenStream, facts: Vec<(&'static str, Lit)> },
+    /// Tensor code in `forward`, with the constants it reads, named (one
+    /// that differs between instances becomes a field).
+    Inline { consts: Vec<(&'static str, Lit)> },
 }
 
 /// The words most ops use for a failed requirement.

@@ -9,6 +9,9 @@ use crate::backend::onnx::builder::int;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Mul;
@@ -56,5 +59,14 @@ impl OpDef for Mul {
             b = n.parts().node("Flatten", &[&b], vec![int("axis", 1)], &format!("{name}.scale"));
         }
         Ok(Lowered::Value(n.parts().node("Mul", &[&a, &b], vec![], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: Vec::new() }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        let (a, b, _) = (&args[0], &args[1], c);
+        quote! { #a * #b }
     }
 }

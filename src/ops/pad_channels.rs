@@ -3,14 +3,18 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_batched};
+use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::SemaError;
 use crate::sema::builtins::{ArgDefault, ArgError, MAX, OpSig, p};
 use crate::sema::value::Type;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PadChannels {
@@ -56,6 +60,20 @@ impl OpDef for PadChannels {
         let p = n.parts();
         let pads = p.constant_i64(&format!("{name}.pads"), &pads);
         Ok(Lowered::Value(p.node("Pad", &[&x, &pads], vec![], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: vec![("before", Lit::Usize(self.before)), ("after", Lit::Usize(self.after))] }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        let (a, b, af) = (&args[0], c("before"), c("after"));
+        quote! {{
+            let t = #a;
+            let [n, _, h, w] = t.dims();
+            let device = t.device();
+            Tensor::cat(vec![Tensor::zeros([n, #b, h, w], &device), t, Tensor::zeros([n, #af, h, w], &device)], 1)
+        }}
     }
 }
 

@@ -4,14 +4,19 @@
 use super::conv::{pair, too_large};
 use super::dims::{CheckKind, DimAlgebra, Dims, Window};
 use super::{OpDef, want_maps};
+use crate::backend::burn::ops::Lit;
+use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault::*, ArgError, Args, OpSig, p};
 use crate::sema::value::Type;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolKind {
@@ -94,6 +99,46 @@ impl OpDef for Pool {
         let (x, name) = (n.x(), n.name());
         let (input, output) = (n.input_shape(0).clone(), n.shape().clone());
         Ok(Lowered::Value(onnx(n.parts(), self, &x, &input, &output, &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        use Lit::*;
+        let facts = vec![
+            ("kh", Usize(self.kernel[0])),
+            ("kw", Usize(self.kernel[1])),
+            ("sh", Usize(self.stride[0])),
+            ("sw", Usize(self.stride[1])),
+            ("ph", Usize(self.padding[0])),
+            ("pw", Usize(self.padding[1])),
+            ("ceil", Bool(self.ceil_mode)),
+            ("count_pad", Bool(self.count_include_pad)),
+        ];
+        match self.kind {
+            PoolKind::Max => BurnForm::Field { kind: OpKind::MaxPool, ty: quote! { MaxPool2d }, facts },
+            PoolKind::Avg => BurnForm::Field { kind: OpKind::AvgPool, ty: quote! { AvgPool2d }, facts },
+        }
+    }
+
+    fn emit_builder(&self, v: &dyn Fn(&str) -> TokenStream, lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
+        let is = |name: &str, want: Lit| lit(name) == Some(want);
+        let (kh, kw, sh, sw) = (v("kh"), v("kw"), v("sh"), v("sw"));
+        let mut b = match self.kind {
+            PoolKind::Max => quote! { MaxPool2dConfig::new([#kh, #kw]) },
+            PoolKind::Avg => quote! { AvgPool2dConfig::new([#kh, #kw]) },
+        };
+        b = quote! { #b.with_strides([#sh, #sw]) };
+        if let Some(p) = super::conv::burn_padding(v, lit) {
+            b = quote! { #b.with_padding(#p) };
+        }
+        if !is("ceil", Lit::Bool(false)) {
+            let c = v("ceil");
+            b = quote! { #b.with_ceil_mode(#c) };
+        }
+        if self.kind == PoolKind::Avg && !is("count_pad", Lit::Bool(true)) {
+            let c = v("count_pad");
+            b = quote! { #b.with_count_include_pad(#c) };
+        }
+        quote! { #b.init() }
     }
 }
 

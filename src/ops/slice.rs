@@ -3,13 +3,17 @@
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault::*, MAX, OpSig, p, range_err};
 use crate::sema::value::Type;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Slice {
@@ -69,6 +73,27 @@ impl OpDef for Slice {
         let ends = p.constant_i64(&format!("{name}.ends"), &[end as i64]);
         let axes = p.constant_i64(&format!("{name}.axes"), &[1]);
         Ok(Lowered::Value(p.node("Slice", &[&x, &starts, &ends, &axes], vec![], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: vec![("start", Lit::Usize(self.start)), ("end", Lit::Usize(self.end))] }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        let (a, start) = (&args[0], c("start"));
+        if self.end == 0 {
+            return quote! {{
+                let t = #a;
+                let channels = t.dims()[1];
+                t.narrow(1, #start, channels - #start)
+            }};
+        }
+        let end = c("end");
+        if start.to_string() == "0" {
+            quote! { #a.narrow(1, 0, #end) }
+        } else {
+            quote! { #a.narrow(1, #start, #end - #start) }
+        }
     }
 }
 

@@ -10,11 +10,13 @@ use quote::quote;
 
 use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample, with_channels};
 use crate::backend::onnx::builder::{GraphParts, int};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault, MAX, OpSig, p};
 use crate::sema::value::Type;
 
@@ -50,6 +52,14 @@ impl OpDef for SplitSum {
     fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
         let (x, name, shape) = (n.x(), n.name(), n.shape().clone());
         Ok(Lowered::Value(self.onnx(n.parts(), &x, &shape, &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: vec![("radix", Lit::Usize(self.radix))] }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        Self::burn(&args[0], &c("radix"))
     }
 }
 

@@ -3,13 +3,17 @@
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_maps};
+use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault, MAX, OpSig, p};
 use crate::sema::value::Type;
+use proc_macro2::TokenStream;
+use quote::quote;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Subsample {
@@ -63,6 +67,15 @@ impl OpDef for Subsample {
         let axes = p.constant_i64(&format!("{name}.axes"), &[2, 3]);
         let steps = p.constant_i64(&format!("{name}.steps"), &[s, s]);
         Ok(Lowered::Value(p.node("Slice", &[&x, &starts, &ends, &axes, &steps], vec![], &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: vec![("stride", Lit::Usize(self.stride))] }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        let (a, s) = (&args[0], c("stride"));
+        quote! { AvgPool2dConfig::new([1, 1]).with_strides([#s, #s]).init().forward(#a) }
     }
 }
 

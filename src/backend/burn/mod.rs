@@ -7,8 +7,8 @@
 //! that differs between instances becomes a field, and `init` takes the
 //! construction values that differ as arguments.
 
-mod ops;
-mod plan;
+pub(crate) mod ops;
+pub(crate) mod plan;
 pub mod rustfmt;
 mod unify;
 

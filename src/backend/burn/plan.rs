@@ -29,20 +29,10 @@ pub enum OpKind {
 
 impl OpKind {
     pub fn of(op: &Op) -> Option<OpKind> {
-        Some(match op {
-            Op::Conv2d(c) => c.standardize.map_or(OpKind::Conv, |eps| OpKind::StdConv(eps.to_bits())),
-            Op::BatchNorm(_) => OpKind::Bn,
-            Op::GroupNorm(_) => OpKind::GroupNorm,
-            Op::ChannelConv(_) => OpKind::ChannelConv,
-            Op::LayerNorm(_) => OpKind::LayerNorm,
-            Op::AttentionPool(_) => OpKind::AttentionPool,
-            Op::Linear(_) => OpKind::Linear,
-            Op::Pool(p) if p.kind == crate::ir::op::PoolKind::Max => OpKind::MaxPool,
-            Op::Pool(_) => OpKind::AvgPool,
-            Op::Dropout(_) => OpKind::Dropout,
-            Op::DropPath(_) => OpKind::DropPath,
-            _ => return None,
-        })
+        match op.burn_form() {
+            crate::ops::BurnForm::Field { kind, .. } => Some(kind),
+            crate::ops::BurnForm::Inline { .. } => None,
+        }
     }
 }
 

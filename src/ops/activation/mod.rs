@@ -7,11 +7,13 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::dims::{CheckKind, DimAlgebra, Dims};
+use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights, map};
 use crate::backend::onnx::builder::{GraphParts, float};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::engine::kernels::Stage;
 use crate::ir::op::Op;
+use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault, OpSig, p};
 use crate::sema::value::Type;
 
@@ -134,6 +136,14 @@ impl super::OpDef for Activation {
     fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
         let (x, name) = (n.x(), n.name());
         Ok(Lowered::Value(self.def().onnx(n.parts(), &x, &name)))
+    }
+
+    fn burn_form(&self) -> BurnForm {
+        BurnForm::Inline { consts: self.def().consts().into_iter().map(|(n, v)| (n, Lit::F64(v))).collect() }
+    }
+
+    fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
+        self.def().burn(&args[0], c)
     }
 }
 

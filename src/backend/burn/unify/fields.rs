@@ -263,18 +263,10 @@ fn field_kind(
                     }
                 }
             }
-            let t = match kind {
-                OpKind::Conv | OpKind::StdConv(_) => quote! { Conv2d },
-                OpKind::Bn => quote! { BatchNorm },
-                OpKind::GroupNorm => quote! { GroupNorm },
-                OpKind::ChannelConv => crate::ir::op::ChannelConv::burn_type(),
-                OpKind::LayerNorm => crate::ir::op::LayerNorm::burn_type(),
-                OpKind::AttentionPool => crate::ir::op::AttentionPool::burn_type(),
-                OpKind::Linear => quote! { Linear },
-                OpKind::MaxPool => quote! { MaxPool2d },
-                OpKind::AvgPool => quote! { AvgPool2d },
-                OpKind::Dropout => quote! { Dropout },
-                OpKind::DropPath => quote! { DropPath },
+            let rep_op = g.node(*node).op.clone();
+            let t = match rep_op.burn_form() {
+                crate::ops::BurnForm::Field { ty, .. } => ty,
+                crate::ops::BurnForm::Inline { .. } => return Err(unsupported(format!("`{fname}` as a field"), at)),
             };
             let prefix = fname.to_string();
             let node = g.node(*node);
@@ -282,7 +274,7 @@ fn field_kind(
             let b: Build = Box::new(move |v, l| {
                 let vv = |k: &str| v(&Fact::Builder(prefix.clone(), k.to_string()));
                 let ll = |k: &str| l(&Fact::Builder(prefix.clone(), k.to_string()));
-                ops::builder(kind, &vv, &ll)
+                rep_op.emit_builder(&vv, &ll)
             });
             Ok((t, b, doc))
         }

@@ -97,7 +97,7 @@ pub fn forward(ctx: &Ctx<'_, '_>, w: &Wiring, layout: &Layout) -> Result<(TokenS
                             .map_or_else(|| quote! { 0 }, |(_, l)| l.tokens())
                     }
                 };
-                let code = ops::inline(&g.node(*node).op, &args, &c);
+                let code = g.node(*node).op.emit_inline(&args, &c);
                 if consts.iter().any(|k| k.name == format!("use_{base}")) {
                     let f = format_ident!("use_{}", base);
                     quote! { if self.#f { #code } else { #none_tok } }
@@ -107,7 +107,7 @@ pub fn forward(ctx: &Ctx<'_, '_>, w: &Wiring, layout: &Layout) -> Result<(TokenS
             }
             StepKind::FieldOp { path, node } => {
                 let op = &g.node(*node).op;
-                access(fields, progs, path, key, |m| ops::field_forward(op, &m, &a0), &none_tok)
+                access(fields, progs, path, key, |m| op.emit_forward(&m, &a0), &none_tok)
             }
             StepKind::Call { path, .. } => access(fields, progs, path, key, |m| quote! { #m.forward(#a0) }, &none_tok),
             StepKind::Loop { path, .. } => access(
