@@ -12,8 +12,6 @@ use petgraph::stable_graph::NodeIndex;
 use super::kernels::{KernelSpec, Stage};
 use crate::ir::Graph;
 use crate::ir::op::{Activation, Conv2d, Op, Pool};
-use crate::ir::op::{BatchNorm, GroupNorm, Linear, PadChannels, Slice, Subsample};
-use crate::ops::std_conv;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operand {
@@ -216,6 +214,106 @@ pub enum WeightError {
     Unsupported(String),
 }
 
+/// How an op runs in the engine (`OpDef::lower`).
+pub enum Lowering {
+    /// Nothing to run (the input).
+    Skip,
+    /// The value is its input's, unchanged.
+    Alias,
+    /// A step of its own.
+    Step(Step),
+    /// Elementwise work fused into the epilogue of the step that computes
+    /// its input (a step of its own where nothing can take it), as
+    /// `OpDef::stage` says.
+    Stage,
+}
+
+impl Epilogue {
+    /// A per-channel bias from the weight store.
+    pub fn bias(b: usize) -> Epilogue {
+        Epilogue { spec: KernelSpec { stages: vec![Stage::Bias] }, operands: vec![Operand::Weight(b)] }
+    }
+}
+
+/// What an op's lowering sees: its node, its inputs' values, the weights.
+pub struct LowerNode<'c, 'a> {
+    cx: &'c mut Ctx<'a>,
+    ix: NodeIndex,
+    out: usize,
+    /// The values of the node's inputs.
+    pub ins: Vec<usize>,
+}
+
+impl LowerNode<'_, '_> {
+    /// A step of this node's kind, writing its value.
+    pub fn step(&self, kind: Kind) -> Step {
+        Step { kind, out: self.out, epilogue: None, node: self.ix }
+    }
+
+    /// The weight `{node}.{suffix}`, taken from the loaded weights.
+    pub fn take(&mut self, suffix: &str) -> Result<Vec<f32>, WeightError> {
+        self.cx.take(self.ix, suffix)
+    }
+
+    /// Puts a tensor in the weight store; its index.
+    pub fn keep(&mut self, v: Vec<f32>) -> usize {
+        self.cx.keep(v)
+    }
+
+    /// `take` then `keep`.
+    pub fn take_kept(&mut self, suffix: &str) -> Result<usize, WeightError> {
+        let v = self.take(suffix)?;
+        Ok(self.keep(v))
+    }
+
+    /// `take_kept`, checked to hold `len` values.
+    pub fn take_sized(&mut self, suffix: &str, len: usize) -> Result<usize, WeightError> {
+        let v = self.take(suffix)?;
+        if v.len() != len {
+            let name = format!("{}.{suffix}", self.cx.g.node(self.ix).name);
+            return Err(WeightError::Size { name, want: len, got: v.len() });
+        }
+        Ok(self.keep(v))
+    }
+}
+
+/// What an op joining a fused chain sees (`OpDef::stage`).
+pub struct StageNode<'c, 'a> {
+    cx: &'c mut Ctx<'a>,
+    jx: NodeIndex,
+    /// The node's inputs; `cur` is the chain's value among them.
+    pub raw: &'c [NodeIndex],
+    pub cur: NodeIndex,
+    /// The values of its other inputs, which the epilogue reads.
+    pub others: &'c [usize],
+}
+
+impl StageNode<'_, '_> {
+    pub fn keep(&mut self, v: Vec<f32>) -> usize {
+        self.cx.keep(v)
+    }
+
+    /// This batch norm as per-channel scale and shift.
+    pub fn bn(&mut self, eps: f64) -> Result<(Vec<f32>, Vec<f32>), WeightError> {
+        self.cx.bn(self.jx, eps)
+    }
+
+    pub fn input_shape(&self, i: usize) -> &crate::ir::Shape {
+        &self.cx.g.node(self.raw[i]).shape
+    }
+
+    /// Input `i` is pooled, `[N, C, 1, 1]`, where the output is not.
+    pub fn is_pooled(&self, i: usize) -> bool {
+        let s = self.input_shape(i);
+        s.size(2) == Some(1) && s.size(3) == Some(1) && self.cx.g.node(self.jx).shape != *s
+    }
+
+    /// Some input is pooled where the output is not.
+    pub fn pooled_second(&self) -> bool {
+        (0..self.raw.len()).any(|i| self.is_pooled(i))
+    }
+}
+
 struct Ctx<'a> {
     g: &'a Graph,
     pos: HashMap<NodeIndex, usize>,
@@ -288,103 +386,23 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
         }
         let ins: Vec<usize> = cx.inputs(ix).into_iter().map(|v| resolve(&alias, v)).collect();
         let op = g.node(ix).op.clone();
-        let step = |kind: Kind| Step { kind, out: i, epilogue: None, node: ix };
-        let mut s = match &op {
-            Op::Input => continue,
-            Op::Identity | Op::Dropout(_) | Op::Flatten => {
+        let mut n = LowerNode { cx: &mut cx, ix, out: i, ins: ins.clone() };
+        let mut s = match op.lower(&mut n)? {
+            Lowering::Skip => continue,
+            Lowering::Alias => {
                 alias[i] = Some(ins[0]);
                 continue;
             }
-            Op::DropPath(d) if !d.scale_at_test => {
-                alias[i] = Some(ins[0]);
-                continue;
-            }
-            Op::Conv2d(c) => {
-                let mut weight = cx.take(ix, "weight")?;
-                if let Some(eps) = c.standardize {
-                    weight = std_conv::standardise(&weight, c.out_channels as usize, eps);
-                }
-                let weight = cx.keep(weight);
-                let mut s = step(Kind::Conv { x: ins[0], conv: c.clone(), weight });
-                if c.bias {
-                    let b = cx.take(ix, "bias")?;
-                    let b = cx.keep(b);
-                    s.epilogue = Some(Epilogue {
-                        spec: KernelSpec { stages: vec![Stage::Bias] },
-                        operands: vec![Operand::Weight(b)],
-                    });
-                }
-                s
-            }
-            Op::Linear(Linear { in_features, out_features, bias }) => {
-                let weight = cx.take(ix, "weight")?;
-                let weight = cx.keep(weight);
-                let mut s = step(Kind::Linear {
-                    x: ins[0],
-                    weight,
-                    in_features: *in_features as usize,
-                    out_features: *out_features as usize,
-                });
-                if *bias {
-                    let b = cx.take(ix, "bias")?;
-                    let b = cx.keep(b);
-                    s.epilogue = Some(Epilogue {
-                        spec: KernelSpec { stages: vec![Stage::Bias] },
-                        operands: vec![Operand::Weight(b)],
-                    });
-                }
-                s
-            }
-            Op::Act(a) if jit_activation(*a).is_none() => step(Kind::Unary { x: ins[0], act: *a }),
-            Op::BatchNorm(_) | Op::Act(_) | Op::Add(_) | Op::Mul | Op::DropPath(_) => {
-                let x = ins[0];
-                let mut s = step(Kind::Elementwise { x });
-                s.epilogue = Some(Epilogue { spec: KernelSpec::default(), operands: Vec::new() });
+            Lowering::Step(s) => s,
+            Lowering::Stage => {
+                let epilogue = Some(Epilogue { spec: KernelSpec::default(), operands: Vec::new() });
+                let mut s = Step { kind: Kind::Elementwise { x: ins[0] }, out: i, epilogue, node: ix };
                 let first = g.inputs(ix)[0];
                 if !add_stage(&mut cx, &mut s, ix, first, &alias) {
                     return Err(WeightError::Unsupported(g.node(ix).name.clone()));
                 }
                 s
             }
-            Op::GroupNorm(GroupNorm { channels, groups, eps }) => {
-                let n = *channels as usize;
-                let (scale, shift) = (cx.take(ix, "weight")?, cx.take(ix, "bias")?);
-                if scale.len() != n || shift.len() != n {
-                    let (name, got) = if scale.len() != n { ("weight", scale.len()) } else { ("bias", shift.len()) };
-                    return Err(WeightError::Size { name: format!("{}.{name}", g.node(ix).name), want: n, got });
-                }
-                let (scale, shift) = (cx.keep(scale), cx.keep(shift));
-                step(Kind::GroupNorm { x: ins[0], groups: *groups as usize, eps: *eps, scale, shift })
-            }
-            Op::ChannelConv(op) => {
-                let taps = cx.take(ix, "weight")?;
-                if taps.len() != op.kernel as usize {
-                    let name = format!("{}.weight", g.node(ix).name);
-                    return Err(WeightError::Size { name, want: op.kernel as usize, got: taps.len() });
-                }
-                let weight = cx.keep(taps);
-                step(Kind::ChannelConv { x: ins[0], op: *op, weight })
-            }
-            Op::Pool(p) => step(Kind::Pool { x: ins[0], pool: p.clone() }),
-            Op::Pad(op) => step(Kind::Pad2d { x: ins[0], op: *op }),
-            Op::BlurPool(op) => step(Kind::BlurPool { x: ins[0], op: *op }),
-            Op::LayerNorm(op) => {
-                let (scale, shift) = (cx.take(ix, "weight")?, cx.take(ix, "bias")?);
-                let (scale, shift) = (cx.keep(scale), cx.keep(shift));
-                step(Kind::LayerNorm { x: ins[0], op: *op, scale, shift })
-            }
-            Op::AttentionPool(op) => {
-                let (weight, bias) = (cx.take(ix, "weight")?, cx.take(ix, "bias")?);
-                let (weight, bias) = (cx.keep(weight), cx.keep(bias));
-                step(Kind::AttentionPool { x: ins[0], op: *op, weight, bias })
-            }
-            Op::GlobalAvgPool => step(Kind::GlobalAvg { x: ins[0] }),
-            Op::Concat => step(Kind::Concat { parts: ins.clone() }),
-            Op::Slice(Slice { start, .. }) => step(Kind::Slice { x: ins[0], start: *start as usize }),
-            Op::SplitSum(op) => step(Kind::SplitSum { x: ins[0], op: *op }),
-            Op::RadixSoftmax(op) => step(Kind::RadixSoftmax { x: ins[0], op: *op }),
-            Op::Subsample(Subsample { stride }) => step(Kind::Subsample { x: ins[0], stride: *stride as usize }),
-            Op::PadChannels(PadChannels { before, .. }) => step(Kind::Pad { x: ins[0], before: *before as usize }),
         };
         let chain = fuse && matches!(s.kind, Kind::Conv { .. } | Kind::Linear { .. } | Kind::Elementwise { .. });
         // With fusion off, a batch norm right after a conv is still folded
@@ -442,10 +460,6 @@ pub fn resolve(alias: &[Option<usize>], mut v: usize) -> usize {
     v
 }
 
-fn jit_activation(a: Activation) -> Option<Stage> {
-    a.def().jit()
-}
-
 /// Adds node `jx`, which reads the chain's current value `cur`, to the
 /// step's epilogue; `false` if it cannot join (then nothing changed).
 fn add_stage(cx: &mut Ctx, s: &mut Step, jx: NodeIndex, cur: NodeIndex, alias: &[Option<usize>]) -> bool {
@@ -460,70 +474,34 @@ fn add_stage(cx: &mut Ctx, s: &mut Step, jx: NodeIndex, cur: NodeIndex, alias: &
         return false;
     }
     others.extend((1..repeats).map(|_| resolve(alias, cx.pos[&cur])));
-    let (stages, operands): (Vec<Stage>, Vec<Operand>) = match &g.node(jx).op {
-        Op::BatchNorm(BatchNorm { eps, .. }) => {
-            let Ok((scale, shift)) = cx.bn(jx, *eps) else {
-                return false;
-            };
-            // Fold into the conv right before it: scale its filters, and
-            // turn the shift (and any conv bias) into one bias.
-            if let (Kind::Conv { weight, .. }, true) =
-                (&s.kind, cx.fold_bn && s.epilogue.as_ref().is_none_or(|e| e.spec.stages == [Stage::Bias]))
-            {
-                let w = &mut cx.store[*weight];
-                let per = w.len() / scale.len();
-                for (o, chunk) in w.chunks_mut(per).enumerate() {
-                    chunk.iter_mut().for_each(|v| *v *= scale[o]);
-                }
-                let mut bias = shift;
-                if let Some(Epilogue { operands, .. }) = &s.epilogue
-                    && let Some(Operand::Weight(b)) = operands.first()
-                {
-                    for (o, v) in bias.iter_mut().enumerate() {
-                        *v += cx.store[*b][o] * scale[o];
-                    }
-                }
-                let b = cx.keep(bias);
-                s.epilogue = Some(Epilogue {
-                    spec: KernelSpec { stages: vec![Stage::Bias] },
-                    operands: vec![Operand::Weight(b)],
-                });
-                return true;
-            }
-            let (a, b) = (cx.keep(scale), cx.keep(shift));
-            (vec![Stage::Affine], vec![Operand::Weight(a), Operand::Weight(b)])
+    let op = &g.node(jx).op;
+    // A batch norm right after a conv folds into it: its filters scaled,
+    // the shift (and any conv bias) one bias.
+    if let (Op::BatchNorm(bn), Kind::Conv { weight, .. }) = (op, &s.kind)
+        && cx.fold_bn
+        && s.epilogue.as_ref().is_none_or(|e| e.spec.stages == [Stage::Bias])
+    {
+        let Ok((scale, shift)) = cx.bn(jx, bn.eps) else {
+            return false;
+        };
+        let w = &mut cx.store[*weight];
+        let per = w.len() / scale.len();
+        for (o, chunk) in w.chunks_mut(per).enumerate() {
+            chunk.iter_mut().for_each(|v| *v *= scale[o]);
         }
-        Op::Act(a) => match jit_activation(*a) {
-            Some(st) => (vec![st], vec![]),
-            None => return false,
-        },
-        Op::DropPath(d) => (vec![Stage::MulConst((d.survival as f32).to_bits())], vec![]),
-        Op::Add(_) => {
-            let pooled = |r: &NodeIndex| {
-                let s = &g.node(*r).shape;
-                s.size(2) == Some(1) && s.size(3) == Some(1) && g.node(jx).shape != *s
-            };
-            if raw.iter().any(pooled) {
-                // A pooled `[N, C, 1, 1]` added at every position: a per-channel bias
-                // read from the value, onto the full-size input only.
-                if raw.len() != 2 || raw[0] != cur || !pooled(&raw[1]) {
-                    return false;
-                }
-                (vec![Stage::Bias], vec![Operand::Value(others[0])])
-            } else {
-                (others.iter().map(|_| Stage::AddTensor).collect(), others.iter().map(|&v| Operand::Value(v)).collect())
+        let mut bias = shift;
+        if let Some(Epilogue { operands, .. }) = &s.epilogue
+            && let Some(Operand::Weight(b)) = operands.first()
+        {
+            for (o, v) in bias.iter_mut().enumerate() {
+                *v += cx.store[*b][o] * scale[o];
             }
         }
-        Op::Mul => {
-            if raw[0] != cur || others.len() != 1 {
-                return false;
-            }
-            // Attention weights come out of a global pool: 1x1 at any input size.
-            let b = &g.node(raw[1]).shape;
-            let per_channel = b.size(2) == Some(1) && b.size(3) == Some(1);
-            (vec![if per_channel { Stage::ScaleChannel } else { Stage::MulTensor }], vec![Operand::Value(others[0])])
-        }
-        _ => return false,
+        s.epilogue = Some(Epilogue::bias(cx.keep(bias)));
+        return true;
+    }
+    let Some((stages, operands)) = op.stage(&mut StageNode { cx, jx, raw: &raw, cur, others: &others }) else {
+        return false;
     };
     let e = s.epilogue.get_or_insert_with(|| Epilogue { spec: KernelSpec::default(), operands: Vec::new() });
     e.spec.stages.extend(stages);

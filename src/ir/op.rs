@@ -8,6 +8,8 @@ use super::shape::{Dim, Shape};
 use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::kernels::Stage;
+use crate::engine::lower::{LowerNode, Lowering, Operand, StageNode, WeightError};
 use crate::ops::dims::{CheckKind, DimAlgebra, Dims, Numbers};
 use crate::ops::{BurnForm, OpDef};
 use proc_macro2::TokenStream;
@@ -295,6 +297,16 @@ impl Op {
     /// The op's ONNX nodes.
     pub fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError> {
         with_def!(self, d => d.to_onnx(n))
+    }
+
+    /// How the engine runs the op.
+    pub fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        with_def!(self, d => d.lower(n))
+    }
+
+    /// The op's epilogue stages in a fused chain, if it can join.
+    pub fn stage(&self, n: &mut StageNode<'_, '_>) -> Option<(Vec<Stage>, Vec<Operand>)> {
+        with_def!(self, d => d.stage(n))
     }
 
     /// How the generated burn code holds the op.

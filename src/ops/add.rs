@@ -7,6 +7,8 @@ use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_same_rank};
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::kernels::Stage;
+use crate::engine::lower::{LowerNode, Lowering, Operand, StageNode, WeightError};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 use crate::ops::BurnForm;
@@ -72,5 +74,25 @@ impl OpDef for Add {
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         let (a, rest, _) = (&args[0], &args[1..], c);
         quote! { #a #(+ #rest)* }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let _ = n;
+        Ok(Lowering::Stage)
+    }
+
+    fn stage(&self, n: &mut StageNode<'_, '_>) -> Option<(Vec<Stage>, Vec<Operand>)> {
+        if n.pooled_second() {
+            // A pooled `[N, C, 1, 1]` added at every position: a per-channel
+            // bias read from the value, onto the full-size input only.
+            if n.raw.len() != 2 || n.raw[0] != n.cur || !n.is_pooled(1) {
+                return None;
+            }
+            return Some((vec![Stage::Bias], vec![Operand::Value(n.others[0])]));
+        }
+        Some((
+            n.others.iter().map(|_| Stage::AddTensor).collect(),
+            n.others.iter().map(|&v| Operand::Value(v)).collect(),
+        ))
     }
 }

@@ -18,6 +18,7 @@ use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
@@ -84,6 +85,11 @@ impl OpDef for AttentionPool {
 
     fn emit_forward(&self, field: &TokenStream, x: &TokenStream) -> TokenStream {
         Self::burn_forward(field, x)
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let (weight, bias) = (n.take_kept("weight")?, n.take_kept("bias")?);
+        Ok(Lowering::Step(n.step(Kind::AttentionPool { x: n.ins[0], op: *self, weight, bias })))
     }
 }
 

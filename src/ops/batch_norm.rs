@@ -7,6 +7,8 @@ use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights, per_channel};
 use crate::backend::onnx::builder::float;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::kernels::Stage;
+use crate::engine::lower::{LowerNode, Lowering, Operand, StageNode, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -80,6 +82,17 @@ impl OpDef for BatchNorm {
             b = quote! { #b.with_epsilon(#e) };
         }
         quote! { #b.init(device) }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let _ = n;
+        Ok(Lowering::Stage)
+    }
+
+    fn stage(&self, n: &mut StageNode<'_, '_>) -> Option<(Vec<Stage>, Vec<Operand>)> {
+        let (scale, shift) = n.bn(self.eps).ok()?;
+        let (a, b) = (n.keep(scale), n.keep(shift));
+        Some((vec![Stage::Affine], vec![Operand::Weight(a), Operand::Weight(b)]))
     }
 }
 

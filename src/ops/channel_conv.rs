@@ -18,6 +18,7 @@ use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::{GraphParts, ints};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -89,6 +90,11 @@ impl OpDef for ChannelConv {
 
     fn emit_forward(&self, field: &TokenStream, x: &TokenStream) -> TokenStream {
         Self::burn_forward(field, x)
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let weight = n.take_sized("weight", self.kernel as usize)?;
+        Ok(Lowering::Step(n.step(Kind::ChannelConv { x: n.ins[0], op: *self, weight })))
     }
 }
 

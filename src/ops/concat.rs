@@ -5,6 +5,7 @@ use super::{OpDef, want_same_rank};
 use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
 use crate::backend::onnx::builder::int;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 use crate::ops::BurnForm;
@@ -72,5 +73,9 @@ impl OpDef for Concat {
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         let _ = c;
         quote! { Tensor::cat(vec![#(#args),*], 1) }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        Ok(Lowering::Step(n.step(Kind::Concat { parts: n.ins.clone() })))
     }
 }

@@ -9,6 +9,7 @@ use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::{int, ints};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Epilogue, Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -218,6 +219,20 @@ impl OpDef for Conv2d {
             Some(eps) => super::std_conv::burn_forward(field, x, eps),
             None => quote! { #field.forward(#x) },
         }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let mut weight = n.take("weight")?;
+        if let Some(eps) = self.standardize {
+            weight = super::std_conv::standardise(&weight, self.out_channels as usize, eps);
+        }
+        let weight = n.keep(weight);
+        let mut s = n.step(Kind::Conv { x: n.ins[0], conv: self.clone(), weight });
+        if self.bias {
+            let b = n.take_kept("bias")?;
+            s.epilogue = Some(Epilogue::bias(b));
+        }
+        Ok(Lowering::Step(s))
     }
 }
 

@@ -7,6 +7,8 @@ use crate::backend::burn::ops::Lit;
 use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights, map};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::kernels::Stage;
+use crate::engine::lower::{LowerNode, Lowering, Operand, StageNode, WeightError};
 use crate::ops::BurnForm;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -65,5 +67,15 @@ impl OpDef for DropPath {
         let _ = lit;
         let (p, test, per) = (v("survival"), v("scale_at_test"), v("per_sample"));
         quote! { DropPath::new(#p, #test, #per) }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let _ = n;
+        Ok(if self.scale_at_test { Lowering::Stage } else { Lowering::Alias })
+    }
+
+    fn stage(&self, n: &mut StageNode<'_, '_>) -> Option<(Vec<Stage>, Vec<Operand>)> {
+        let _ = n;
+        Some((vec![Stage::MulConst((self.survival as f32).to_bits())], vec![]))
     }
 }

@@ -6,6 +6,7 @@ use crate::backend::burn::ops::Lit;
 use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault, OpSig, p, range_err};
@@ -50,6 +51,11 @@ impl OpDef for Dropout {
         let _ = lit;
         let p = v("p");
         quote! { DropoutConfig::new(#p).init() }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let _ = n;
+        Ok(Lowering::Alias)
     }
 }
 

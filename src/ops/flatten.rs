@@ -5,6 +5,7 @@ use super::{OpDef, want_batched};
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::int;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -55,6 +56,11 @@ impl OpDef for Flatten {
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         let (a, _) = (&args[0], c);
         quote! { #a.flatten(1, 3) }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let _ = n;
+        Ok(Lowering::Alias)
     }
 }
 

@@ -5,6 +5,7 @@ use super::dims::{CheckKind, DimAlgebra, Dims};
 use super::{OpDef, want_maps};
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -52,6 +53,10 @@ impl OpDef for GlobalAvgPool {
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         let (a, _) = (&args[0], c);
         quote! { #a.mean_dim(3).mean_dim(2) }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        Ok(Lowering::Step(n.step(Kind::GlobalAvg { x: n.ins[0] })))
     }
 }
 

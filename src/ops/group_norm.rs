@@ -9,6 +9,7 @@ use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::GraphParts;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -81,6 +82,13 @@ impl OpDef for GroupNorm {
             b = quote! { #b.with_epsilon(#e) };
         }
         quote! { #b.init(device) }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let c = self.channels as usize;
+        let (scale, shift) = (n.take_sized("weight", c)?, n.take_sized("bias", c)?);
+        let (groups, eps) = (self.groups as usize, self.eps);
+        Ok(Lowering::Step(n.step(Kind::GroupNorm { x: n.ins[0], groups, eps, scale, shift })))
     }
 }
 

@@ -4,6 +4,7 @@ use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ops::BurnForm;
 use crate::sema::builtins::OpSig;
@@ -38,6 +39,11 @@ impl OpDef for Identity {
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         let (a, _) = (&args[0], c);
         quote! { #a }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let _ = n;
+        Ok(Lowering::Alias)
     }
 }
 

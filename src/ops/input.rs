@@ -6,6 +6,7 @@ use super::OpDef;
 use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{LowerNode, Lowering, WeightError};
 use crate::ops::BurnForm;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -39,5 +40,10 @@ impl OpDef for Input {
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         let (a, _) = (&args[0], c);
         quote! { #a }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let _ = n;
+        Ok(Lowering::Skip)
     }
 }

@@ -17,6 +17,7 @@ use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::GraphParts;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
@@ -74,6 +75,11 @@ impl OpDef for LayerNorm {
 
     fn emit_forward(&self, field: &TokenStream, x: &TokenStream) -> TokenStream {
         Self::burn_forward(field, x)
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let (scale, shift) = (n.take_kept("weight")?, n.take_kept("bias")?);
+        Ok(Lowering::Step(n.step(Kind::LayerNorm { x: n.ins[0], op: *self, scale, shift })))
     }
 }
 

@@ -7,6 +7,7 @@ use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::int;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Epilogue, Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind, want_rank};
 use crate::ir::shape::Shape;
@@ -97,6 +98,17 @@ impl OpDef for Linear {
             b = quote! { #b.with_bias(#bias) };
         }
         quote! { #b.init(device) }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let weight = n.take_kept("weight")?;
+        let (in_features, out_features) = (self.in_features as usize, self.out_features as usize);
+        let mut s = n.step(Kind::Linear { x: n.ins[0], weight, in_features, out_features });
+        if self.bias {
+            let b = n.take_kept("bias")?;
+            s.epilogue = Some(Epilogue::bias(b));
+        }
+        Ok(Lowering::Step(s))
     }
 }
 

@@ -42,6 +42,8 @@ use crate::backend::burn::ops::Lit;
 use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::kernels::Stage;
+use crate::engine::lower::{LowerNode, Lowering, Operand, StageNode, WeightError};
 use crate::ir::op::{ShapeError, StateEntry, want_rank};
 use crate::ir::shape::Shape;
 use dims::{CheckKind, DimAlgebra, Dims};
@@ -84,6 +86,16 @@ pub trait OpDef {
 
     /// Its ONNX nodes (opset 17): a new value, or its input's unchanged.
     fn to_onnx(&self, n: &mut OnnxNode<'_, '_>) -> Result<Lowered, OnnxError>;
+
+    /// How the engine runs it: a step with its kernel, a stage fused into
+    /// the epilogue of the step before it, its input's value, or nothing.
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError>;
+
+    /// The epilogue stages (with their operands) of an op that lowers to
+    /// `Lowering::Stage`, or `None` where it cannot join this chain.
+    fn stage(&self, _n: &mut StageNode<'_, '_>) -> Option<(Vec<Stage>, Vec<Operand>)> {
+        None
+    }
 
     /// How the generated burn code holds it.
     fn burn_form(&self) -> BurnForm;

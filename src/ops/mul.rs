@@ -7,6 +7,8 @@ use super::{OpDef, want_same_rank};
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::int;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::kernels::Stage;
+use crate::engine::lower::{LowerNode, Lowering, Operand, StageNode, WeightError};
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
 use crate::ops::BurnForm;
@@ -68,5 +70,23 @@ impl OpDef for Mul {
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         let (a, b, _) = (&args[0], &args[1], c);
         quote! { #a * #b }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        let _ = n;
+        Ok(Lowering::Stage)
+    }
+
+    fn stage(&self, n: &mut StageNode<'_, '_>) -> Option<(Vec<Stage>, Vec<Operand>)> {
+        if n.raw[0] != n.cur || n.others.len() != 1 {
+            return None;
+        }
+        // Attention weights come out of a global pool: 1x1 at any input size.
+        let b = n.input_shape(1);
+        let per_channel = b.size(2) == Some(1) && b.size(3) == Some(1);
+        Some((
+            vec![if per_channel { Stage::ScaleChannel } else { Stage::MulTensor }],
+            vec![Operand::Value(n.others[0])],
+        ))
     }
 }

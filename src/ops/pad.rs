@@ -15,6 +15,7 @@ use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights, per_plane};
 use crate::backend::onnx::builder::GraphParts;
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, want_rank};
 use crate::ir::shape::Shape;
@@ -64,6 +65,10 @@ impl OpDef for Pad2d {
 
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         Self::burn(&args[0], &c("amount"), &c("value"))
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        Ok(Lowering::Step(n.step(Kind::Pad2d { x: n.ins[0], op: *self })))
     }
 }
 

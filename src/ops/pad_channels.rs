@@ -6,6 +6,7 @@ use super::{OpDef, want_batched};
 use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -74,6 +75,10 @@ impl OpDef for PadChannels {
             let device = t.device();
             Tensor::cat(vec![Tensor::zeros([n, #b, h, w], &device), t, Tensor::zeros([n, #af, h, w], &device)], 1)
         }}
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        Ok(Lowering::Step(n.step(Kind::Pad { x: n.ins[0], before: self.before as usize })))
     }
 }
 

@@ -9,6 +9,7 @@ use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -139,6 +140,10 @@ impl OpDef for Pool {
             b = quote! { #b.with_count_include_pad(#c) };
         }
         quote! { #b.init() }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        Ok(Lowering::Step(n.step(Kind::Pool { x: n.ins[0], pool: self.clone() })))
     }
 }
 

@@ -17,6 +17,7 @@ use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample};
 use crate::backend::onnx::builder::{GraphParts, int, ints};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::shape::Shape;
 use crate::ops::BurnForm;
@@ -63,6 +64,10 @@ impl OpDef for RadixSoftmax {
 
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         Self::burn(&args[0], &c("radix"), &c("groups"))
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        Ok(Lowering::Step(n.step(Kind::RadixSoftmax { x: n.ins[0], op: *self })))
     }
 }
 

@@ -6,6 +6,7 @@ use super::dims::{CheckKind, DimAlgebra, Dims};
 use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights, with_channels};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -94,6 +95,10 @@ impl OpDef for Slice {
         } else {
             quote! { #a.narrow(1, #start, #end - #start) }
         }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        Ok(Lowering::Step(n.step(Kind::Slice { x: n.ins[0], start: self.start as usize })))
     }
 }
 

@@ -14,6 +14,7 @@ use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights, per_sample, with_channels};
 use crate::backend::onnx::builder::{GraphParts, int};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::shape::Shape;
 use crate::ops::BurnForm;
@@ -60,6 +61,10 @@ impl OpDef for SplitSum {
 
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         Self::burn(&args[0], &c("radix"))
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        Ok(Lowering::Step(n.step(Kind::SplitSum { x: n.ins[0], op: *self })))
     }
 }
 

@@ -6,6 +6,7 @@ use super::{OpDef, want_maps};
 use crate::backend::burn::ops::Lit;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
+use crate::engine::lower::{Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::ShapeError;
 use crate::ir::shape::Shape;
@@ -76,6 +77,10 @@ impl OpDef for Subsample {
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         let (a, s) = (&args[0], c("stride"));
         quote! { AvgPool2dConfig::new([1, 1]).with_strides([#s, #s]).init().forward(#a) }
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        Ok(Lowering::Step(n.step(Kind::Subsample { x: n.ins[0], stride: self.stride as usize })))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::backend::interp::{RunError, Tensor, Weights, map};
 use crate::backend::onnx::builder::{GraphParts, float};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
 use crate::engine::kernels::Stage;
+use crate::engine::lower::{Kind, LowerNode, Lowering, Operand, StageNode, WeightError};
 use crate::ir::op::Op;
 use crate::ops::BurnForm;
 use crate::sema::builtins::{ArgDefault, OpSig, p};
@@ -144,6 +145,18 @@ impl super::OpDef for Activation {
 
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         self.def().burn(&args[0], c)
+    }
+
+    fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
+        Ok(match self.def().jit() {
+            Some(_) => Lowering::Stage,
+            None => Lowering::Step(n.step(Kind::Unary { x: n.ins[0], act: *self })),
+        })
+    }
+
+    fn stage(&self, n: &mut StageNode<'_, '_>) -> Option<(Vec<Stage>, Vec<Operand>)> {
+        let _ = n;
+        self.def().jit().map(|st| (vec![st], vec![]))
     }
 }
 
