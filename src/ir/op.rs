@@ -309,6 +309,16 @@ impl Op {
         with_def!(self, d => d.stage(n))
     }
 
+    /// The op with all its attributes, for the IR text.
+    pub fn attributes(&self) -> String {
+        with_def!(self, d => d.attributes())
+    }
+
+    /// A support item the generated module needs once.
+    pub fn burn_support(&self) -> Option<(&'static str, TokenStream)> {
+        with_def!(self, d => d.burn_support())
+    }
+
     /// How the generated burn code holds the op.
     pub fn burn_form(&self) -> BurnForm {
         with_def!(self, d => d.burn_form())

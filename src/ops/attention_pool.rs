@@ -91,6 +91,10 @@ impl OpDef for AttentionPool {
         let (weight, bias) = (n.take_kept("weight")?, n.take_kept("bias")?);
         Ok(Lowering::Step(n.step(Kind::AttentionPool { x: n.ins[0], op: *self, weight, bias })))
     }
+
+    fn attributes(&self) -> String {
+        format!("attention_pool{{channels: {}}}", self.channels)
+    }
 }
 
 impl AttentionPool {

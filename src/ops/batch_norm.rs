@@ -94,6 +94,10 @@ impl OpDef for BatchNorm {
         let (a, b) = (n.keep(scale), n.keep(shift));
         Some((vec![Stage::Affine], vec![Operand::Weight(a), Operand::Weight(b)]))
     }
+
+    fn attributes(&self) -> String {
+        format!("bn{{channels: {}, eps: {}}}", self.channels, self.eps)
+    }
 }
 
 pub fn builtin() -> OpSig {

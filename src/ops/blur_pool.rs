@@ -98,6 +98,14 @@ impl OpDef for BlurPool {
     fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
         Ok(Lowering::Step(n.step(Kind::BlurPool { x: n.ins[0], op: *self })))
     }
+
+    fn attributes(&self) -> String {
+        format!("blur_pool{{channels: {}, stride: {}, size: {}}}", self.channels, self.stride, self.size)
+    }
+
+    fn burn_support(&self) -> Option<(&'static str, TokenStream)> {
+        Some((Self::NAME, Self::burn_support()))
+    }
 }
 
 impl BlurPool {

@@ -96,6 +96,10 @@ impl OpDef for ChannelConv {
         let weight = n.take_sized("weight", self.kernel as usize)?;
         Ok(Lowering::Step(n.step(Kind::ChannelConv { x: n.ins[0], op: *self, weight })))
     }
+
+    fn attributes(&self) -> String {
+        format!("channel_conv{{channels: {}, kernel: {}}}", self.channels, self.kernel)
+    }
 }
 
 impl ChannelConv {

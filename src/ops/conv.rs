@@ -234,6 +234,26 @@ impl OpDef for Conv2d {
         }
         Ok(Lowering::Step(s))
     }
+
+    fn attributes(&self) -> String {
+        format!(
+            "{}{{in: {}, out: {}, kernel: {}, stride: {}, pad: {}, dilation: {}, groups: {}, bias: {}{}}}",
+            self.name(),
+            self.in_channels,
+            self.out_channels,
+            pair(self.kernel),
+            pair(self.stride),
+            pair(self.padding),
+            pair(self.dilation),
+            self.groups,
+            self.bias,
+            self.standardize.map_or(String::new(), |eps| format!(", eps: {eps}"))
+        )
+    }
+
+    fn burn_support(&self) -> Option<(&'static str, TokenStream)> {
+        self.standardize.map(|_| (super::std_conv::NAME, super::std_conv::burn_support()))
+    }
 }
 
 /// `conv`'s parameters; `std_conv` adds its eps.

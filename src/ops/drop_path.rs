@@ -78,4 +78,8 @@ impl OpDef for DropPath {
         let _ = n;
         Some((vec![Stage::MulConst((self.survival as f32).to_bits())], vec![]))
     }
+
+    fn burn_support(&self) -> Option<(&'static str, TokenStream)> {
+        Some(("drop_path", crate::backend::burn::ops::drop_path_fn()))
+    }
 }

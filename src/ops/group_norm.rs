@@ -90,6 +90,10 @@ impl OpDef for GroupNorm {
         let (groups, eps) = (self.groups as usize, self.eps);
         Ok(Lowering::Step(n.step(Kind::GroupNorm { x: n.ins[0], groups, eps, scale, shift })))
     }
+
+    fn attributes(&self) -> String {
+        format!("group_norm{{channels: {}, groups: {}, eps: {}}}", self.channels, self.groups, self.eps)
+    }
 }
 
 pub fn builtin() -> OpSig {

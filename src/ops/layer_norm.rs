@@ -81,6 +81,10 @@ impl OpDef for LayerNorm {
         let (scale, shift) = (n.take_kept("weight")?, n.take_kept("bias")?);
         Ok(Lowering::Step(n.step(Kind::LayerNorm { x: n.ins[0], op: *self, scale, shift })))
     }
+
+    fn attributes(&self) -> String {
+        format!("layer_norm{{channels: {}, eps: {}}}", self.channels, self.eps)
+    }
 }
 
 impl LayerNorm {

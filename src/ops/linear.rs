@@ -110,6 +110,10 @@ impl OpDef for Linear {
         }
         Ok(Lowering::Step(s))
     }
+
+    fn attributes(&self) -> String {
+        format!("linear{{in: {}, out: {}, bias: {}}}", self.in_features, self.out_features, self.bias)
+    }
 }
 
 pub fn builtin() -> OpSig {

@@ -59,6 +59,11 @@ pub trait OpDef {
         self.name().to_string()
     }
 
+    /// All its attributes, for the IR text: `bn{channels: 64, eps: 0.00001}`.
+    fn attributes(&self) -> String {
+        self.describe()
+    }
+
     /// What the front end checks before the rule: the rank and number of the
     /// inputs and the op's own constants, none of which the input size can
     /// change (so the compiled check does not repeat them).
@@ -105,6 +110,12 @@ pub trait OpDef {
     /// value where it is one literal, so that defaults can be left out.
     fn emit_builder(&self, _v: &dyn Fn(&str) -> TokenStream, _lit: &dyn Fn(&str) -> Option<Lit>) -> TokenStream {
         TokenStream::new()
+    }
+
+    /// A support item the generated module needs once (a free function or
+    /// module type), with a name that makes it once per file.
+    fn burn_support(&self) -> Option<(&'static str, TokenStream)> {
+        None
     }
 
     /// A field op's forward call on `x`.

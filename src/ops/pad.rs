@@ -70,6 +70,10 @@ impl OpDef for Pad2d {
     fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
         Ok(Lowering::Step(n.step(Kind::Pad2d { x: n.ins[0], op: *self })))
     }
+
+    fn attributes(&self) -> String {
+        format!("pad{{amount: {}, value: {}}}", self.amount, self.value)
+    }
 }
 
 impl Pad2d {

@@ -145,6 +145,19 @@ impl OpDef for Pool {
     fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
         Ok(Lowering::Step(n.step(Kind::Pool { x: n.ins[0], pool: self.clone() })))
     }
+
+    fn attributes(&self) -> String {
+        let count_pad =
+            if self.kind == PoolKind::Avg { format!(", count_pad: {}", self.count_include_pad) } else { String::new() };
+        format!(
+            "{}{{kernel: {}, stride: {}, pad: {}, ceil: {}{count_pad}}}",
+            self.name(),
+            pair(self.kernel),
+            pair(self.stride),
+            pair(self.padding),
+            self.ceil_mode
+        )
+    }
 }
 
 fn build(a: &Args<'_>, kind: PoolKind) -> Result<Op, ArgError> {

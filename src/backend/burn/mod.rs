@@ -17,7 +17,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use thiserror::Error;
 
-use crate::ir::{Graph, Op};
+use crate::ir::Graph;
 use crate::source::SourceMap;
 
 pub use plan::camel;
@@ -76,22 +76,18 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
     } else {
         quote! {}
     };
-    let drop_path_needed = g.order.iter().any(|&n| matches!(g.node(n).op, Op::DropPath(_)));
-    let mut support_fns = if drop_path_needed {
-        ops::drop_path_fn()
-    } else {
-        quote! {}
-    };
-    // The support functions of the ops that have one, once each.
-    let uses = |f: &dyn Fn(&Op) -> bool| g.order.iter().any(|&n| f(&g.node(n).op));
-    if uses(&|op| matches!(op, Op::Conv2d(c) if c.standardize.is_some())) {
-        let f = crate::ops::std_conv::burn_support();
-        support_fns = quote! { #support_fns #f };
+    // The support items of the ops that have one, once each, in order of
+    // first use.
+    let mut supports: Vec<(&str, TokenStream)> = Vec::new();
+    for &n in &g.order {
+        if let Some((name, item)) = g.node(n).op.burn_support()
+            && !supports.iter().any(|(s, _)| *s == name)
+        {
+            supports.push((name, item));
+        }
     }
-    if uses(&|op| matches!(op, Op::BlurPool(_))) {
-        let f = crate::ir::op::BlurPool::burn_support();
-        support_fns = quote! { #support_fns #f };
-    }
+    let support_items = supports.into_iter().map(|(_, item)| item);
+    let support_fns = quote! { #(#support_items)* };
     let loader = loader(&model_ident);
     // Import exactly what the items use: the file compiles without warnings.
     let used = quote! { #(#items)* #repeat_fn #support_fns }.to_string();
@@ -117,7 +113,7 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
         "PaddingConfig1d",
         "PaddingConfig2d",
     ]);
-    let mut imports = if drop_path_needed {
+    let mut imports = if has("Flag") {
         quote! { use burn::module::{Flag, Module, Param}; use burn::prelude::*; }
     } else {
         quote! { use burn::module::Module; use burn::prelude::*; }
