@@ -1,11 +1,10 @@
 //! What the compiler knows about an op, kept in one place per op: its
-//! signature and builder (`builtin()`), and through [`OpDef`] its name and
-//! description, its shape rule (written once over [`dims::DimAlgebra`], for
-//! the front end and the engine's compiled shape check), its state, MACs and
-//! reference evaluation. The ops added since the first eight families also
-//! hold their engine kernel, burn code and ONNX nodes here; the older ops'
-//! engine lowering, burn code and ONNX nodes are still a match arm in each
-//! backend.
+//! signature and builder (`builtin()`), and through [`OpDef`] its name,
+//! description and attributes, its shape rule (written once over
+//! [`dims::DimAlgebra`], for the front end and the engine's compiled shape
+//! check), its state and MACs, its reference evaluation, how the engine runs
+//! it, its burn code and its ONNX nodes. What spans several ops stays with
+//! its pass: the engine's fusion rules, batch-norm folding.
 
 pub mod activation;
 pub mod add;
