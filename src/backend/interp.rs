@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use petgraph::stable_graph::NodeIndex;
 
 use crate::ir::Graph;
-use crate::ir::op::{Activation, Op};
+use crate::ir::op::Op;
 
 /// A dense row-major f32 tensor.
 #[derive(Clone, Debug, PartialEq)]
@@ -133,8 +133,4 @@ pub(crate) fn per_channel(t: &Tensor, f: impl Fn(usize, f32) -> f32) -> Tensor {
     let (_, c, h, w) = t.nchw();
     let plane = h * w;
     Tensor { shape: t.shape.clone(), data: t.data.iter().enumerate().map(|(i, &v)| f(i / plane % c, v)).collect() }
-}
-
-pub fn activation(a: Activation, v: f32) -> f32 {
-    a.def().reference(v)
 }

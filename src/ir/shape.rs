@@ -30,12 +30,6 @@ impl Shape {
         self.size(1)
     }
 
-    pub fn with(&self, i: usize, size: u64) -> Shape {
-        let mut s = self.clone();
-        s.0[i] = Dim::Size(size);
-        s
-    }
-
     /// The shape with symbolic dims set to `batch`.
     pub fn concrete(&self, batch: u64) -> Vec<u64> {
         self.0
