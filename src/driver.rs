@@ -86,6 +86,8 @@ impl Budget {
 pub struct Options {
     pub limits: Limits,
     pub input: Option<Vec<u64>>,
+    /// Network arguments to build each model with instead of its own.
+    pub args: Vec<(String, crate::ir::ArgValue)>,
 }
 
 pub fn compile_with(prog: &Program, select: Select<'_>, opts: &Options) -> Result<Vec<Graph>, Vec<Diag>> {
@@ -118,7 +120,7 @@ pub fn compile_with(prog: &Program, select: Select<'_>, opts: &Options) -> Resul
             );
             break;
         };
-        let (result, spent) = sema::elaborate_model_spending(prog, m, limits, opts.input.as_deref());
+        let (result, spent) = sema::elaborate_model_with(prog, m, limits, opts.input.as_deref(), &opts.args);
         budget.spend(spent);
         match result {
             Ok(g) => {

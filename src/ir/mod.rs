@@ -78,6 +78,26 @@ pub struct Graph {
     pub span: Span,
     /// The stochastic-depth schedule, described, when the model has one.
     pub drop_path: Option<String>,
+    /// The network's number and flag arguments, as the model gives them or
+    /// by their defaults, in parameter order.
+    pub args: Vec<ModelArg>,
+}
+
+/// A number or flag argument of the model's network (`classes: int = 1000`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelArg {
+    pub name: String,
+    pub value: ArgValue,
+    /// Where the network declares the parameter.
+    pub span: Span,
+}
+
+/// The value of a [`ModelArg`], or one to build the model with instead.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ArgValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
 }
 
 impl Graph {
@@ -170,6 +190,16 @@ impl GraphBuilder {
     }
 
     pub fn finish(self, name: String, input: NodeIndex, output: NodeIndex, span: Span) -> Graph {
-        Graph { name, graph: self.graph, scopes: self.scopes, input, output, order: self.order, span, drop_path: None }
+        Graph {
+            name,
+            graph: self.graph,
+            scopes: self.scopes,
+            input,
+            output,
+            order: self.order,
+            span,
+            drop_path: None,
+            args: Vec::new(),
+        }
     }
 }

@@ -12,7 +12,7 @@ use thiserror::Error;
 
 pub use builtins::{FUNCTIONS as BUILTIN_FUNCTIONS, names as builtin_ops, param_docs as builtin_params};
 pub use elaborate::{
-    Limits, Spent, check_constants, elaborate_model, elaborate_model_spending, elaborate_partial,
+    Limits, Spent, check_constants, elaborate_model, elaborate_model_spending, elaborate_model_with, elaborate_partial,
     elaborate_partial_spending,
 };
 pub use program::{ModelRef, Program, ReadFile};

@@ -218,6 +218,20 @@ impl Elab<'_> {
         };
         if is_root {
             self.b.scopes[0].kind = ScopeKind::Instance { template: bv.template.clone() };
+            self.root_args = decl
+                .params
+                .iter()
+                .zip(&vals)
+                .filter_map(|(p, v)| {
+                    let value = match v {
+                        Value::Int(i) => ArgValue::Int(*i),
+                        Value::Float(f) => ArgValue::Float(*f),
+                        Value::Bool(b) => ArgValue::Bool(*b),
+                        _ => return None,
+                    };
+                    Some(ModelArg { name: p.name.name.clone(), value, span: p.name.span })
+                })
+                .collect();
         }
         let mut args: Vec<(String, i64)> = params
             .iter()

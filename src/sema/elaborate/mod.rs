@@ -14,7 +14,7 @@ use super::value::{BlockVal, DropPathSpec, Type, Value};
 use super::{SemaError, did_you_mean};
 use crate::diag::{Diag, Diags};
 use crate::ir::op::{DropPath, MAX_DIM, Op};
-use crate::ir::{Dim, Graph, GraphBuilder, Node, ScopeId, ScopeKind, Shape};
+use crate::ir::{ArgValue, Dim, Graph, GraphBuilder, ModelArg, Node, ScopeId, ScopeKind, Shape};
 use crate::source::Span;
 use crate::syntax::ast::{
     self, Arg, Atom, Body, Call, Chain, CombineKind, Expr, ExprKind, FromTarget, Label, LabelPart, Layer, Stmt,
@@ -107,6 +107,10 @@ pub struct Elab<'p> {
     steps: u64,
     model_name: String,
     input_override: Option<Vec<u64>>,
+    /// Network arguments to build the model with instead of the model's own.
+    arg_overrides: Vec<(String, ArgValue)>,
+    /// The network's number and flag arguments as bound.
+    root_args: Vec<ModelArg>,
     /// An error was left unsaid because a syntax error already covers it.
     silenced: bool,
     /// The output of every labelled layer, by path, for `from`.
@@ -139,13 +143,26 @@ pub fn elaborate_model_spending(
     limits: Limits,
     input: Option<&[u64]>,
 ) -> (Result<Graph, Diags>, Spent) {
+    elaborate_model_with(prog, m, limits, input, &[])
+}
+
+/// `elaborate_model_spending` with some of the network's number and flag
+/// arguments replaced (a generated model's configuration is checked this way).
+pub fn elaborate_model_with(
+    prog: &Program,
+    m: ModelRef,
+    limits: Limits,
+    input: Option<&[u64]>,
+    overrides: &[(String, ArgValue)],
+) -> (Result<Graph, Diags>, Spent) {
     let decl = prog.model(m);
-    let (mut e, out) = run(prog, m, limits, input);
+    let (mut e, out) = run(prog, m, limits, input, overrides);
     let spent = Spent { nodes: e.b.order.len(), steps: e.steps };
     let result = match out {
         Some((input, output)) if e.diags.is_empty() => {
             let mut g = e.b.finish(decl.name.name.clone(), input, output, decl.span);
             g.drop_path = e.drop_path.map(|d| d.describe());
+            g.args = e.root_args;
             Ok(g)
         }
         _ if e.diags.is_empty() && !e.silenced => {
@@ -177,7 +194,7 @@ pub fn elaborate_partial_spending(
     input: Option<&[u64]>,
 ) -> (Option<Graph>, Spent) {
     let decl = prog.model(m);
-    let (e, _) = run(prog, m, limits, input);
+    let (e, _) = run(prog, m, limits, input, &[]);
     let spent = Spent { nodes: e.b.order.len(), steps: e.steps };
     let (Some(&first), Some(&last)) = (e.b.order.first(), e.b.order.last()) else { return (None, spent) };
     if first == last {
@@ -191,6 +208,7 @@ fn run<'p>(
     m: ModelRef,
     limits: Limits,
     input: Option<&[u64]>,
+    overrides: &[(String, ArgValue)],
 ) -> (Elab<'p>, Option<(NodeIndex, NodeIndex)>) {
     let decl = prog.model(m);
     let mut e = Elab {
@@ -205,6 +223,8 @@ fn run<'p>(
         steps: 0,
         model_name: decl.name.name.clone(),
         input_override: input.map(<[u64]>::to_vec),
+        arg_overrides: overrides.to_vec(),
+        root_args: Vec::new(),
         silenced: false,
         outputs: HashMap::new(),
         poisoned: HashSet::new(),
@@ -229,6 +249,8 @@ pub fn check_constants(prog: &Program) -> Diags {
         steps: 0,
         model_name: String::new(),
         input_override: None,
+        arg_overrides: Vec::new(),
+        root_args: Vec::new(),
         silenced: false,
         outputs: HashMap::new(),
         poisoned: HashSet::new(),
@@ -302,6 +324,21 @@ impl<'p> Elab<'p> {
             }
         }
         let bv = match net {
+            Some(Value::Block(bv)) if !self.arg_overrides.is_empty() => {
+                let mut bv = (*bv).clone();
+                for (name, v) in self.arg_overrides.clone() {
+                    let v = match v {
+                        ArgValue::Int(i) => Value::Int(i),
+                        ArgValue::Float(f) => Value::Float(f),
+                        ArgValue::Bool(b) => Value::Bool(b),
+                    };
+                    match bv.bound.iter_mut().find(|b| b.0 == name) {
+                        Some(b) => b.1 = v,
+                        None => bv.bound.push((name, v)),
+                    }
+                }
+                Rc::new(bv)
+            }
             Some(Value::Block(bv)) => bv,
             Some(other) => {
                 let found = other.type_name();
