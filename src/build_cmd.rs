@@ -47,8 +47,12 @@ enum Emit {
     Ir,
     /// Graphviz: blocks and stages as clusters (or single nodes with --depth), shapes on the edges.
     Dot,
-    /// Rust source of a burn 0.22 module.
+    /// Rust source of a burn 0.22 module. With -o, the support module it
+    /// uses (`resc_support.rs`, shared by every generated model) is written
+    /// beside it.
     Burn,
+    /// Only the support module generated burn models share (`resc_support.rs`).
+    BurnSupport,
     /// An ONNX model (opset 17) with its weights, batch dimension symbolic.
     Onnx,
 }
@@ -85,13 +89,17 @@ pub fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
     if a.emit == Emit::Onnx && a.output.is_none() && std::io::stdout().is_terminal() {
         return Err(could_not_run(BuildError::BinaryToTerminal));
     }
+    if a.emit == Emit::BurnSupport {
+        let code = resc::backend::burn::rustfmt::format_or_keep(resc::backend::burn::support::emit());
+        return write_output(a.output.as_deref(), code.as_bytes());
+    }
     let prog = crate::cli::model_source::load(a.file.as_deref(), a.model.as_deref())?;
     let select = a.model.as_deref().map_or(Select::Root, Select::Named);
     let g = only_model(&prog, compile(&prog, select, Color::Auto)?)?;
     let bytes = match a.emit {
         Emit::Ir => ir_text::emit(&g, &prog.sources).into_bytes(),
         Emit::Dot => dot::emit(&g, &dot::Options { depth: a.depth }).into_bytes(),
-        Emit::Burn => match resc::backend::burn::emit(&g, &prog.sources) {
+        Emit::Burn => match resc::backend::burn::emit(&g, &prog) {
             Ok(code) => resc::backend::burn::rustfmt::format_or_keep(code).into_bytes(),
             Err(e) => {
                 let decl = prog.find_model(&g.name).map(|m| prog.model(m).name.span).ok();
@@ -103,6 +111,7 @@ pub fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
                 return Err(report_diags(&[d], Color::Auto));
             }
         },
+        Emit::BurnSupport => unreachable!("written above"),
         Emit::Onnx => {
             let weights = crate::cli::weights_source::load(a.weights.as_deref(), a.random_weights, &g, Some(0))?;
             let model = onnx::model(&g, &weights, onnx::Options { fold_bn: a.fold_bn })
@@ -114,20 +123,48 @@ pub fn cmd_build(a: BuildArgs) -> Result<(), Failure> {
             prost::Message::encode_to_vec(&model)
         }
     };
-    match &a.output {
-        Some(path) => {
-            std::fs::write(path, &bytes).map_err(|e| could_not_run(CliError::unwritable(path, e)))?;
-            if a.emit == Emit::Onnx {
-                println!("wrote {} ({:.1} MB, opset {})", path.display(), bytes.len() as f64 / 1e6, onnx::OPSET);
-            }
-            Ok(())
+    write_output(a.output.as_deref(), &bytes)?;
+    if let Some(path) = &a.output {
+        if a.emit == Emit::Onnx {
+            println!("wrote {} ({:.1} MB, opset {})", path.display(), bytes.len() as f64 / 1e6, onnx::OPSET);
         }
+        if a.emit == Emit::Burn {
+            write_support_beside(path)?;
+        }
+    }
+    Ok(())
+}
+
+/// `bytes` to the file, or to standard output.
+fn write_output(path: Option<&std::path::Path>, bytes: &[u8]) -> Result<(), Failure> {
+    match path {
+        Some(path) => std::fs::write(path, bytes).map_err(|e| could_not_run(CliError::unwritable(path, e))),
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (`resc build ... | head`) is not an error worth a panic.
-            let _ = out.write_all(&bytes);
+            let _ = out.write_all(bytes);
             let _ = out.flush();
             Ok(())
         }
     }
+}
+
+/// The support module a generated model calls, written beside it when it is
+/// missing or from another resc, and said so: the crate must declare it.
+fn write_support_beside(model: &std::path::Path) -> Result<(), Failure> {
+    use resc::backend::burn::support;
+    let dir = model.parent().unwrap_or(std::path::Path::new(""));
+    let path = dir.join(support::FILE);
+    let code = resc::backend::burn::rustfmt::format_or_keep(support::emit());
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == code) {
+        return Ok(());
+    }
+    std::fs::write(&path, code).map_err(|e| could_not_run(CliError::unwritable(&path, e)))?;
+    let module = model.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    eprintln!(
+        "wrote {}: the support module generated models share; declare `mod {};` beside `mod {module};`",
+        path.display(),
+        support::MODULE
+    );
+    Ok(())
 }

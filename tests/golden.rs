@@ -113,48 +113,80 @@ fn burn_snapshots() {
     ];
     let bless = std::env::var_os("RESC_BLESS").is_some() && std::env::var("CI").map_or(true, |v| v != "true");
     let mut failures = Vec::new();
-    for (module, model) in cases {
-        let name = resc::stdlib::display_name(module);
-        let prog = resc::sema::Program::load_text(&name, None, resc::stdlib::source(module).expect("module"));
-        let g = driver::compile(&prog, Select::Named(model)).expect("compiles").remove(0);
-        let code = resc::backend::burn::emit(&g, &prog.sources).expect("generates");
-        let path = format!("tests/snapshots/burn/{model}.rs");
+    let mut check = |path: String, code: String| {
         if bless {
             std::fs::write(&path, &code).expect("write snapshot");
-            continue;
+            return;
         }
         match std::fs::read_to_string(&path) {
             Ok(want) if want == code => {}
             Ok(_) => failures.push(format!("{path} differs from the generated code (RESC_BLESS=1 rewrites it)")),
             Err(_) => failures.push(format!("{path} is missing (RESC_BLESS=1 writes it)")),
         }
+    };
+    for (module, model) in cases {
+        let name = resc::stdlib::display_name(module);
+        let prog = resc::sema::Program::load_text(&name, None, resc::stdlib::source(module).expect("module"));
+        let g = driver::compile(&prog, Select::Named(model)).expect("compiles").remove(0);
+        let code = resc::backend::burn::emit(&g, &prog).expect("generates");
+        check(format!("tests/snapshots/burn/{model}.rs"), code);
     }
+    let support = resc::backend::burn::support::emit();
+    check(format!("tests/snapshots/burn/{}", resc::backend::burn::support::FILE), support);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// Every standard-library and example model generates burn code (the
 /// burn-models crate compiles and runs it; this keeps the generator's own
-/// test fast and free of burn).
+/// test fast and free of burn). Each standard-library model's file, as a user
+/// gets it (rustfmt's default layout), stays under 400 lines, and a deeper
+/// variant of a model is no longer than the shallower one; the counts are
+/// printed (`cargo test --test golden line_counts -- --nocapture`).
 #[test]
-fn every_model_generates_burn_code() {
-    let mut programs: Vec<resc::sema::Program> = resc::stdlib::NAMES
+fn every_model_generates_burn_code_and_line_counts() {
+    let stdlib: Vec<resc::sema::Program> = resc::stdlib::NAMES
         .iter()
         .map(|m| resc::sema::Program::load_text(&resc::stdlib::display_name(m), None, resc::stdlib::source(m).unwrap()))
         .collect();
+    let mut examples = Vec::new();
     for e in std::fs::read_dir("examples").expect("examples").flatten() {
         if e.path().extension().is_some_and(|x| x == "res") {
-            programs.push(driver::load(&e.path()).expect("example"));
+            examples.push(driver::load(&e.path()).expect("example"));
         }
     }
-    let mut n = 0;
-    for prog in &programs {
+    let mut lines: std::collections::BTreeMap<String, usize> = Default::default();
+    for (is_stdlib, prog) in stdlib.iter().map(|p| (true, p)).chain(examples.iter().map(|p| (false, p))) {
         for g in driver::compile(prog, Select::Root).expect("compiles") {
-            let code = resc::backend::burn::emit(&g, &prog.sources).unwrap_or_else(|e| panic!("{}: {e}", g.name));
+            let code = resc::backend::burn::emit(&g, prog).unwrap_or_else(|e| panic!("{}: {e}", g.name));
             assert!(code.contains("#[derive(Module, Debug)]"), "{}", g.name);
-            n += 1;
+            if is_stdlib {
+                let formatted = resc::backend::burn::rustfmt::format(&code).expect("rustfmt is installed");
+                lines.insert(g.name.clone(), formatted.lines().count());
+            }
         }
     }
-    assert!(n >= 50, "{n} models");
+    assert!(lines.len() >= 80, "{} models", lines.len());
+    let support = resc::backend::burn::rustfmt::format(&resc::backend::burn::support::emit()).expect("rustfmt");
+    println!("{:<24} {:>5}", "resc_support.rs (shared)", support.lines().count());
+    for (name, n) in &lines {
+        println!("{name:<24} {n:>5}");
+    }
+    let long: Vec<String> = lines.iter().filter(|(_, n)| **n >= 400).map(|(m, n)| format!("{m} ({n})")).collect();
+    assert!(long.is_empty(), "generated models of 400 lines or more: {}", long.join(", "));
+    // Depth alone changes the numbers, not the code's length.
+    let deeper = [
+        ("resnet50", "resnet152"),
+        ("resnet20", "resnet1202"),
+        ("preact_resnet164", "preact_resnet1001"),
+        ("densenet121", "densenet201"),
+        ("densenet_bc100_k12", "densenet_bc250_k24"),
+        ("seresnet50", "seresnet152"),
+        ("resnetv2_50", "resnetv2_101"),
+        ("resnest50d", "resnest269e"),
+    ];
+    for (shallow, deep) in deeper {
+        assert!(lines[deep] <= lines[shallow], "{deep}: {} lines, {shallow}: {}", lines[deep], lines[shallow]);
+    }
 }
 
 /// A keyword labels a layer: PyTorch CIFAR code's `shortcut` projection gets

@@ -98,7 +98,7 @@ pub fn check_source(text: &str, run: bool) {
         let _ = resc::backend::json::emit(&g);
         let _ = resc::backend::ir_text::emit(&g, &prog.sources);
         let _ = resc::backend::dot::emit(&g, &resc::backend::dot::Options { depth: None });
-        if let Err(e) = resc::backend::burn::emit(&g, &prog.sources) {
+        if let Err(e) = resc::backend::burn::emit(&g, &prog) {
             let _ = resc::report::human(&[resc::diag::Diag::new(e)], 100, false);
         }
         onnx_export(&g);

@@ -315,7 +315,7 @@ impl Op {
     }
 
     /// A support item the generated module needs once.
-    pub fn burn_support(&self) -> Option<(&'static str, TokenStream)> {
+    pub fn burn_support(&self) -> Option<&'static str> {
         with_def!(self, d => d.burn_support())
     }
 

@@ -103,8 +103,8 @@ impl OpDef for BlurPool {
         format!("blur_pool{{channels: {}, stride: {}, size: {}}}", self.channels, self.stride, self.size)
     }
 
-    fn burn_support(&self) -> Option<(&'static str, TokenStream)> {
-        Some((Self::NAME, Self::burn_support()))
+    fn burn_support(&self) -> Option<&'static str> {
+        Some(Self::NAME)
     }
 }
 
@@ -195,14 +195,14 @@ impl BlurPool {
         quote! { blur_pool(#x, #stride, #size) }
     }
 
-    /// Emitted once into a model that blurs: reflect padding and a depthwise
+    /// In the support module generated models share: reflect padding and a depthwise
     /// `conv2d` with the binomial filter made in place (a constant, not a
     /// parameter, as timm's non-persistent buffer).
     pub fn burn_support() -> TokenStream {
         quote! {
             /// Anti-aliased downsampling (timm's `BlurPool2d`): a binomial
             /// `size` x `size` blur of each channel over reflect padding, strided.
-            fn blur_pool(x: Tensor<4>, stride: usize, size: usize) -> Tensor<4> {
+            pub fn blur_pool(x: Tensor<4>, stride: usize, size: usize) -> Tensor<4> {
                 let channels = x.dims()[1];
                 let pad = (stride - 1 + size - 1) / 2;
                 // C(size - 1, k) / 2^(size - 1): sums to one.

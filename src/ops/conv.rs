@@ -251,8 +251,8 @@ impl OpDef for Conv2d {
         )
     }
 
-    fn burn_support(&self) -> Option<(&'static str, TokenStream)> {
-        self.standardize.map(|_| (super::std_conv::NAME, super::std_conv::burn_support()))
+    fn burn_support(&self) -> Option<&'static str> {
+        self.standardize.map(|_| super::std_conv::NAME)
     }
 }
 

@@ -11,6 +11,9 @@ use crate::engine::kernels::Stage;
 use crate::engine::lower::{LowerNode, Lowering, Operand, StageNode, WeightError};
 use crate::ops::BurnForm;
 use proc_macro2::TokenStream;
+
+/// The generated code's stochastic-depth module, in the shared support module.
+pub const BURN_SUPPORT: &str = "DropPath";
 use quote::quote;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,7 +82,7 @@ impl OpDef for DropPath {
         Some((vec![Stage::MulConst((self.survival as f32).to_bits())], vec![]))
     }
 
-    fn burn_support(&self) -> Option<(&'static str, TokenStream)> {
-        Some(("drop_path", crate::backend::burn::ops::drop_path_fn()))
+    fn burn_support(&self) -> Option<&'static str> {
+        Some(BURN_SUPPORT)
     }
 }

@@ -37,6 +37,18 @@ pub mod subsample;
 use proc_macro2::TokenStream;
 use quote::quote;
 
+/// The ops' items in the support module that every generated burn model
+/// shares (`resc_support.rs`): each op's helper, by the name its code calls.
+pub fn burn_support_items() -> Vec<(&'static str, TokenStream)> {
+    vec![
+        (drop_path::BURN_SUPPORT, crate::backend::burn::ops::drop_path_fn()),
+        (std_conv::NAME, std_conv::burn_support()),
+        (blur_pool::BlurPool::NAME, blur_pool::BlurPool::burn_support()),
+        (split_sum::SplitSum::NAME, split_sum::SplitSum::burn_support()),
+        (radix_softmax::RadixSoftmax::NAME, radix_softmax::RadixSoftmax::burn_support()),
+    ]
+}
+
 use crate::backend::burn::ops::Lit;
 use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
@@ -111,9 +123,9 @@ pub trait OpDef {
         TokenStream::new()
     }
 
-    /// A support item the generated module needs once (a free function or
-    /// module type), with a name that makes it once per file.
-    fn burn_support(&self) -> Option<(&'static str, TokenStream)> {
+    /// The name of the item of the shared burn support module
+    /// ([`burn_support_items`]) that this op's generated code calls.
+    fn burn_support(&self) -> Option<&'static str> {
         None
     }
 

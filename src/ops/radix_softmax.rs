@@ -8,7 +8,7 @@
 //! Everything the compiler knows about the op is here: the IR, the
 //! interpreter, the engine and the burn and ONNX backends call into it.
 
-use proc_macro2::{Literal, TokenStream};
+use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::OpDef;
@@ -63,7 +63,12 @@ impl OpDef for RadixSoftmax {
     }
 
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
-        Self::burn(&args[0], &c("radix"), &c("groups"))
+        let (x, radix, groups) = (&args[0], c("radix"), c("groups"));
+        quote! { radix_softmax(#x, #radix, #groups) }
+    }
+
+    fn burn_support(&self) -> Option<&'static str> {
+        Some(Self::NAME)
     }
 
     fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
@@ -123,26 +128,19 @@ impl RadixSoftmax {
 
     /// burn, on `x`; `radix` and `groups` are tokens (literals, or fields
     /// where instances differ).
-    pub fn burn(x: &TokenStream, radix: &TokenStream, groups: &TokenStream) -> TokenStream {
-        let act = quote! { burn::tensor::activation };
-        let literal = |t: &TokenStream| t.to_string().parse::<u64>().ok();
-        let softmax = |per: TokenStream| {
-            quote! {{
-                let t = #x;
-                let [n, channels, h, w] = t.dims();
-                let t = t.reshape([n, #groups, #radix, channels / #per]).swap_dims(1, 2);
-                #act::softmax(t, 1).reshape([n, channels, h, w])
-            }}
-        };
-        match (literal(radix), literal(groups)) {
-            (Some(1), _) => quote! { #act::sigmoid(#x) },
-            (Some(rv), Some(gv)) => {
-                let k = Literal::u64_unsuffixed(rv * gv);
-                softmax(quote! { #k })
-            }
-            _ => {
-                let soft = softmax(quote! { (#groups * #radix) });
-                quote! { if #radix > 1 { #soft } else { #act::sigmoid(#x) } }
+    /// In the support module generated models share: a softmax over the
+    /// `radix` splits of each of `groups` groups, or a sigmoid for one split.
+    pub fn burn_support() -> TokenStream {
+        quote! {
+            /// ResNeSt's attention weights: a softmax over the `radix` splits of
+            /// each of `groups` groups, or a sigmoid when there is one split.
+            pub fn radix_softmax(x: Tensor<4>, radix: usize, groups: usize) -> Tensor<4> {
+                if radix == 1 {
+                    return burn::tensor::activation::sigmoid(x);
+                }
+                let [n, channels, h, w] = x.dims();
+                let t = x.reshape([n, groups, radix, channels / (groups * radix)]).swap_dims(1, 2);
+                burn::tensor::activation::softmax(t, 1).reshape([n, channels, h, w])
             }
         }
     }

@@ -60,7 +60,12 @@ impl OpDef for SplitSum {
     }
 
     fn emit_inline(&self, args: &[TokenStream], c: &dyn Fn(&str) -> TokenStream) -> TokenStream {
-        Self::burn(&args[0], &c("radix"))
+        let (x, radix) = (&args[0], c("radix"));
+        quote! { split_sum(#x, #radix) }
+    }
+
+    fn burn_support(&self) -> Option<&'static str> {
+        Some(Self::NAME)
     }
 
     fn lower(&self, n: &mut LowerNode<'_, '_>) -> Result<Lowering, WeightError> {
@@ -92,15 +97,16 @@ impl SplitSum {
 
     /// burn, on `x`; `radix` is a token (a literal, or a field where
     /// instances differ).
-    pub fn burn(x: &TokenStream, radix: &TokenStream) -> TokenStream {
-        if radix.to_string() == "1" {
-            return quote! { #x };
+    /// In the support module generated models share: the sum of the
+    /// `radix` splits of the channels.
+    pub fn burn_support() -> TokenStream {
+        quote! {
+            /// The sum of the `radix` splits of the channels (ResNeSt, selective kernels).
+            pub fn split_sum(x: Tensor<4>, radix: usize) -> Tensor<4> {
+                let [n, channels, h, w] = x.dims();
+                x.reshape([n, radix, channels / radix, h, w]).sum_dim(1).reshape([n, channels / radix, h, w])
+            }
         }
-        quote! {{
-            let t = #x;
-            let [n, channels, h, w] = t.dims();
-            t.reshape([n, #radix, channels / #radix, h, w]).sum_dim(1).reshape([n, channels / #radix, h, w])
-        }}
     }
 
     /// `[N, r*C, ...]` reshaped to `[N, r, C, ...]` (`out` is the output's

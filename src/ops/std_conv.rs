@@ -80,13 +80,13 @@ pub fn burn_forward(field: &TokenStream, x: &TokenStream, eps: f64) -> TokenStre
     quote! { std_conv(&#field, #x, #eps) }
 }
 
-/// Emitted once into a model that has a standardised conv. Training sees
+/// In the support module generated models share. Training sees
 /// the standardisation, so gradients flow through it as in timm.
 pub fn burn_support() -> TokenStream {
     quote! {
         /// A conv with weight standardisation (timm's `StdConv2d`): each output
         /// channel's filter at zero mean and unit (biased) variance.
-        fn std_conv(conv: &Conv2d, x: Tensor<4>, eps: f64) -> Tensor<4> {
+        pub fn std_conv(conv: &Conv2d, x: Tensor<4>, eps: f64) -> Tensor<4> {
             let w = conv.weight.val();
             let [o, i, kh, kw] = w.dims();
             let (var, mean) = w.reshape([o, i * kh * kw]).var_mean_bias(1);

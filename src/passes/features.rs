@@ -96,7 +96,7 @@ mod tests {
             let prog = Program::load_text(module, None, crate::stdlib::source(module).unwrap());
             let g = driver::compile(&prog, Select::Named(model)).unwrap().remove(0);
             let f = super::up_to_classifier(&g).unwrap();
-            crate::backend::burn::emit(&f, &prog.sources).unwrap_or_else(|e| panic!("{model}: {e}"));
+            crate::backend::burn::emit(&f, &prog).unwrap_or_else(|e| panic!("{model}: {e}"));
         }
     }
 }

@@ -7,9 +7,12 @@
 //! that differs between instances becomes a field, and `init` takes the
 //! construction values that differ as arguments.
 
+mod config;
 pub(crate) mod ops;
 pub(crate) mod plan;
 pub mod rustfmt;
+pub mod support;
+mod tidy;
 mod unify;
 
 use miette::Diagnostic;
@@ -18,6 +21,7 @@ use quote::{format_ident, quote};
 use thiserror::Error;
 
 use crate::ir::Graph;
+use crate::sema::Program;
 use crate::source::SourceMap;
 
 pub use plan::camel;
@@ -35,22 +39,16 @@ pub enum CodegenError {
 /// The pinned burn version the generated code is written against.
 pub const BURN_VERSION: &str = "0.22.0";
 
-/// Rust source of a burn module for the model.
-pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
-    let plan = plan::Plan::new(g)?;
-    let mut args = unify::InstanceArgs::default();
-    let mut items = Vec::new();
-    let mut uses_repeat = false;
-    for key in &plan.order {
-        let ty = &plan.types[key];
-        let unified = unify::unify(&plan, ty, &mut args)?;
-        uses_repeat |= unified.uses_repeat;
-        items.push(render_struct(&plan, ty, &unified, sources, key.starts_with("model:"))?);
-    }
-    let model = plan.type_name(crate::ir::ScopeId(0)).to_string();
-    let config = format_ident!("{}Config", model);
+/// Rust source of a burn module for the model, built from `prog`.
+pub fn emit(g: &Graph, prog: &Program) -> Result<String, CodegenError> {
+    let sources = &prog.sources;
+    let items = model_items(g, sources)?;
+    let config = config::infer(g, prog, &items, &|other| model_items(other, sources).ok());
+    let items = vec![config.items];
+    let model = plan::Plan::new(g)?.type_name(crate::ir::ScopeId(0)).to_string();
+    let config_name = format!("{model}Config");
+    let config_ident = format_ident!("{}", config_name);
     let model_ident = format_ident!("{}", model);
-    let out_rank = g.node(g.output).shape.rank();
     let input = g.node(g.input).shape.to_string();
     let output = g.node(g.output).shape.to_string();
     let counts = crate::passes::total_counts(g);
@@ -61,36 +59,9 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
         sources.describe_stable(g.span),
         counts.params,
     );
-    if let Some(features) = features_forward(g, &model_ident)? {
-        items.push(features);
-    }
-    let items_text = quote! { #(#items)* }.to_string();
-    let uses_repeat = uses_repeat && items_text.contains("repeat (");
-    let repeat_fn = if uses_repeat {
-        quote! {
-            /// `n` modules built by `f`: the repeated blocks of a stage.
-            fn repeat<M>(n: usize, f: impl FnMut() -> M) -> Vec<M> {
-                std::iter::repeat_with(f).take(n).collect()
-            }
-        }
-    } else {
-        quote! {}
-    };
-    // The support items of the ops that have one, once each, in order of
-    // first use.
-    let mut supports: Vec<(&str, TokenStream)> = Vec::new();
-    for &n in &g.order {
-        if let Some((name, item)) = g.node(n).op.burn_support()
-            && !supports.iter().any(|(s, _)| *s == name)
-        {
-            supports.push((name, item));
-        }
-    }
-    let support_items = supports.into_iter().map(|(_, item)| item);
-    let support_fns = quote! { #(#support_items)* };
-    let loader = loader(&model_ident);
+    let model_methods = support::model_methods(&model_ident);
     // Import exactly what the items use: the file compiles without warnings.
-    let used = quote! { #(#items)* #repeat_fn #support_fns }.to_string();
+    let used = quote! { #(#items)* }.to_string();
     let used = outside_strings(&used);
     let has = |name: &str| used.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == name);
     let pick = |names: &[&str]| -> Vec<proc_macro2::Ident> {
@@ -113,10 +84,21 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
         "PaddingConfig1d",
         "PaddingConfig2d",
     ]);
-    let mut imports = if has("Flag") {
-        quote! { use burn::module::{Flag, Module, Param}; use burn::prelude::*; }
-    } else {
-        quote! { use burn::module::Module; use burn::prelude::*; }
+    // The shared support module: always its loader (the model's load and save
+    // methods call it), and the helpers this model's layers call.
+    let support_mod = format_ident!("{}", support::MODULE);
+    let mut from_support = vec![quote! { self }];
+    let helpers = crate::ops::burn_support_items().into_iter().map(|(name, _)| name).chain(["repeat", "Numbered"]);
+    from_support.extend(helpers.filter(|n| has(n)).map(|n| {
+        let n = format_ident!("{}", n);
+        quote! { #n }
+    }));
+    let mut imports = quote! {
+        use std::path::Path;
+        use burn::module::Module;
+        use burn::prelude::*;
+        use super::#support_mod::{#(#from_support),*};
+        pub use super::#support_mod::LoadError;
     };
     if !conv.is_empty() {
         imports = quote! { #imports use burn::nn::conv::{#(#conv),*}; };
@@ -127,38 +109,101 @@ pub fn emit(g: &Graph, sources: &SourceMap) -> Result<String, CodegenError> {
     if !nn.is_empty() {
         imports = quote! { #imports use burn::nn::{#(#nn),*}; };
     }
-    let config_doc = format!(" Builds the model: `{config}::new().init(&device)`.");
+    let config_struct = config_struct(&config_ident, &model_ident, &config.fields, sources);
     let file = quote! {
 
         #imports
 
-        #[doc = #config_doc]
-        #[derive(Config, Debug)]
-        pub struct #config {}
-
-        impl #config {
-            /// A freshly initialised model on `device`.
-            pub fn init(&self, device: &Device) -> #model_ident {
-                #model_ident::init(device)
-            }
-        }
+        #config_struct
 
         #(#items)*
 
-        #loader
-        #repeat_fn
-        #support_fns
+        #model_methods
     };
-    let _ = out_rank;
     let mut parsed: syn::File = syn::parse2(file).map_err(|e| CodegenError::Unsupported {
         what: format!("its own output (generated code does not parse: {e})"),
         at: g.name.clone(),
     })?;
     forward_through_features(&mut parsed, &model);
+    tidy::merge_option_matches(&mut parsed);
+    tidy::optional_then(&mut parsed);
+    tidy::merge_impls(&mut parsed, &model);
+    config::thread(&mut parsed, &config_name);
     // A plain comment, not `//!`: the file then works as a module file and
     // through `include!` alike.
     let header: String = header.lines().map(|l| format!("//{l}\n")).collect();
     Ok(format!("{header}\n{}", prettyplease::unparse(&parsed)))
+}
+
+/// The model's structs and their impls (without the config, the imports and
+/// the loading methods).
+fn model_items(g: &Graph, sources: &SourceMap) -> Result<TokenStream, CodegenError> {
+    let plan = plan::Plan::new(g)?;
+    let mut args = unify::InstanceArgs::default();
+    let mut items = Vec::new();
+    for key in &plan.order {
+        let ty = &plan.types[key];
+        let unified = unify::unify(&plan, ty, &mut args)?;
+        items.push(render_struct(&plan, ty, &unified, sources, key.starts_with("model:"))?);
+    }
+    let model_ident = format_ident!("{}", plan.type_name(crate::ir::ScopeId(0)));
+    if let Some(features) = features_forward(g, &model_ident)? {
+        items.push(features);
+    }
+    Ok(quote! { #(#items)* })
+}
+
+/// The model's `Config`: its fields, the network's arguments that the code
+/// can take (see `config`), with the `.res` values as defaults.
+fn config_struct(
+    config: &proc_macro2::Ident,
+    model: &proc_macro2::Ident,
+    fields: &[config::Field],
+    sources: &SourceMap,
+) -> TokenStream {
+    let example = fields.iter().find(|f| f.arg.name == "classes").or(fields.first()).map_or(String::new(), |f| {
+        let value = match f.arg.value {
+            crate::ir::ArgValue::Int(i) => (i / 2).max(1).to_string(),
+            crate::ir::ArgValue::Float(x) => format!("{:?}", x / 2.0),
+            crate::ir::ArgValue::Bool(b) => (!b).to_string(),
+        };
+        format!(".with_{}({value})", f.arg.name)
+    });
+    let doc = format!(" Builds the model: `{config}::new(){example}.init(&device)`.");
+    let fields = fields.iter().map(|f| {
+        let name = format_ident!("{}", f.arg.name);
+        let (ty, default) = match f.arg.value {
+            crate::ir::ArgValue::Int(i) => (
+                quote! { usize },
+                TokenStream::from(proc_macro2::TokenTree::Literal(proc_macro2::Literal::u64_unsuffixed(i as u64))),
+            ),
+            crate::ir::ArgValue::Float(x) => (
+                quote! { f64 },
+                TokenStream::from(proc_macro2::TokenTree::Literal(proc_macro2::Literal::f64_unsuffixed(x))),
+            ),
+            crate::ir::ArgValue::Bool(b) => (quote! { bool }, quote! { #b }),
+        };
+        let doc = format!(" The network's `{}` ({}).", f.arg.name, sources.describe_stable(f.arg.span));
+        quote! {
+            #[doc = #doc]
+            #[config(default = #default)]
+            pub #name: #ty,
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Config, Debug)]
+        pub struct #config {
+            #(#fields)*
+        }
+
+        impl #config {
+            /// A freshly initialised model on `device`.
+            pub fn init(&self, device: &Device) -> #model {
+                #model::init(device)
+            }
+        }
+    }
 }
 
 /// `forward_features`: the model's forward pass up to the classifier's
@@ -257,155 +302,6 @@ fn outside_strings(code: &str) -> String {
     out
 }
 
-fn loader(model: &proc_macro2::Ident) -> TokenStream {
-    quote! {
-        /// Why a checkpoint did not load.
-        #[derive(Debug)]
-        #[allow(dead_code)]
-        pub enum LoadError {
-            /// The file could not be read or parsed.
-            Store(String),
-            /// Tensors the model needs that the file lacks.
-            Missing(Vec<String>),
-            /// Tensors in the file that the model has no place for
-            /// (BN's `num_batches_tracked` is expected and ignored).
-            Unused(Vec<String>),
-            /// Tensors that did not fit (shape or dtype).
-            Invalid(Vec<String>),
-        }
-
-        impl std::fmt::Display for LoadError {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                match self {
-                    LoadError::Store(e) => write!(f, "cannot read the checkpoint: {e}"),
-                    LoadError::Missing(k) => write!(f, "the checkpoint lacks {} tensors: {}", k.len(), k.join(", ")),
-                    LoadError::Unused(k) => write!(f, "the checkpoint has {} tensors the model does not: {}", k.len(), k.join(", ")),
-                    LoadError::Invalid(k) => write!(f, "{} tensors do not fit: {}", k.len(), k.join("; ")),
-                }
-            }
-        }
-
-        impl std::error::Error for LoadError {}
-
-        /// The missing, unused and misfit tensors of a load, as one error.
-        #[allow(dead_code)]
-        fn checked(result: burn::store::ApplyResult) -> Result<(), LoadError> {
-            if !result.errors.is_empty() {
-                return Err(LoadError::Invalid(result.errors.iter().map(misfit).collect()));
-            }
-            if !result.missing.is_empty() {
-                return Err(LoadError::Missing(result.missing.into_iter().map(|m| m.0).collect()));
-            }
-            let unused: Vec<String> =
-                result.unused.into_iter().filter(|k| !k.ends_with("num_batches_tracked")).collect();
-            if !unused.is_empty() {
-                return Err(LoadError::Unused(unused));
-            }
-            Ok(())
-        }
-
-        /// A tensor that did not fit, named by its PyTorch key and in
-        /// PyTorch's layout (burn keeps a norm's scale as `gamma` and a
-        /// linear weight transposed).
-        #[allow(dead_code)]
-        fn misfit(e: &burn::store::ApplyError) -> String {
-            use burn::store::ApplyError;
-            let key = |path: &str| match path.rsplit_once('.') {
-                Some((layer, "gamma")) => format!("{layer}.weight"),
-                Some((layer, "beta")) => format!("{layer}.bias"),
-                _ => path.to_string(),
-            };
-            match e {
-                ApplyError::ShapeMismatch { path, expected, found } => {
-                    let (mut want, mut got) = (expected.to_vec(), found.to_vec());
-                    if path.ends_with(".weight") && want.len() == 2 {
-                        want.reverse();
-                        got.reverse();
-                    }
-                    format!("`{}` has shape {got:?} where the model needs {want:?}", key(path))
-                }
-                ApplyError::DTypeMismatch { path, expected, found } => {
-                    format!("`{}` is {found:?} where the model needs {expected:?}", key(path))
-                }
-                ApplyError::AdapterError { path, message } | ApplyError::LoadError { path, message } => {
-                    format!("`{}`: {message}", key(path))
-                }
-            }
-        }
-
-        /// PyTorch's layout to burn's, then floats of any width to the
-        /// device's float type (a checkpoint saved in half precision).
-        #[allow(dead_code)]
-        fn from_pytorch(model: &impl burn::module::Module) -> burn::store::ChainAdapter {
-            use burn::store::{FloatCastAdapter, ModuleAdapter, PyTorchToBurnAdapter};
-            let float = model.devices().first().map_or(burn::tensor::DType::F32, |d| d.settings().float_dtype.into());
-            PyTorchToBurnAdapter.chain(FloatCastAdapter::to(float))
-        }
-
-        // A program uses the loaders it needs; the others are no reason to warn.
-        #[allow(dead_code)]
-        impl #model {
-            /// Loads a checkpoint with PyTorch names (torchvision or timm
-            /// `state_dict` keys) from safetensors or a `torch.save` file,
-            /// told apart by their first bytes; see the two loaders below.
-            pub fn load_pytorch(self, path: impl AsRef<std::path::Path>) -> Result<Self, LoadError> {
-                use std::io::Read;
-                let mut head = [0u8; 9];
-                let mut file = std::fs::File::open(path.as_ref()).map_err(|e| LoadError::Store(e.to_string()))?;
-                file.read_exact(&mut head).map_err(|e| LoadError::Store(e.to_string()))?;
-                // torch.save writes a zip archive (`PK`), or a bare pickle (0x80, then the protocol)
-                // before PyTorch 1.6. A safetensors file opens its JSON header at byte 8.
-                let pickle = head[0] == 0x80 && (2..=5).contains(&head[1]) && head[8] != b'{';
-                if head[..2] == *b"PK" || pickle {
-                    self.load_pytorch_pth(path)
-                } else {
-                    self.load_pytorch_safetensors(path)
-                }
-            }
-
-            /// Loads a safetensors checkpoint with PyTorch names, failing on
-            /// any missing or unused tensor; half-precision tensors are cast
-            /// to the device's float type.
-            pub fn load_pytorch_safetensors(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, LoadError> {
-                use burn::store::{ModuleSnapshot, SafetensorsStore};
-                let mut store = SafetensorsStore::from_file(path.as_ref().to_path_buf())
-                    .with_from_adapter(from_pytorch(&self))
-                    .validate(false)
-                    .allow_partial(true);
-                checked(self.load_from(&mut store).map_err(|e| LoadError::Store(e.to_string()))?)?;
-                Ok(self)
-            }
-
-            /// Loads a `torch.save` checkpoint (`.pth`/`.pt`), read by burn's
-            /// pickle reader, which runs nothing: a state dict, one wrapped as
-            /// `{"state_dict": ...}` or `{"model": ...}`, with or without
-            /// DataParallel's `module.` prefix.
-            pub fn load_pytorch_pth(mut self, path: impl AsRef<std::path::Path>) -> Result<Self, LoadError> {
-                use burn::store::{ModuleSnapshot, ModuleStore, PytorchStore};
-                let mut store = PytorchStore::from_file(path.as_ref().to_path_buf())
-                    .with_key_remapping(r"^(state_dict|model)\.", "")
-                    .with_key_remapping(r"^module\.", "")
-                    .map_indices_contiguous(false);
-                let tensors = store.get_all_tensors().map_err(|e| LoadError::Store(e.to_string()))?;
-                let tensors = tensors.values().cloned().collect();
-                let adapter = from_pytorch(&self);
-                checked(self.apply(tensors, None, Some(Box::new(adapter)), true))?;
-                Ok(self)
-            }
-
-            /// Saves the parameters and BN statistics as safetensors with PyTorch
-            /// names, replacing the file if there is one (periodic checkpoints).
-            pub fn save_pytorch_safetensors(&self, path: impl AsRef<std::path::Path>) -> Result<(), LoadError> {
-                use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
-                let mut store = SafetensorsStore::from_file(path.as_ref().to_path_buf())
-                    .with_to_adapter(BurnToPyTorchAdapter)
-                    .overwrite(true);
-                self.save_into(&mut store).map_err(|e| LoadError::Store(e.to_string()))
-            }
-        }
-    }
-}
-
 fn render_struct(
     plan: &plan::Plan<'_>,
     ty: &plan::StructType,
@@ -457,7 +353,12 @@ fn render_struct(
         (false, false) => quote! { #[allow(unused_variables)] },
         (false, true) => quote! { #[allow(unused_variables, clippy::too_many_arguments)] },
     };
-    let _ = is_model;
+    // A block's `forward` needs no doc line of its own; the model's says what it returns.
+    let forward_doc = if is_model {
+        quote! { #[doc = " The forward pass: the model's output."] }
+    } else {
+        quote! {}
+    };
     Ok(quote! {
         #[doc = #doc]
         #[derive(Module, Debug)]
@@ -472,7 +373,7 @@ fn render_struct(
                 Self { #(#inits)* }
             }
 
-            /// The forward pass.
+            #forward_doc
             pub fn forward(&self, x: Tensor<#in_rank>) -> Tensor<#out_rank> {
                 #body
             }

@@ -55,8 +55,32 @@ pub enum StepKind {
     FieldOp { path: Vec<String>, node: NodeIndex },
     /// `self.path.forward(x)` on a struct field.
     Call { path: Vec<String>, scope: ScopeId },
-    /// `for block in &self.path { x = block.forward(x) }`.
-    Loop { path: Vec<String>, scope: ScopeId },
+    /// `for block in &self.path { x = block.forward(x) }`; with `dense`, each
+    /// block's output is concatenated to its input instead.
+    /// With `run`, the blocks are the run's, named as the struct's own fields.
+    Loop { path: Vec<String>, scope: ScopeId, dense: Option<Dense>, run: Option<Run> },
+}
+
+/// Blocks of one template in a row, named `{prefix}{first}`, then
+/// `{prefix}{first + 1}` and so on among the struct's other fields (DPN's
+/// `conv3_1` .. `conv3_8`), each reading the one before: held as one
+/// `Numbered` field (`conv3`) that names its blocks as the struct's own in
+/// the checkpoint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    pub prefix: String,
+    pub first: usize,
+    pub members: Vec<ScopeId>,
+}
+
+/// A dense run (DenseNet's dense block): blocks named `{prefix}{first}`,
+/// `{prefix}{first + 1}`, ..., each reading the concatenation of the run's
+/// input and every earlier block's output, the run ending in the
+/// concatenation of all. Held as a `Numbered` list, which keeps the names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    pub prefix: String,
+    pub first: usize,
 }
 
 /// A struct type and its instances in the model.
@@ -163,8 +187,138 @@ impl<'g> Plan<'g> {
         match sc.kind {
             ScopeKind::Model => true,
             ScopeKind::Instance { .. } => s.0 == 0 || !(self.is_unlabelled_instance(s) || self.is_numbered(s)),
-            ScopeKind::Container => !self.is_numbered(s),
+            ScopeKind::Container => !self.is_numbered(s) && self.dense_run(s).is_none(),
         }
+    }
+
+    /// The scope as a dense run, when it is one (see [`Dense`]).
+    pub fn dense_run(&self, s: ScopeId) -> Option<Dense> {
+        let g = self.g;
+        if g.scope(s).kind != ScopeKind::Container {
+            return None;
+        }
+        let kids = self.flat_children(s);
+        let members: Vec<ScopeId> = kids
+            .iter()
+            .filter_map(|c| match c {
+                Child::Scope(m) => Some(*m),
+                Child::Node(_) => None,
+            })
+            .collect();
+        let concats: Vec<NodeIndex> = kids
+            .iter()
+            .filter_map(|c| match c {
+                Child::Node(n) => Some(*n),
+                Child::Scope(_) => None,
+            })
+            .collect();
+        if members.len() < 2
+            || concats.len() != members.len()
+            || concats.iter().any(|&n| !matches!(g.node(n).op, Op::Concat))
+        {
+            return None;
+        }
+        // Names: one prefix, numbers counting up by one.
+        let label = |m: ScopeId| last_part(&g.scope(m).path).to_string();
+        let first_label = label(members[0]);
+        let prefix = first_label.trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
+        let first: usize = first_label[prefix.len()..].parse().ok()?;
+        if prefix.is_empty() {
+            return None;
+        }
+        // One block template for all (so one struct type).
+        let template = |m: ScopeId| match &g.scope(m).kind {
+            ScopeKind::Instance { template } => Some(template.clone()),
+            _ => None,
+        };
+        for (k, &m) in members.iter().enumerate() {
+            if label(m) != format!("{prefix}{}", first + k)
+                || !self.is_struct_scope(m)
+                || template(m).is_none()
+                || template(m) != template(members[0])
+            {
+                return None;
+            }
+        }
+        // Data flow: block k reads concat k-1 (the run's input for the first),
+        // concat k joins the input and blocks 1..=k, in that order.
+        let (input, _) = self.boundary(members[0]).ok()?;
+        let mut joined = vec![input];
+        for (k, &m) in members.iter().enumerate() {
+            let (read, out) = self.boundary(m).ok()?;
+            let expected = if k == 0 { input } else { concats[k - 1] };
+            if read != expected {
+                return None;
+            }
+            joined.push(out);
+            if g.inputs(concats[k]) != joined {
+                return None;
+            }
+        }
+        (g.scope_output(s) == concats.last().copied()).then_some(Dense { prefix, first })
+    }
+
+    /// The runs among a struct scope's members (see [`Run`]), each with the
+    /// name of the field that holds it.
+    pub fn runs(&self, s: ScopeId) -> Vec<(String, Run)> {
+        let g = self.g;
+        let kids = self.flat_children(s);
+        let labels: Vec<String> = kids.iter().map(|c| self.label_of_child(c).to_string()).collect();
+        let split = |label: &str| -> Option<(String, usize)> {
+            let prefix = label.trim_end_matches(|c: char| c.is_ascii_digit());
+            let n = label[prefix.len()..].parse().ok()?;
+            (!prefix.is_empty()).then(|| (prefix.to_string(), n))
+        };
+        let template = |m: ScopeId| match &g.scope(m).kind {
+            ScopeKind::Instance { template } if self.is_struct_scope(m) => Some(template.clone()),
+            _ => None,
+        };
+        // Read only by the next block.
+        let feeds_only = |out: NodeIndex, next: ScopeId| {
+            let mut inside = Vec::new();
+            g.scope_nodes(next, &mut inside);
+            g.order.iter().filter(|&&n| g.inputs(n).contains(&out)).all(|n| inside.contains(n))
+        };
+        let mut runs = Vec::new();
+        let mut i = 0;
+        while i < kids.len() {
+            let (Child::Scope(m), Some((prefix, first))) = (kids[i], split(&labels[i])) else {
+                i += 1;
+                continue;
+            };
+            if template(m).is_none() {
+                i += 1;
+                continue;
+            }
+            let mut members = vec![m];
+            while let Some(&Child::Scope(next)) = kids.get(i + members.len()) {
+                let prev = *members.last().expect("a member");
+                let chained = match (self.boundary(prev), self.boundary(next)) {
+                    (Ok((_, out)), Ok((read, _))) => read == out && feeds_only(out, next),
+                    _ => false,
+                };
+                if labels[i + members.len()] != format!("{prefix}{}", first + members.len())
+                    || template(next) != template(m)
+                    || !chained
+                {
+                    break;
+                }
+                members.push(next);
+            }
+            let n = members.len();
+            let mut field = prefix.trim_end_matches('_').to_string();
+            while labels.contains(&field) || runs.iter().any(|(f, _): &(String, Run)| *f == field) {
+                field.push('_');
+            }
+            // A short run of plain names (a stem's `conv1` .. `conv3`) reads
+            // better as fields of their own.
+            let numbered_names = prefix.ends_with('_') || n >= 4;
+            if n >= 2 && numbered_names && !field.is_empty() && !field.starts_with(|c: char| c.is_ascii_digit()) {
+                runs.push((field, Run { prefix, first, members }));
+            }
+            i += n;
+        }
+        runs
     }
 
     fn assign_types(&mut self, s: ScopeId, parent_type: Option<&str>) {
@@ -309,6 +463,7 @@ impl<'g> Plan<'g> {
         // `drop_path`s of one block): each still needs a field of its own.
         let mut field_names: HashMap<String, usize> = HashMap::new();
         let mut external: Option<NodeIndex> = input;
+        let runs = if self.is_struct_scope(s) { self.runs(s) } else { Vec::new() };
         for &n in g.order.iter().filter(|n| inside.contains(n)) {
             if matches!(g.node(n).op, Op::Input) {
                 continue;
@@ -359,7 +514,31 @@ impl<'g> Plan<'g> {
                         continue;
                     }
                     let label = last_part(&g.scope(top).path).to_string();
-                    if self.is_struct_scope(top) {
+                    if let Some((field, run)) = runs.iter().find(|(_, r)| r.members.contains(&top)) {
+                        done_members.extend(run.members.iter().copied());
+                        let (inp, _) = self.boundary(run.members[0])?;
+                        let (_, out) = self.boundary(*run.members.last().expect("a member"))?;
+                        Step {
+                            key: field.clone(),
+                            kind: StepKind::Loop {
+                                path: vec![field.clone()],
+                                scope: top,
+                                dense: None,
+                                run: Some(run.clone()),
+                            },
+                            out,
+                            inputs: vec![inp],
+                        }
+                    } else if let Some(dense) = self.dense_run(top) {
+                        done_members.push(top);
+                        let (inp, out) = self.boundary(top)?;
+                        Step {
+                            key: label.clone(),
+                            kind: StepKind::Loop { path: vec![label], scope: top, dense: Some(dense), run: None },
+                            out,
+                            inputs: vec![inp],
+                        }
+                    } else if self.is_struct_scope(top) {
                         done_members.push(top);
                         self.member_step(vec![label], top, &inside)?
                     } else if self.stage_type(top).is_some() {
@@ -367,7 +546,7 @@ impl<'g> Plan<'g> {
                         let (inp, out) = self.boundary(top)?;
                         Step {
                             key: label.clone(),
-                            kind: StepKind::Loop { path: vec![label], scope: top },
+                            kind: StepKind::Loop { path: vec![label], scope: top, dense: None, run: None },
                             out,
                             inputs: vec![inp],
                         }
@@ -388,7 +567,12 @@ impl<'g> Plan<'g> {
                                     let (inp, out) = self.boundary(elem)?;
                                     Step {
                                         key: format!("{label}.{idx}"),
-                                        kind: StepKind::Loop { path: vec![label, idx], scope: elem },
+                                        kind: StepKind::Loop {
+                                            path: vec![label, idx],
+                                            scope: elem,
+                                            dense: None,
+                                            run: None,
+                                        },
                                         out,
                                         inputs: vec![inp],
                                     }

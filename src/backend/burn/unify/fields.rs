@@ -26,7 +26,9 @@ pub struct Layout {
     pub inline_names: HashMap<String, String>,
     /// Each field's name, type, builder and doc.
     pub built: Vec<(String, TokenStream, Build, String)>,
-    pub uses_repeat: bool,
+    /// A name for a block field's `init` argument: the field and the
+    /// block's own name for it (`se_fc1_out`).
+    pub arg_names: HashMap<Fact, String>,
 }
 
 const RUST_KEYWORDS: &[&str] = &[
@@ -132,12 +134,12 @@ pub fn lay_out(ctx: &Ctx<'_, '_>, args: &InstanceArgs) -> Result<Layout, Codegen
     }
 
     // Field types and construction facts.
-    let mut uses_repeat = false;
     let mut built: Vec<(String, TokenStream, Build, String)> = Vec::new();
+    let mut arg_names = HashMap::new();
     for fp in &fields {
         match &fp.whole {
             Some(entry) => {
-                let (ty_tokens, build, doc) = field_kind(ctx, args, entry, &fp.name, &mut facts, &mut uses_repeat)?;
+                let (ty_tokens, build, doc) = field_kind(ctx, args, entry, &fp.name, &mut facts, &mut arg_names)?;
                 let optional = entry.present.iter().any(|p| !p);
                 let (ty_tokens, build) =
                     wrap_optional(optional, &fp.name, ty_tokens, build, &mut facts, &entry.present);
@@ -153,7 +155,7 @@ pub fn lay_out(ctx: &Ctx<'_, '_>, args: &InstanceArgs) -> Result<Layout, Codegen
                     let fname = format!("{}.{idx}", fp.name);
                     match fp.elems.get(&idx) {
                         Some(entry) if is_module_step(progs, entry) => {
-                            let (t, b, _) = field_kind(ctx, args, entry, &fname, &mut facts, &mut uses_repeat)?;
+                            let (t, b, _) = field_kind(ctx, args, entry, &fname, &mut facts, &mut arg_names)?;
                             let optional = (0..n_inst).any(|i| tuple_present[i] && !entry.present[i]);
                             let (t, b) = wrap_optional(optional, &fname, t, b, &mut facts, &entry.present);
                             elem_tys.push(t);
@@ -178,7 +180,7 @@ pub fn lay_out(ctx: &Ctx<'_, '_>, args: &InstanceArgs) -> Result<Layout, Codegen
         }
     }
 
-    Ok(Layout { facts, fields, consts, inline_names, built, uses_repeat })
+    Ok(Layout { facts, fields, consts, inline_names, built, arg_names })
 }
 
 pub struct FieldPlan {
@@ -241,7 +243,7 @@ fn field_kind(
     entry: &FieldEntry,
     fname: &str,
     facts: &mut [Facts],
-    uses_repeat: &mut bool,
+    arg_names: &mut HashMap<Fact, String>,
 ) -> Result<(TokenStream, Build, String), CodegenError> {
     let (plan, progs, at) = (ctx.plan, &ctx.progs, ctx.at.as_str());
     let g = plan.g;
@@ -296,6 +298,9 @@ fn field_kind(
                     nargs = a.len();
                     for (j, v) in a.iter().enumerate() {
                         facts[i].insert(Fact::CallArg(fname.to_string(), j), v.clone());
+                        if let Some(name) = args.name(*sc, j) {
+                            arg_names.insert(Fact::CallArg(fname.to_string(), j), format!("{fname}_{name}"));
+                        }
                     }
                 }
             }
@@ -309,7 +314,7 @@ fn field_kind(
             });
             Ok((quote! { #ty_ident }, b, doc))
         }
-        StepKind::Loop { scope, .. } => {
+        StepKind::Loop { scope, dense, run, .. } => {
             let elems = |s: ScopeId| -> Vec<ScopeId> {
                 plan.flat_children(s)
                     .into_iter()
@@ -319,14 +324,18 @@ fn field_kind(
                     })
                     .collect()
             };
-            let tname = plan.type_name(elems(*scope)[0]).to_string();
+            let first_elem = |sc: ScopeId, r: &Option<crate::backend::burn::plan::Run>| match r {
+                Some(r) => r.members[0],
+                None => elems(sc)[0],
+            };
+            let tname = plan.type_name(first_elem(*scope, run)).to_string();
             let mut lens = Vec::new();
             for (i, s) in steps.iter().enumerate() {
                 if let Some(s) = s {
-                    let StepKind::Loop { scope: sc, .. } = &s.kind else {
+                    let StepKind::Loop { scope: sc, run: r, .. } = &s.kind else {
                         return Err(unsupported(format!("`{fname}` being different kinds of layer"), at));
                     };
-                    let es = elems(*sc);
+                    let es = r.as_ref().map_or_else(|| elems(*sc), |r| r.members.clone());
                     lens.push(es.len());
                     for (k, e) in es.into_iter().enumerate() {
                         if plan.type_name(e) != tname {
@@ -343,15 +352,50 @@ fn field_kind(
             let ident = format_ident!("{}", tname);
             let ty_ident = ident.clone();
             let prefix = fname.to_string();
-            *uses_repeat = true;
+            // A dense run keeps its blocks' names (`denselayer1`, ..) in a
+            // `Numbered`; a run among the struct's fields (`conv3_1`, ..) too,
+            // named as the struct's own.
+            let numbered: Option<(TokenStream, TokenStream)> = match (dense, run) {
+                (Some(d), _) => {
+                    let (name, first) = (&d.prefix, proc_macro2::Literal::usize_unsuffixed(d.first));
+                    Some((quote! { Numbered::new }, quote! { #name, #first }))
+                }
+                (None, Some(r)) => {
+                    let (name, first) = (&r.prefix, proc_macro2::Literal::usize_unsuffixed(r.first));
+                    Some((quote! { Numbered::in_parent }, quote! { #fname, #name, #first }))
+                }
+                (None, None) => None,
+            };
+            let vec_ty = match &numbered {
+                Some(_) => quote! { Numbered<#ty_ident> },
+                None => quote! { Vec<#ty_ident> },
+            };
             let stage_code = move |v: &dyn Fn(&Fact) -> TokenStream, len: usize, nargs: usize| {
                 let calls = (0..len).map(|k| {
                     let args = (0..nargs).map(|j| v(&Fact::StageArg { field: prefix.clone(), block: k, arg: j }));
                     quote! { #ident::init(device #(, #args)*) }
                 });
-                stage_init(calls.collect())
+                let blocks = stage_init(calls.collect());
+                match &numbered {
+                    Some((ctor, lead)) => quote! { #ctor(#lead, #blocks) },
+                    None => blocks,
+                }
             };
-            let doc = format!(" `{fname}`: a stage of `{tname}` blocks.");
+            let doc = match (dense, run) {
+                (Some(d), _) => format!(
+                    " `{fname}`: `{tname}` blocks named `{p}{}`, `{p}{}`, ..., each reading all before it.",
+                    d.first,
+                    d.first + 1,
+                    p = d.prefix,
+                ),
+                (None, Some(r)) => format!(
+                    " `{fname}`: `{tname}` blocks, `{p}{}`, `{p}{}`, ... in the checkpoint as this struct's own.",
+                    r.first,
+                    r.first + 1,
+                    p = r.prefix,
+                ),
+                (None, None) => format!(" `{fname}`: a stage of `{tname}` blocks."),
+            };
             if lens.iter().any(|l| *l != len) {
                 // Stages of different lengths: the caller builds the blocks.
                 let mut k = 0;
@@ -360,25 +404,25 @@ fn field_kind(
                         let f = facts[i].clone();
                         let lit = |fact: &Fact| f.get(fact).map_or_else(|| quote! { 0 }, Lit::tokens);
                         let n = args
-                            .of(elems(match &s.as_ref().expect("some").kind {
-                                StepKind::Loop { scope, .. } => *scope,
+                            .of(match &s.as_ref().expect("some").kind {
+                                StepKind::Loop { scope, run, .. } => first_elem(*scope, run),
                                 _ => unreachable!("loop"),
-                            })[0])
+                            })
                             .len();
                         let code = stage_code(&lit, lens[k], n);
                         facts[i].retain(|key, _| !matches!(key, Fact::StageArg { field, .. } if field == fname));
-                        let built = Lit::Code { tokens: code, ty: quote! { Vec<#ty_ident> } };
+                        let built = Lit::Code { tokens: code, ty: vec_ty.clone() };
                         facts[i].insert(Fact::Stage(fname.to_string()), built);
                         k += 1;
                     }
                 }
                 let stage = Fact::Stage(fname.to_string());
                 let b: Build = Box::new(move |v, _| v(&stage));
-                return Ok((quote! { Vec<#ty_ident> }, b, doc));
+                return Ok((vec_ty, b, doc));
             }
-            let nargs = args.of(elems(*scope)[0]).len();
+            let nargs = args.of(first_elem(*scope, run)).len();
             let b: Build = Box::new(move |v, _| stage_code(v, len, nargs));
-            Ok((quote! { Vec<#ty_ident> }, b, doc))
+            Ok((vec_ty, b, doc))
         }
         StepKind::Inline(_) => unreachable!("inline steps are not fields"),
     }

@@ -35,7 +35,9 @@ pub fn forward(ctx: &Ctx<'_, '_>, w: &Wiring, layout: &Layout) -> Result<(TokenS
     let mut var_names: HashMap<Ref, proc_macro2::Ident> = HashMap::new();
     var_names.insert(Ref::Input, format_ident!("x"));
     // The module's free functions are not shadowed by a value of that name.
+    // Locals must not shadow the support module's helpers they call.
     let mut taken: Vec<String> = vec!["x".into(), "drop_path".into(), "repeat".into()];
+    taken.extend(crate::ops::burn_support_items().into_iter().map(|(name, _)| name.to_string()));
     let mut body: Vec<(proc_macro2::Ident, TokenStream)> = Vec::new();
     let rep_inst = |key: &str| ctx.representative(key);
     for key in order {
@@ -110,19 +112,26 @@ pub fn forward(ctx: &Ctx<'_, '_>, w: &Wiring, layout: &Layout) -> Result<(TokenS
                 access(fields, progs, path, key, |m| op.emit_forward(&m, &a0), &none_tok)
             }
             StepKind::Call { path, .. } => access(fields, progs, path, key, |m| quote! { #m.forward(#a0) }, &none_tok),
-            StepKind::Loop { path, .. } => access(
+            StepKind::Loop { path, dense: None, .. } => access(
+                fields,
+                progs,
+                path,
+                key,
+                |m| quote! { #m.iter().fold(#a0, |t, block| block.forward(t)) },
+                &none_tok,
+            ),
+            StepKind::Loop { path, dense: Some(_), .. } => access(
                 fields,
                 progs,
                 path,
                 key,
                 |m| {
-                    quote! {{
-                        let mut t = #a0;
-                        for block in #m.iter() {
-                            t = block.forward(t);
-                        }
-                        t
-                    }}
+                    quote! {
+                        #m.iter().fold(#a0, |t, block| {
+                            let new = block.forward(t.clone());
+                            Tensor::cat(vec![t, new], 1)
+                        })
+                    }
                 },
                 &none_tok,
             ),

@@ -41,17 +41,21 @@ pub struct Unified {
     pub forward: TokenStream,
     pub in_rank: usize,
     pub out_rank: usize,
-    pub uses_repeat: bool,
 }
 
 /// The `init` arguments of each block instance unified so far, for the
 /// struct types that build it (types are unified callees first).
 #[derive(Default)]
-pub struct InstanceArgs(HashMap<ScopeId, Vec<Lit>>);
+pub struct InstanceArgs(HashMap<ScopeId, Vec<Lit>>, HashMap<ScopeId, Vec<String>>);
 
 impl InstanceArgs {
     fn of(&self, s: ScopeId) -> &[Lit] {
         self.0.get(&s).map_or(&[], Vec::as_slice)
+    }
+
+    /// The name of the block's `j`th `init` argument.
+    fn name(&self, s: ScopeId, j: usize) -> Option<&str> {
+        self.1.get(&s).and_then(|n| n.get(j)).map(String::as_str)
     }
 }
 
@@ -66,10 +70,11 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType, args: &mut InstanceArgs) -> Resul
     let params = params::params(&ctx, &layout);
     for (i, &s) in ty.instances.iter().enumerate() {
         args.0.insert(s, params.values.iter().map(|col| col[i].clone()).collect());
+        args.1.insert(s, params.params.iter().map(|p| p.name.clone()).collect());
     }
     let fields = params.fields(&mut layout);
     let (forward, in_rank, out_rank) = forward::forward(&ctx, &wiring, &layout)?;
-    Ok(Unified { fields, params: params.params, forward, in_rank, out_rank, uses_repeat: layout.uses_repeat })
+    Ok(Unified { fields, params: params.params, forward, in_rank, out_rank })
 }
 
 /// An identifier from a name: `layer1.0` gives `layer1_0`.

@@ -104,11 +104,54 @@ pub fn params(ctx: &Ctx<'_, '_>, layout: &Layout) -> Params {
             fact_expr.insert(name.clone(), quote! { #id * #k });
             continue;
         }
+        // A multiple or a fraction of one of the block's own arguments that is
+        // not an `init` argument yet (`planes * 4`, `planes / 2`): that argument
+        // becomes one, by its `.res` name, and the fact is derived from it.
+        let derived = is_int
+            .then(|| {
+                block_args.iter().filter(|(n, _)| !params.iter().any(|p| p.name == *n)).find_map(|(n, vals)| {
+                    let fits = |f: &dyn Fn(i64) -> Option<i64>| {
+                        as_ints.iter().zip(vals).all(|(a, v)| a.is_none_or(|a| *v != i64::MIN && f(*v) == Some(a)))
+                    };
+                    let times = (2..=8i64).find(|k| fits(&|v| v.checked_mul(*k)));
+                    let over = (2..=8i64).find(|k| fits(&|v| (v % k == 0).then_some(v / k)));
+                    match (times, over) {
+                        (Some(k), _) => Some((n.clone(), vals.clone(), true, k)),
+                        (None, Some(k)) => Some((n.clone(), vals.clone(), false, k)),
+                        _ => None,
+                    }
+                })
+            })
+            .flatten();
+        if let Some((arg, vals, times, k)) = derived {
+            let full: Vec<Lit> = vals.iter().map(|&v| Lit::Usize(v.max(0) as u64)).collect();
+            params.push(Param { name: arg.clone(), ty: quote! { usize } });
+            param_cols.push((full.iter().map(Lit::key).collect(), arg.clone()));
+            param_values.push(full);
+            let id = format_ident!("{}", arg);
+            let k = proc_macro2::Literal::u64_unsuffixed(k as u64);
+            fact_expr.insert(
+                name.clone(),
+                if times {
+                    quote! { #id * #k }
+                } else {
+                    quote! { #id / #k }
+                },
+            );
+            continue;
+        }
         let mut pname = block_args
             .iter()
             .find(|(_, vals)| is_int && as_ints.iter().zip(vals).all(|(a, b)| a.is_none_or(|a| a == *b)))
             .map(|(n, _)| n.clone())
-            .unwrap_or_else(|| sanitize(&name.text()));
+            .unwrap_or_else(|| {
+                // An op constant goes by its own name (`slice_start`).
+                let text = match name {
+                    Fact::Const(c) => c.clone(),
+                    other => other.text(),
+                };
+                sanitize(layout.arg_names.get(name).unwrap_or(&text))
+            });
         while params.iter().any(|p| p.name == pname) || pname == "device" {
             pname.push('_');
         }
