@@ -58,10 +58,18 @@ fn main() {
             entry(&out, &mut index, &mut entries, &module, &g, &small, prog, &test_input);
         }
     }
+    // The support module every model reaches as `super::resc_support`.
+    let support = out.join(resc::backend::burn::support::FILE);
+    std::fs::write(&support, resc::backend::burn::support::emit()).expect("write the support module");
+    writeln!(index, "#[path = {:?}]\npub mod {};", support.display().to_string(), resc::backend::burn::support::MODULE)
+        .unwrap();
     writeln!(index, "\n/// Every generated model.\npub const MODELS: &[Entry] = &[\n{entries}];").unwrap();
     std::fs::write(out.join("models.rs"), index).expect("write index");
     println!("cargo::rerun-if-changed=build.rs");
 }
+
+/// The models the tests use by name.
+const PUBLIC: &[&str] = &["resnet18", "resnet20", "resnet32", "resnet110_sd", "resnetv2_50"];
 
 fn res_files(dir: &std::path::Path) -> Vec<PathBuf> {
     let files = resc::testing::files_with_extension(dir, "res");
@@ -81,7 +89,7 @@ fn entry(
     prog: &Program,
     test_input: &[u64],
 ) {
-    let code = resc::backend::burn::emit(g, &prog.sources).unwrap_or_else(|e| panic!("{}: {e}", g.name));
+    let code = resc::backend::burn::emit(g, prog).unwrap_or_else(|e| panic!("{}: {e}", g.name));
     let file = out.join(format!("{module}.rs"));
     std::fs::write(&file, code).expect("write generated model");
     let counts = resc::passes::total_counts(g);
@@ -95,7 +103,11 @@ fn entry(
     // A 1x1-conv head leaves [N, C, 1, 1]: flattened, as PyTorch's heads do
     // (and any other rank-4 output, as its test shape says).
     let run = if out_shape.len() == 4 { "self.forward(x).flatten::<2>(1, 3)" } else { "self.forward(x)" };
-    writeln!(index, "#[path = {:?}]\npub mod {module};", file.display().to_string()).unwrap();
+    // Private, as in a user's binary crate, so that anything generated that
+    // the crate does not use is a warning (clippy runs with -D warnings);
+    // public only where the tests reach into a model.
+    let vis = if PUBLIC.contains(&module) { "pub " } else { "" };
+    writeln!(index, "#[path = {:?}]\n{vis}mod {module};", file.display().to_string()).unwrap();
     writeln!(
         index,
         "impl crate::Net for {module}::{ty} {{\n    fn run(&self, x: burn::prelude::Tensor<4>) -> burn::prelude::Tensor<2> {{ {run} }}\n    fn state_elements(&self) -> usize {{ burn::module::Module::num_params(self) }}\n}}",

@@ -43,7 +43,7 @@ fn safetensors_round_trip_with_pytorch_names() {
     let path = tmp("resnet20.safetensors");
     model.save_pytorch_safetensors(&path).expect("save");
     let fresh = resnet20::Resnet20Config::new().init(&device);
-    let loaded = fresh.load_pytorch_safetensors(&path).expect("load");
+    let loaded = fresh.load_pytorch(&path).expect("load");
     let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
     let (a, b) = (model.forward(x.clone()), loaded.forward(x));
     let diff = (a - b).abs().max().into_scalar::<f32>();
@@ -57,12 +57,12 @@ fn loader_reports_missing_and_unused_tensors() {
     // resnet32 has two more blocks per stage than resnet20.
     let big = tmp("resnet32.safetensors");
     resnet32::Resnet32Config::new().init(&device).save_pytorch_safetensors(&big).expect("save");
-    let err = resnet20::Resnet20Config::new().init(&device).load_pytorch_safetensors(&big).expect_err("extra tensors");
+    let err = resnet20::Resnet20Config::new().init(&device).load_pytorch(&big).expect_err("extra tensors");
     let msg = err.to_string();
     assert!(msg.contains("layer1.3.conv1.weight"), "{msg}");
     let small = tmp("resnet20-small.safetensors");
     resnet20::Resnet20Config::new().init(&device).save_pytorch_safetensors(&small).expect("save");
-    let err = resnet32::Resnet32Config::new().init(&device).load_pytorch_safetensors(&small).expect_err("missing");
+    let err = resnet32::Resnet32Config::new().init(&device).load_pytorch(&small).expect_err("missing");
     assert!(matches!(err, resnet32::LoadError::Missing(_)), "{err}");
     std::fs::remove_file(&big).ok();
     std::fs::remove_file(&small).ok();
@@ -118,7 +118,7 @@ fn a_training_step_lowers_the_loss() {
 
 #[test]
 fn drop_path_drops_at_the_scheduled_rate_in_training_only() {
-    use resnet110_sd::DropPath;
+    use burn_models::resc_support::DropPath;
     let train = Device::flex().autodiff();
     let x = Tensor::<4>::ones([4000, 1, 1, 1], &train);
     // Paper convention: per-sample draws, scaled at test time.
@@ -174,7 +174,7 @@ fn saving_twice_to_one_path_overwrites() {
     a.save_pytorch_safetensors(&path).expect("first save");
     let b = resnet20::Resnet20Config::new().init(&device);
     b.save_pytorch_safetensors(&path).expect("second save to the same path");
-    let loaded = resnet20::Resnet20Config::new().init(&device).load_pytorch_safetensors(&path).expect("load");
+    let loaded = resnet20::Resnet20Config::new().init(&device).load_pytorch(&path).expect("load");
     let x = Tensor::<4>::random([1, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
     let diff = (b.forward(x.clone()) - loaded.forward(x)).abs().max().into_scalar::<f32>();
     assert_eq!(diff, 0.0, "the file holds the second model");

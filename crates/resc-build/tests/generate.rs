@@ -22,7 +22,14 @@ fn writes_each_model_and_names_every_file_read() {
     std::fs::create_dir_all(&out).unwrap();
     let config = Config::new().base_dir(&dir).out_dir(&out).model("net.res", "my_net").stdlib_model("resnet18");
     let done = config.generate().unwrap_or_else(|(e, _)| panic!("{e}"));
-    assert_eq!(done.files, vec![out.join("my_net.rs"), out.join("resnet18.rs")]);
+    let written = ["my_net.rs", "resnet18.rs", "resc_support.rs", "resc_models.rs"].map(|f| out.join(f));
+    assert_eq!(done.files, written);
+    // The index declares each model and the support module they reach as `super::resc_support`.
+    let index = std::fs::read_to_string(out.join("resc_models.rs")).unwrap();
+    for m in ["resc_support", "my_net", "resnet18"] {
+        assert!(index.contains(&format!("pub mod {m} {{\n    include!(\"{m}.rs\");")), "{index}");
+    }
+    assert!(std::fs::read_to_string(out.join("resc_support.rs")).unwrap().contains("pub enum LoadError"));
     let sources: Vec<&Path> = done.sources.iter().map(PathBuf::as_path).collect();
     assert_eq!(sources, vec![dir.join("net.res").as_path(), dir.join("blocks.res").as_path()]);
     let code = std::fs::read_to_string(out.join("my_net.rs")).unwrap();
