@@ -113,10 +113,9 @@ fn merge_in(block: &mut syn::Block) {
         let last = run.pop().expect("a run");
         let mut lets: Vec<syn::Stmt> = Vec::new();
         let mut tail = last.some;
-        for (k, l) in run.iter().enumerate() {
+        for l in &run {
             let (var, some) = (&l.var, &l.some);
             lets.push(syn::parse_quote! { let #var = #some; });
-            let _ = k;
         }
         // A value read once in the arm no longer needs the clone that its
         // `None` arm's use forced.
