@@ -139,9 +139,10 @@ fn burn_snapshots() {
 /// Every standard-library and example model generates burn code (the
 /// burn-models crate compiles and runs it; this keeps the generator's own
 /// test fast and free of burn). Each standard-library model's file, as a user
-/// gets it (rustfmt's default layout), stays under 400 lines, and a deeper
-/// variant of a model is no longer than the shallower one; the counts are
-/// printed (`cargo test --test golden line_counts -- --nocapture`).
+/// gets it (rustfmt's default layout, which a second rustfmt leaves alone),
+/// stays under 400 lines, and a deeper variant of a model is no longer than
+/// the shallower one; the counts are printed (`cargo test --test golden
+/// line_counts -- --nocapture`).
 #[test]
 fn every_model_generates_burn_code_and_line_counts() {
     let stdlib: Vec<resc::sema::Program> = resc::stdlib::NAMES
@@ -161,6 +162,9 @@ fn every_model_generates_burn_code_and_line_counts() {
             assert!(code.contains("#[derive(Module, Debug)]"), "{}", g.name);
             if is_stdlib {
                 let formatted = resc::backend::burn::rustfmt::format(&code).expect("rustfmt is installed");
+                // What a user's `cargo fmt --check` does to the file resc wrote.
+                let again = resc::backend::burn::rustfmt::format(&formatted).expect("rustfmt");
+                assert!(again == formatted, "{}: a second rustfmt changes the generated file", g.name);
                 lines.insert(g.name.clone(), formatted.lines().count());
             }
         }
@@ -200,4 +204,49 @@ fn keywords_can_be_labels() {
     assert_eq!(find("layer2.0.shortcut.0.weight"), Some(vec![32, 16, 1, 1]));
     assert_eq!(find("layer3.0.shortcut.1.running_var"), Some(vec![64]));
     assert_eq!(find("layer1.0.shortcut.0.weight"), None, "stride 1 and equal channels: no projection");
+}
+
+/// Every struct's `init` signature in a model's generated code, by struct.
+fn init_signatures(code: &str) -> std::collections::BTreeMap<String, String> {
+    use quote::ToTokens;
+    let file = syn::parse_file(code).expect("generated code parses");
+    let mut out = std::collections::BTreeMap::new();
+    for item in file.items {
+        let syn::Item::Impl(imp) = item else { continue };
+        for it in &imp.items {
+            if let syn::ImplItem::Fn(f) = it
+                && f.sig.ident == "init"
+            {
+                let ty = imp.self_ty.to_token_stream().to_string();
+                out.insert(ty, f.sig.inputs.to_token_stream().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// A block's `init` takes the same arguments whatever the hyperparameters:
+/// with `reduction: 8` every SE block is 8 wide, a constant drop-path rate is
+/// the same in every block, and still the signatures match the defaults'.
+#[test]
+fn init_signatures_do_not_change_with_hyperparameters() {
+    let path = Path::new("examples/burn_train/res/preact_se20.res");
+    let source = std::fs::read_to_string(path).expect("the example model");
+    let generate = |text: &str| {
+        let prog = resc::sema::Program::load_text("preact_se20.res", None, text);
+        let g = driver::compile(&prog, Select::Named("preact_se20")).unwrap_or_else(|d| panic!("{d:?}")).remove(0);
+        init_signatures(&resc::backend::burn::emit(&g, &prog).expect("generates"))
+    };
+    let base = generate(&source);
+    assert!(base.len() >= 3, "{base:?}");
+    let variants = [
+        ("reduction: int = 4", "reduction: int = 8"),
+        ("with drop_path(linear(0.9))", "with drop_path(constant(0.9))"),
+        ("preact_se_cifar(3)", "preact_se_cifar(3, width: 8)"),
+    ];
+    for (from, to) in variants {
+        assert!(source.contains(from), "the example no longer has `{from}`");
+        let changed = generate(&source.replace(from, to));
+        assert_eq!(changed, base, "with `{to}`");
+    }
 }

@@ -83,6 +83,9 @@ pub fn emit(g: &Graph, prog: &Program) -> Result<String, CodegenError> {
         "LinearConfig",
         "PaddingConfig1d",
         "PaddingConfig2d",
+        "Relu",
+        "Sigmoid",
+        "Tanh",
     ]);
     // The shared support module: always its loader (the model's load and save
     // methods call it), and the helpers this model's layers call.
@@ -94,7 +97,6 @@ pub fn emit(g: &Graph, prog: &Program) -> Result<String, CodegenError> {
         quote! { #n }
     }));
     let mut imports = quote! {
-        use std::path::Path;
         use burn::module::Module;
         use burn::prelude::*;
         use super::#support_mod::{#(#from_support),*};

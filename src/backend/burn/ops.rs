@@ -61,6 +61,11 @@ impl Lit {
     }
 }
 
+/// The builder values a hyperparameter sets: channel counts (`width`,
+/// `reduction`, `growth`) and rates (`drop_rate`, drop-path survival).
+/// Kernel sizes, strides and the like are the architecture's own.
+pub const TUNABLE_FACTS: &[&str] = &["in", "out", "channels", "p", "survival"];
+
 /// The values a module field is built from, named.
 pub fn builder_facts(op: &Op) -> Vec<(&'static str, Lit)> {
     match op.burn_form() {

@@ -105,6 +105,56 @@ fn last_part(path: &str) -> &str {
     path.rsplit('.').next().unwrap_or(path)
 }
 
+/// The type names a generated file imports or refers to: burn's modules and
+/// their configs, the support module's, and the prelude's.
+const RESERVED_TYPE_NAMES: &[&str] = &[
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "AvgPool2dConfig",
+    "BatchNorm",
+    "BatchNormConfig",
+    "Bool",
+    "Box",
+    "Config",
+    "Conv1d",
+    "Conv1dConfig",
+    "Conv2d",
+    "Conv2dConfig",
+    "Device",
+    "DropPath",
+    "Dropout",
+    "DropoutConfig",
+    "Err",
+    "GroupNorm",
+    "GroupNormConfig",
+    "Identity",
+    "Int",
+    "LayerNorm",
+    "LayerNormConfig",
+    "Linear",
+    "LinearConfig",
+    "LoadError",
+    "MaxPool2d",
+    "MaxPool2dConfig",
+    "Module",
+    "None",
+    "Numbered",
+    "Ok",
+    "Option",
+    "PaddingConfig1d",
+    "PaddingConfig2d",
+    "Param",
+    "Relu",
+    "Result",
+    "Self",
+    "Sigmoid",
+    "Some",
+    "String",
+    "Tanh",
+    "Tensor",
+    "Vec",
+];
+
 pub fn camel(name: &str) -> String {
     let mut out = String::new();
     let mut up = true;
@@ -365,7 +415,8 @@ impl<'g> Plan<'g> {
 
     /// Names, and an order where each type follows the types of its fields.
     fn order_types(&mut self) {
-        let mut used: HashMap<String, usize> = HashMap::new();
+        // A block never takes a name the generated file already uses.
+        let mut used: HashMap<String, usize> = RESERVED_TYPE_NAMES.iter().map(|n| (n.to_string(), 1)).collect();
         let keys: Vec<String> = self.types.keys().cloned().collect();
         // Model first so its name wins; then blocks, then groups.
         let mut sorted = keys.clone();

@@ -331,13 +331,13 @@ pub fn model_methods(model: &proc_macro2::Ident) -> TokenStream {
             /// Loads a checkpoint with PyTorch names (torchvision or timm
             /// `state_dict` keys), safetensors or `torch.save`, told apart by
             /// their first bytes (`resc_support` has a loader for each).
-            pub fn load_pytorch(self, path: impl AsRef<Path>) -> Result<Self, LoadError> {
+            pub fn load_pytorch(self, path: impl AsRef<std::path::Path>) -> Result<Self, LoadError> {
                 resc_support::load_pytorch(self, path.as_ref())
             }
 
             /// Saves the parameters and BN statistics as safetensors with
             /// PyTorch names, replacing the file if there is one.
-            pub fn save_pytorch_safetensors(&self, path: impl AsRef<Path>) -> Result<(), LoadError> {
+            pub fn save_pytorch_safetensors(&self, path: impl AsRef<std::path::Path>) -> Result<(), LoadError> {
                 resc_support::save_pytorch_safetensors(self, path.as_ref())
             }
         }

@@ -67,6 +67,12 @@ pub trait Elementwise {
     /// literal, or a field where instances differ).
     fn burn(&self, x: &TokenStream, c: &dyn Fn(&str) -> TokenStream) -> TokenStream;
 
+    /// burn's module for it, where one exists with no settings (`Relu`): it
+    /// stands in a numbered list where PyTorch's `nn.Sequential` holds one.
+    fn burn_module(&self) -> Option<&'static str> {
+        None
+    }
+
     /// ONNX nodes (opset 17) computing it from `x`; returns the output name,
     /// `name` for the last node.
     fn onnx(&self, p: &mut GraphParts, x: &str, name: &str) -> String;

@@ -24,6 +24,9 @@ impl Elementwise for Relu {
     fn burn(&self, x: &TokenStream, _: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         burn_fn("relu", x)
     }
+    fn burn_module(&self) -> Option<&'static str> {
+        Some("Relu")
+    }
     fn onnx(&self, p: &mut GraphParts, x: &str, name: &str) -> String {
         p.node("Relu", &[x], vec![], name)
     }

@@ -20,6 +20,9 @@ impl Elementwise for Sigmoid {
     fn burn(&self, x: &TokenStream, _: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         burn_fn("sigmoid", x)
     }
+    fn burn_module(&self) -> Option<&'static str> {
+        Some("Sigmoid")
+    }
     fn onnx(&self, p: &mut GraphParts, x: &str, name: &str) -> String {
         p.node("Sigmoid", &[x], vec![], name)
     }

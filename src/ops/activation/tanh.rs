@@ -20,6 +20,9 @@ impl Elementwise for Tanh {
     fn burn(&self, x: &TokenStream, _: &dyn Fn(&str) -> TokenStream) -> TokenStream {
         burn_fn("tanh", x)
     }
+    fn burn_module(&self) -> Option<&'static str> {
+        Some("Tanh")
+    }
     fn onnx(&self, p: &mut GraphParts, x: &str, name: &str) -> String {
         p.node("Tanh", &[x], vec![], name)
     }

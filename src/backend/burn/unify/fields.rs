@@ -2,7 +2,7 @@
 //! them, optional where some instances lack them), the op constants that
 //! differ, and the facts each instance builds them from.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use petgraph::stable_graph::NodeIndex;
 use proc_macro2::TokenStream;
@@ -29,6 +29,20 @@ pub struct Layout {
     /// A name for a block field's `init` argument: the field and the
     /// block's own name for it (`se_fc1_out`).
     pub arg_names: HashMap<Fact, String>,
+    /// The facts a hyperparameter sets (channel counts and rates, and block
+    /// arguments that carry one): `init` takes them even where every
+    /// instance agrees, so that its signature does not change with them.
+    pub tunable: HashSet<Fact>,
+    /// The inline steps held as burn modules in a numbered list (`conv1.2`
+    /// a `Relu`): `forward` calls the element.
+    pub module_inline: HashSet<String>,
+}
+
+/// What `field_kind` learns about the facts beyond their values.
+#[derive(Default)]
+struct FactInfo {
+    arg_names: HashMap<Fact, String>,
+    tunable: HashSet<Fact>,
 }
 
 const RUST_KEYWORDS: &[&str] = &[
@@ -135,11 +149,12 @@ pub fn lay_out(ctx: &Ctx<'_, '_>, args: &InstanceArgs) -> Result<Layout, Codegen
 
     // Field types and construction facts.
     let mut built: Vec<(String, TokenStream, Build, String)> = Vec::new();
-    let mut arg_names = HashMap::new();
+    let mut info = FactInfo::default();
+    let mut module_inline = HashSet::new();
     for fp in &fields {
         match &fp.whole {
             Some(entry) => {
-                let (ty_tokens, build, doc) = field_kind(ctx, args, entry, &fp.name, &mut facts, &mut arg_names)?;
+                let (ty_tokens, build, doc) = field_kind(ctx, args, entry, &fp.name, &mut facts, &mut info)?;
                 let optional = entry.present.iter().any(|p| !p);
                 let (ty_tokens, build) =
                     wrap_optional(optional, &fp.name, ty_tokens, build, &mut facts, &entry.present);
@@ -155,11 +170,22 @@ pub fn lay_out(ctx: &Ctx<'_, '_>, args: &InstanceArgs) -> Result<Layout, Codegen
                     let fname = format!("{}.{idx}", fp.name);
                     match fp.elems.get(&idx) {
                         Some(entry) if is_module_step(progs, entry) => {
-                            let (t, b, _) = field_kind(ctx, args, entry, &fname, &mut facts, &mut arg_names)?;
+                            let (t, b, _) = field_kind(ctx, args, entry, &fname, &mut facts, &mut info)?;
                             let optional = (0..n_inst).any(|i| tuple_present[i] && !entry.present[i]);
                             let (t, b) = wrap_optional(optional, &fname, t, b, &mut facts, &entry.present);
                             elem_tys.push(t);
                             elem_builds.push(b);
+                        }
+                        // An activation between the modules is one of burn's
+                        // where it has one, as in PyTorch's `nn.Sequential`.
+                        Some(entry)
+                            if let Some(m) = activation_module(ctx, entry)
+                                && (0..n_inst).all(|i| entry.present[i] || !tuple_present[i]) =>
+                        {
+                            let m = format_ident!("{}", m);
+                            elem_tys.push(quote! { #m });
+                            elem_builds.push(Box::new(move |_, _| quote! { #m::new() }));
+                            module_inline.insert(entry.key.clone());
                         }
                         _ => {
                             elem_tys.push(quote! { Identity });
@@ -180,7 +206,16 @@ pub fn lay_out(ctx: &Ctx<'_, '_>, args: &InstanceArgs) -> Result<Layout, Codegen
         }
     }
 
-    Ok(Layout { facts, fields, consts, inline_names, built, arg_names })
+    Ok(Layout {
+        facts,
+        fields,
+        consts,
+        inline_names,
+        built,
+        arg_names: info.arg_names,
+        tunable: info.tunable,
+        module_inline,
+    })
 }
 
 pub struct FieldPlan {
@@ -200,6 +235,20 @@ pub struct ConstField {
 }
 
 pub type Build = Box<dyn Fn(&dyn Fn(&Fact) -> TokenStream, &dyn Fn(&Fact) -> Option<Lit>) -> TokenStream>;
+
+/// burn's module for an inline activation step with no settings.
+fn activation_module(ctx: &Ctx<'_, '_>, entry: &FieldEntry) -> Option<&'static str> {
+    let g = ctx.plan.g;
+    let mut modules = ctx.progs.iter().flat_map(|p| &p.1).filter(|s| s.key == entry.key).map(|s| match s.kind {
+        StepKind::Inline(node) => match &g.node(node).op {
+            crate::ir::Op::Act(a) => a.def().burn_module(),
+            _ => None,
+        },
+        _ => None,
+    });
+    let first = modules.next()??;
+    modules.all(|m| m == Some(first)).then_some(first)
+}
 
 fn is_module_step(progs: &[(NodeIndex, Vec<Step>)], entry: &FieldEntry) -> bool {
     progs.iter().flat_map(|p| &p.1).any(|s| s.key == entry.key && !matches!(s.kind, StepKind::Inline(_)))
@@ -243,7 +292,7 @@ fn field_kind(
     entry: &FieldEntry,
     fname: &str,
     facts: &mut [Facts],
-    arg_names: &mut HashMap<Fact, String>,
+    info: &mut FactInfo,
 ) -> Result<(TokenStream, Build, String), CodegenError> {
     let (plan, progs, at) = (ctx.plan, &ctx.progs, ctx.at.as_str());
     let g = plan.g;
@@ -261,7 +310,11 @@ fn field_kind(
                         return Err(unsupported(format!("`{fname}` being different kinds of layer"), at));
                     }
                     for (k, v) in ops::builder_facts(&g.node(*n).op) {
-                        facts[i].insert(Fact::Builder(fname.to_string(), k.to_string()), v);
+                        let fact = Fact::Builder(fname.to_string(), k.to_string());
+                        if ops::TUNABLE_FACTS.contains(&k) {
+                            info.tunable.insert(fact.clone());
+                        }
+                        facts[i].insert(fact, v);
                     }
                 }
             }
@@ -297,10 +350,14 @@ fn field_kind(
                     let a = args.of(*sc);
                     nargs = a.len();
                     for (j, v) in a.iter().enumerate() {
-                        facts[i].insert(Fact::CallArg(fname.to_string(), j), v.clone());
+                        let fact = Fact::CallArg(fname.to_string(), j);
                         if let Some(name) = args.name(*sc, j) {
-                            arg_names.insert(Fact::CallArg(fname.to_string(), j), format!("{fname}_{name}"));
+                            info.arg_names.insert(fact.clone(), format!("{fname}_{name}"));
                         }
+                        if args.tunable(*sc, j) {
+                            info.tunable.insert(fact.clone());
+                        }
+                        facts[i].insert(fact, v.clone());
                     }
                 }
             }
@@ -343,6 +400,9 @@ fn field_kind(
                         }
                         for (j, a) in args.of(e).iter().enumerate() {
                             let fact = Fact::StageArg { field: fname.to_string(), block: k, arg: j };
+                            if args.tunable(e, j) {
+                                info.tunable.insert(fact.clone());
+                            }
                             facts[i].insert(fact, a.clone());
                         }
                     }

@@ -85,6 +85,10 @@ pub fn forward(ctx: &Ctx<'_, '_>, w: &Wiring, layout: &Layout) -> Result<(TokenS
             None => a0.clone(),
         };
         let expr = match &step.kind {
+            StepKind::Inline(_) if layout.module_inline.contains(key.as_str()) => {
+                let path: Vec<String> = key.split('.').map(str::to_string).collect();
+                access(fields, progs, &path, key, |m| quote! { #m.forward(#a0) }, &none_tok)
+            }
             StepKind::Inline(node) => {
                 let base = inline_names[key].clone();
                 let c = |cname: &str| -> TokenStream {

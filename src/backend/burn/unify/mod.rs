@@ -46,7 +46,7 @@ pub struct Unified {
 /// The `init` arguments of each block instance unified so far, for the
 /// struct types that build it (types are unified callees first).
 #[derive(Default)]
-pub struct InstanceArgs(HashMap<ScopeId, Vec<Lit>>, HashMap<ScopeId, Vec<String>>);
+pub struct InstanceArgs(HashMap<ScopeId, Vec<Lit>>, HashMap<ScopeId, Vec<String>>, HashMap<ScopeId, Vec<bool>>);
 
 impl InstanceArgs {
     fn of(&self, s: ScopeId) -> &[Lit] {
@@ -56,6 +56,11 @@ impl InstanceArgs {
     /// The name of the block's `j`th `init` argument.
     fn name(&self, s: ScopeId, j: usize) -> Option<&str> {
         self.1.get(&s).and_then(|n| n.get(j)).map(String::as_str)
+    }
+
+    /// Whether the block's `j`th `init` argument is set by a hyperparameter.
+    fn tunable(&self, s: ScopeId, j: usize) -> bool {
+        self.2.get(&s).and_then(|t| t.get(j)).copied().unwrap_or(false)
     }
 }
 
@@ -71,6 +76,7 @@ pub fn unify(plan: &Plan<'_>, ty: &StructType, args: &mut InstanceArgs) -> Resul
     for (i, &s) in ty.instances.iter().enumerate() {
         args.0.insert(s, params.values.iter().map(|col| col[i].clone()).collect());
         args.1.insert(s, params.params.iter().map(|p| p.name.clone()).collect());
+        args.2.insert(s, params.tunable.clone());
     }
     let fields = params.fields(&mut layout);
     let (forward, in_rank, out_rank) = forward::forward(&ctx, &wiring, &layout)?;

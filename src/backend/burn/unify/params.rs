@@ -17,6 +17,8 @@ pub struct Params {
     pub params: Vec<Param>,
     /// Per argument, its value in each instance.
     pub values: Vec<Vec<Lit>>,
+    /// Per argument, whether a hyperparameter sets it.
+    pub tunable: Vec<bool>,
     /// The argument a fact is.
     fact_param: HashMap<Fact, String>,
     /// The expression a fact is (`planes * 4`).
@@ -40,6 +42,12 @@ pub fn params(ctx: &Ctx<'_, '_>, layout: &Layout) -> Params {
     let mut params: Vec<Param> = Vec::new();
     let mut param_cols: Vec<(Vec<String>, String)> = Vec::new();
     let mut param_values: Vec<Vec<Lit>> = Vec::new();
+    let mut param_tunable: Vec<bool> = Vec::new();
+    // A value a hyperparameter sets stays an argument where all instances
+    // agree, so that the signature does not depend on the setting (with
+    // `reduction: 8` every SE block is 8 wide). One instance has nothing to
+    // vary against, and the model's own struct takes its config instead.
+    let keeps_agreed = ty.instances.len() >= 2;
     let mut fact_param: HashMap<Fact, String> = HashMap::new();
     let mut fact_expr: HashMap<Fact, TokenStream> = HashMap::new();
     let block_args: Vec<(String, Vec<i64>)> = {
@@ -63,12 +71,15 @@ pub fn params(ctx: &Ctx<'_, '_>, layout: &Layout) -> Params {
     for name in &names {
         let col: Vec<Option<Lit>> = facts.iter().map(|f| f.get(name).cloned()).collect();
         let Some(first) = col.iter().flatten().next().cloned() else { continue };
-        if col.iter().flatten().all(|v| *v == first) {
+        let tunable = layout.tunable.contains(name);
+        let agreed = col.iter().flatten().all(|v| *v == first);
+        if agreed && !(keeps_agreed && tunable) {
             continue;
         }
         let keys: Vec<Option<String>> = col.iter().map(|v| v.as_ref().map(Lit::key)).collect();
-        if let Some((_, p)) = param_cols.iter().find(|(k, _)| compatible(&keys, k)) {
-            fact_param.insert(name.clone(), p.clone());
+        if let Some(at) = param_cols.iter().position(|(k, _)| compatible(&keys, k)) {
+            fact_param.insert(name.clone(), param_cols[at].1.clone());
+            param_tunable[at] |= tunable;
             continue;
         }
         let filler = |v: &Option<Lit>| {
@@ -82,9 +93,10 @@ pub fn params(ctx: &Ctx<'_, '_>, layout: &Layout) -> Params {
         let full: Vec<Lit> = col.iter().map(filler).collect();
         let as_ints: Vec<Option<i64>> =
             col.iter().map(|v| if let Some(Lit::Usize(u)) = v { Some(*u as i64) } else { None }).collect();
-        let is_int = matches!(first, Lit::Usize(_));
+        // Where all instances agree, a fit to a block argument is a coincidence.
+        let is_int = matches!(first, Lit::Usize(_)) && !agreed;
         // A multiple of an argument already taken reads as `planes * 4`.
-        let multiple = params.iter().zip(&param_values).find_map(|(p, vals)| {
+        let multiple = params.iter().zip(&param_values).enumerate().find_map(|(at, (p, vals))| {
             if !is_int || !block_args.iter().any(|(n, _)| *n == p.name) {
                 return None;
             }
@@ -96,9 +108,10 @@ pub fn params(ctx: &Ctx<'_, '_>, layout: &Layout) -> Params {
                         _ => false,
                     })
                 })
-                .map(|k| (p.name.clone(), k))
+                .map(|k| (at, p.name.clone(), k))
         });
-        if let Some((base, k)) = multiple {
+        if let Some((at, base, k)) = multiple {
+            param_tunable[at] |= tunable;
             let id = format_ident!("{}", base);
             let k = proc_macro2::Literal::u64_unsuffixed(k);
             fact_expr.insert(name.clone(), quote! { #id * #k });
@@ -128,6 +141,7 @@ pub fn params(ctx: &Ctx<'_, '_>, layout: &Layout) -> Params {
             params.push(Param { name: arg.clone(), ty: quote! { usize } });
             param_cols.push((full.iter().map(Lit::key).collect(), arg.clone()));
             param_values.push(full);
+            param_tunable.push(tunable);
             let id = format_ident!("{}", arg);
             let k = proc_macro2::Literal::u64_unsuffixed(k as u64);
             fact_expr.insert(
@@ -158,9 +172,10 @@ pub fn params(ctx: &Ctx<'_, '_>, layout: &Layout) -> Params {
         params.push(Param { name: pname.clone(), ty: first.rust_type() });
         param_cols.push((full.iter().map(Lit::key).collect(), pname.clone()));
         param_values.push(full);
+        param_tunable.push(tunable);
         fact_param.insert(name.clone(), pname);
     }
-    Params { params, values: param_values, fact_param, fact_expr }
+    Params { params, values: param_values, tunable: param_tunable, fact_param, fact_expr }
 }
 
 impl Params {
