@@ -42,10 +42,9 @@ pub const BURN_VERSION: &str = "0.22.0";
 /// Rust source of a burn module for the model, built from `prog`.
 pub fn emit(g: &Graph, prog: &Program) -> Result<String, CodegenError> {
     let sources = &prog.sources;
-    let items = model_items(g, sources)?;
-    let config = config::infer(g, prog, &items, &|other| model_items(other, sources).ok());
+    let (items, model) = model_items(g, sources)?;
+    let config = config::infer(g, prog, &items, &|other| model_items(other, sources).ok().map(|(items, _)| items));
     let items = vec![config.items];
-    let model = plan::Plan::new(g)?.type_name(crate::ir::ScopeId(0)).to_string();
     let config_name = format!("{model}Config");
     let config_ident = format_ident!("{}", config_name);
     let model_ident = format_ident!("{}", model);
@@ -138,8 +137,8 @@ pub fn emit(g: &Graph, prog: &Program) -> Result<String, CodegenError> {
 }
 
 /// The model's structs and their impls (without the config, the imports and
-/// the loading methods).
-fn model_items(g: &Graph, sources: &SourceMap) -> Result<TokenStream, CodegenError> {
+/// the loading methods), and the model's type name.
+fn model_items(g: &Graph, sources: &SourceMap) -> Result<(TokenStream, String), CodegenError> {
     let plan = plan::Plan::new(g)?;
     let mut args = unify::InstanceArgs::default();
     let mut items = Vec::new();
@@ -148,11 +147,11 @@ fn model_items(g: &Graph, sources: &SourceMap) -> Result<TokenStream, CodegenErr
         let unified = unify::unify(&plan, ty, &mut args)?;
         items.push(render_struct(&plan, ty, &unified, sources, key.starts_with("model:"))?);
     }
-    let model_ident = format_ident!("{}", plan.type_name(crate::ir::ScopeId(0)));
-    if let Some(features) = features_forward(g, &model_ident)? {
+    let model = plan.type_name(crate::ir::ScopeId(0)).to_string();
+    if let Some(features) = features_forward(g, &format_ident!("{}", model))? {
         items.push(features);
     }
-    Ok(quote! { #(#items)* })
+    Ok((quote! { #(#items)* }, model))
 }
 
 /// The model's `Config`: its fields, the network's arguments that the code
