@@ -50,8 +50,11 @@ pub struct RunArgs {
     /// No batch-norm folding: each batch norm runs as an affine stage, fused or not (for comparison).
     #[arg(long)]
     no_fold: bool,
+    /// No Winograd: stride-1 3x3 convolutions run as GEMMs like the others (for comparison).
+    #[arg(long)]
+    no_winograd: bool,
     /// Run the slow, plain reference interpreter instead of the engine.
-    #[arg(long, conflicts_with_all = ["bench", "no_fuse", "no_fold"])]
+    #[arg(long, conflicts_with_all = ["bench", "no_fuse", "no_fold", "no_winograd"])]
     reference: bool,
 }
 
@@ -82,7 +85,12 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     }
     let (shape, data) = (&input.shape, &input.data);
     let weights = weights(&a, &g)?;
-    let mut options = engine::Options { fuse: !a.no_fuse, fold_bn: !(a.no_fuse || a.no_fold), ..Default::default() };
+    let mut options = engine::Options {
+        fuse: !a.no_fuse,
+        fold_bn: !(a.no_fuse || a.no_fold),
+        winograd: !a.no_winograd,
+        ..Default::default()
+    };
     if let Some(t) = a.threads {
         if t == 0 || t > 1024 {
             return Err(could_not_run(RunError::Threads(t)));
@@ -113,7 +121,7 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let name = eng.graph().name.clone();
     let (kernels, fused_steps) = eng.kernel_counts();
     let mut out = format!(
-        "{name}: {shape:?} -> {:?} in {:.1} ms ({} steps, {kernels} compiled kernels for {fused_steps} fused steps, JIT {:.1} ms, {threads} threads{})\n",
+        "{name}: {shape:?} -> {:?} in {:.1} ms ({} steps, {kernels} compiled kernels for {fused_steps} fused steps, JIT {:.1} ms, {threads} threads{}{})\n",
         y.shape,
         ms(first),
         eng.steps(),
@@ -122,7 +130,8 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             (true, _) => ", fusion off",
             (false, true) => ", BN folding off",
             (false, false) => "",
-        }
+        },
+        if a.no_winograd { ", Winograd off" } else { "" }
     );
     out += &match &top {
         Some(t) => t.render(eng.graph(), &y.shape, &y.data, &input.names),

@@ -193,14 +193,25 @@ fn agree(module: &str, model: &str, input: [usize; 4]) {
     let weights = fixture_weights(&at);
     let x = resc::weights::synthetic_input(input.iter().product());
     let want = interp::run(&at, &weights, &Tensor::new(input.to_vec(), x.clone())).unwrap();
-    for (fuse, fold_bn, threads) in [(true, true, 2), (false, true, 1), (true, false, 1), (false, false, 2)] {
+    // Each switch on and off across the four runs: fusion, folding, one and
+    // two threads, Winograd, and the portable kernels (forced).
+    let runs = [
+        (true, true, 2, true, false),
+        (false, true, 1, true, true),
+        (true, false, 1, false, false),
+        (false, false, 2, true, true),
+    ];
+    for (fuse, fold_bn, threads, winograd, portable) in runs {
         // The engine compiles the model at its declared size and runs any size.
         let g = stdlib_graph(module, model, None);
-        let options = engine::Options { fuse, fold_bn, threads, ..Default::default() };
+        let options = engine::Options { fuse, fold_bn, threads, winograd, portable, ..Default::default() };
         let mut e = Engine::new(g, weights.clone(), options).unwrap();
         let y = e.run(&x, &input).unwrap();
         assert_eq!(y.shape, want.shape, "{model}");
-        assert_close(&format!("{model} (fuse {fuse}, fold {fold_bn}, {threads} threads)"), &y.data, &want.data, 1e-4);
+        let what = format!(
+            "{model} (fuse {fuse}, fold {fold_bn}, {threads} threads, winograd {winograd}, portable {portable})"
+        );
+        assert_close(&what, &y.data, &want.data, 1e-4);
         // A second run reuses the plan and gives the same.
         assert_eq!(e.run(&x, &input).unwrap(), y, "{model} run twice");
     }

@@ -17,6 +17,7 @@ pub struct Ctx<'a> {
     pub jit: &'a Table,
     pub dims: &'a [i64],
     pub threads: usize,
+    pub isa: raw::Isa,
 }
 
 impl Ctx<'_> {
@@ -66,7 +67,12 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
     let (y, ins) = raw::split(arena, out, &reads);
     let (oc, oh, ow) = cx.chw(step.out);
     match &step.kind {
-        Kind::Conv { x, conv, weight } => {
+        Kind::Conv { x, conv, weight, winograd: true } => {
+            let pad = (conv.padding[0] as usize, conv.padding[1] as usize);
+            let u = &cx.l.weights[*weight];
+            super::winograd::conv(cx.isa, ins[0], cx.chw(*x), pad, u, oc, y, (oh, ow), cx.threads);
+        }
+        Kind::Conv { x, conv, weight, winograd: false } => {
             let (c, h, w) = cx.chw(*x);
             conv2d(cx, ins[0], (c, h, w), conv, &cx.l.weights[*weight], y, (oh, ow), scratch);
         }

@@ -33,6 +33,8 @@ pub enum Kind {
         x: usize,
         conv: Conv2d,
         weight: usize,
+        /// Runs as Winograd's F(2x2, 3x3); `weight` holds the transformed filters.
+        winograd: bool,
     },
     Linear {
         x: usize,
@@ -162,9 +164,10 @@ impl Step {
         let fused =
             if self.epilogue.is_some() && !matches!(self.kind, Kind::Elementwise { .. }) { " (+fused)" } else { "" };
         let base = match &self.kind {
-            Kind::Conv { conv, .. } => {
+            Kind::Conv { conv, winograd, .. } => {
                 let g = if conv.groups > 1 { " grouped" } else { "" };
-                format!("conv {}x{}{g}", conv.kernel[0], conv.kernel[1])
+                let w = if *winograd { " winograd" } else { "" };
+                format!("conv {}x{}{g}{w}", conv.kernel[0], conv.kernel[1])
             }
             Kind::Linear { .. } => "linear".into(),
             Kind::Elementwise { .. } => {
@@ -349,8 +352,16 @@ impl Ctx<'_> {
 /// measured against), except that a batch norm right after a conv is still
 /// folded into it while `fold_bn` is on. `fold_bn` off keeps every batch norm
 /// as an affine stage: in the conv's epilogue with fusion on, a step of its
-/// own with fusion off. Both off: one pass per op.
-pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn: bool) -> Result<Lowered, WeightError> {
+/// own with fusion off. Both off: one pass per op. `winograd` runs the
+/// convolutions that suit it as Winograd's F(2x2, 3x3), their filters
+/// transformed here, after any folding.
+pub fn lower(
+    g: &Graph,
+    weights: HashMap<String, Vec<f32>>,
+    fuse: bool,
+    fold_bn: bool,
+    winograd: bool,
+) -> Result<Lowered, WeightError> {
     let order = &g.order;
     let pos: HashMap<NodeIndex, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
     for item in crate::passes::state(g) {
@@ -447,6 +458,17 @@ pub fn lower(g: &Graph, weights: HashMap<String, Vec<f32>>, fuse: bool, fold_bn:
     // A fused step runs where its last member was: an add in the chain may
     // read a value computed after the chain's conv.
     steps.sort_by_key(|s| s.out);
+    if winograd {
+        for s in &mut steps {
+            if let Kind::Conv { conv, weight, winograd, .. } = &mut s.kind
+                && super::winograd::suits(conv)
+            {
+                let (k, c) = (conv.out_channels as usize, conv.in_channels as usize);
+                cx.store[*weight] = super::winograd::transform_filters(&cx.store[*weight], k, c);
+                *winograd = true;
+            }
+        }
+    }
     let input = cx.pos[&g.input];
     let output = resolve(&alias, output);
     Ok(Lowered { steps, alias, weights: cx.store, input, output })

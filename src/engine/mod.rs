@@ -12,6 +12,7 @@ pub mod memory;
 pub mod raw;
 pub mod shapecheck;
 mod unary;
+mod winograd;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -31,6 +32,12 @@ pub struct Options {
     /// time, with fusion on or off. Off: every batch norm is an affine stage
     /// (in the conv's epilogue with fusion on, a pass of its own without).
     pub fold_bn: bool,
+    /// Run stride-1 3x3 convolutions as Winograd's F(2x2, 3x3) (off: every
+    /// convolution by im2col or shifted GEMMs).
+    pub winograd: bool,
+    /// The engine's own kernels in plain Rust even where the CPU has AVX2
+    /// and FMA (for testing the path other CPUs take).
+    pub portable: bool,
     pub threads: usize,
     /// Largest arena plus scratch, in bytes.
     pub memory_limit: u64,
@@ -41,6 +48,8 @@ impl Default for Options {
         Options {
             fuse: true,
             fold_bn: true,
+            winograd: true,
+            portable: false,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             memory_limit: 8 << 30,
         }
@@ -137,7 +146,7 @@ impl Engine {
     /// Lowers `g`, takes `weights` (state_dict names; consumed, so nothing is
     /// held twice), and compiles the shape check and kernels.
     pub fn new(g: Graph, weights: HashMap<String, Vec<f32>>, options: Options) -> Result<Engine, EngineError> {
-        let lowered = lower::lower(&g, weights, options.fuse, options.fold_bn)?;
+        let lowered = lower::lower(&g, weights, options.fuse, options.fold_bn, options.winograd)?;
         let check = shapecheck::build(&g);
         let start = Instant::now();
         let mut j = jit::Jit::new().map_err(EngineError::Jit)?;
@@ -251,7 +260,8 @@ impl Engine {
             let per = input_view.len;
             self.arena[input_view.sample(s)].copy_from_slice(&input[s * per..(s + 1) * per]);
         }
-        let cx = exec::Ctx { l, plan, jit: &self.jit, dims, threads: self.options.threads.max(1) };
+        let isa = raw::Isa::detect(self.options.portable);
+        let cx = exec::Ctx { l, plan, jit: &self.jit, dims, threads: self.options.threads.max(1), isa };
         let arena = &mut self.arena;
         let scratch = &mut self.scratch;
         let profile = &mut self.profile;

@@ -311,3 +311,151 @@ pub fn gemm_taps(
         run(0);
     }
 }
+
+/// A rectangle of a `[planes][rows][row_len]` tensor, planes by rows, that
+/// one task of [`par_rects`] may write.
+pub struct Rect<'a> {
+    base: *mut f32,
+    planes: Range<usize>,
+    rows: Range<usize>,
+    row_len: usize,
+    plane_len: usize,
+    _tensor: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+impl Rect<'_> {
+    pub fn planes(&self) -> Range<usize> {
+        self.planes.clone()
+    }
+    pub fn rows(&self) -> Range<usize> {
+        self.rows.clone()
+    }
+    /// Row `r` of plane `p`; both must lie in this rectangle.
+    pub fn row(&mut self, p: usize, r: usize) -> &mut [f32] {
+        assert!(self.planes.contains(&p) && self.rows.contains(&r), "a row of this rectangle");
+        // SAFETY: `p` and `r` lie in this rectangle (checked just above), the
+        // tensor holds every row (checked in `par_rects`), and no other
+        // rectangle of the same call covers this row; `&mut self` keeps the
+        // row unique within this task.
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(p * self.plane_len + r * self.row_len), self.row_len) }
+    }
+}
+
+/// Runs `f` in parallel on each rectangle of the grid that `plane_cuts` and
+/// `row_cuts` (ascending, from 0 to `planes` and to `rows`) cut the tensor
+/// `y` into: for outputs whose tasks own rows of every plane, which
+/// `par_chunks_mut` cannot hand out.
+pub fn par_rects(
+    y: &mut [f32],
+    (planes, rows, row_len): (usize, usize, usize),
+    plane_cuts: &[usize],
+    row_cuts: &[usize],
+    f: impl Fn(&mut Rect) + Sync,
+) {
+    assert!(y.len() >= planes * rows * row_len, "the tensor holds every row");
+    for (cuts, end) in [(plane_cuts, planes), (row_cuts, rows)] {
+        assert!(cuts.first() == Some(&0) && cuts.last() == Some(&end), "cuts span the axis");
+        assert!(cuts.windows(2).all(|w| w[0] <= w[1]), "cuts ascend");
+    }
+    let addr = y.as_mut_ptr() as usize;
+    let plane_len = rows * row_len;
+    let cells: Vec<(Range<usize>, Range<usize>)> = plane_cuts
+        .windows(2)
+        .flat_map(|p| row_cuts.windows(2).map(move |r| (p[0]..p[1], r[0]..r[1])))
+        .filter(|(p, r)| !p.is_empty() && !r.is_empty())
+        .collect();
+    use rayon::prelude::*;
+    cells.into_par_iter().for_each(|(planes, rows)| {
+        let mut rect =
+            Rect { base: addr as *mut f32, planes, rows, row_len, plane_len, _tensor: std::marker::PhantomData };
+        f(&mut rect);
+    });
+}
+
+/// Rows of a packed-A panel and columns of a packed-B panel: the register
+/// tile of [`tile`] (6 x 16: twelve 8-wide accumulators of the 16 AVX2 registers).
+pub const MR: usize = 6;
+pub const NR: usize = 16;
+
+/// The instruction set the engine's own kernels use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Avx2Fma,
+    /// Plain Rust, on every CPU (and forced for testing).
+    Portable,
+}
+
+impl Isa {
+    /// The best this CPU runs, or `Portable` when asked.
+    pub fn detect(force_portable: bool) -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        if !force_portable && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return Isa::Avx2Fma;
+        }
+        let _ = force_portable;
+        Isa::Portable
+    }
+}
+
+/// One register tile: `c[r * c_rs + j] (+)= Σ_p a[p * MR + r] * b[p * NR + j]`
+/// for every r < MR and j < NR, with `a` a packed panel of MR rows and `b`
+/// one of NR columns, both `kc` deep. `accumulate` adds to `c`; otherwise
+/// `c` is overwritten.
+pub fn tile(isa: Isa, kc: usize, a: &[f32], b: &[f32], c: &mut [f32], c_rs: usize, accumulate: bool) {
+    assert!(a.len() >= kc * MR && b.len() >= kc * NR, "packed panels hold kc steps");
+    assert!(c_rs >= NR && c.len() >= (MR - 1) * c_rs + NR, "the tile lies in c");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2Fma` comes only from `detect`, which checked
+        // the CPU; lengths are checked above, and the kernel reads kc * MR
+        // of `a`, kc * NR of `b`, and touches MR rows of NR in `c`.
+        Isa::Avx2Fma => unsafe { tile_avx2(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), c_rs, accumulate) },
+        _ => tile_portable(kc, a, b, c, c_rs, accumulate),
+    }
+}
+
+fn tile_portable(kc: usize, a: &[f32], b: &[f32], c: &mut [f32], c_rs: usize, accumulate: bool) {
+    let mut acc = [[0f32; NR]; MR];
+    for (ap, bp) in a[..kc * MR].chunks_exact(MR).zip(b[..kc * NR].chunks_exact(NR)) {
+        for (row, &av) in acc.iter_mut().zip(ap) {
+            for (s, &bv) in row.iter_mut().zip(bp) {
+                *s = av.mul_add(bv, *s);
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        let out = &mut c[r * c_rs..r * c_rs + NR];
+        if accumulate {
+            out.iter_mut().zip(row).for_each(|(o, v)| *o += v);
+        } else {
+            out.copy_from_slice(row);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2(kc: usize, a: *const f32, b: *const f32, c: *mut f32, c_rs: usize, accumulate: bool) {
+    use std::arch::x86_64::*;
+    // SAFETY (whole body): the caller checked every offset read or written.
+    unsafe {
+        let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+        for p in 0..kc {
+            let b0 = _mm256_loadu_ps(b.add(p * NR));
+            let b1 = _mm256_loadu_ps(b.add(p * NR + 8));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_broadcast_ss(&*a.add(p * MR + r));
+                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            let out = c.add(r * c_rs);
+            for (h, v) in row.iter().enumerate() {
+                let at = out.add(8 * h);
+                let v = if accumulate { _mm256_add_ps(*v, _mm256_loadu_ps(at)) } else { *v };
+                _mm256_storeu_ps(at, v);
+            }
+        }
+    }
+}

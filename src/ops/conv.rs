@@ -227,7 +227,7 @@ impl OpDef for Conv2d {
             weight = super::std_conv::standardise(&weight, self.out_channels as usize, eps);
         }
         let weight = n.keep(weight);
-        let mut s = n.step(Kind::Conv { x: n.ins[0], conv: self.clone(), weight });
+        let mut s = n.step(Kind::Conv { x: n.ins[0], conv: self.clone(), weight, winograd: false });
         if self.bias {
             let b = n.take_kept("bias")?;
             s.epilogue = Some(Epilogue::bias(b));

@@ -1,0 +1,353 @@
+//! Winograd's F(2x2, 3x3) for stride-1 3x3 convolutions (Lavin and Gray,
+//! 2015): a 2x2 tile of outputs comes from a 4x4 tile of input in 16
+//! multiplies per pair of input and output channels instead of 36. The
+//! filters are transformed once, at load time; per run, the input tiles are
+//! transformed, multiplied as 16 GEMMs (one per position in the 4x4 tile,
+//! over all tiles at once) and transformed back. Each task takes a band of
+//! tile rows small enough that its GEMM operands stay in the core's L2
+//! cache, and, when there are too few bands to share, a part of the output
+//! channels.
+//!
+//! The transforms (B, G, A of the paper):
+//! - input  `V = Bᵀ d B`, `Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`;
+//! - filter `U = G g Gᵀ`, `G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]`;
+//! - output `Y = Aᵀ M A`, `Aᵀ = [1 1 1 0; 0 1 -1 -1]`.
+
+use std::cell::RefCell;
+
+use super::raw::{self, Isa, MR, NR};
+use crate::ir::op::Conv2d;
+
+/// Whether a convolution runs here: 3x3, stride 1, no dilation, one group,
+/// and channels enough on both sides for the transforms to pay (below 16,
+/// measured, im2col wins).
+pub fn suits(conv: &Conv2d) -> bool {
+    conv.kernel == [3, 3]
+        && conv.stride == [1, 1]
+        && conv.dilation == [1, 1]
+        && conv.groups == 1
+        && conv.in_channels >= 16
+        && conv.out_channels >= 16
+}
+
+/// Filters `[K][C][3][3]` as 16 matrices `U = G g Gᵀ` of K x C, each
+/// packed for [`raw::tile`]: panels of MR output channels (the last one
+/// padded with zeros), `[16][panel][C][MR]`.
+pub fn transform_filters(w: &[f32], k: usize, c: usize) -> Vec<f32> {
+    assert_eq!(w.len(), k * c * 9, "3x3 filters");
+    let panels = k.div_ceil(MR);
+    let mut u = vec![0.0; 16 * panels * c * MR];
+    // G times a 3-vector.
+    let g = |a: f32, b: f32, c: f32| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+    for o in 0..k {
+        for i in 0..c {
+            let f = &w[(o * c + i) * 9..(o * c + i + 1) * 9];
+            // Columns of G g (4x3), then each row of it times Gᵀ.
+            let cols: [[f32; 4]; 3] = std::array::from_fn(|j| g(f[j], f[3 + j], f[6 + j]));
+            for r in 0..4 {
+                for (s, v) in g(cols[0][r], cols[1][r], cols[2][r]).into_iter().enumerate() {
+                    u[(((r * 4 + s) * panels + o / MR) * c + i) * MR + o % MR] = v;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// Tiles per task: the task's transformed inputs and GEMM outputs,
+/// 16 x (C + K) x tiles floats, kept to about 1 MiB.
+fn tiles_per_task(c: usize, k: usize) -> usize {
+    (262_144 / (16 * (c + k))).clamp(4, 256)
+}
+
+thread_local! {
+    /// Each worker's transformed tiles; reused across calls.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `y = conv(x)` for input `(c, h, w)`, padding `(ph, pw)`, transformed
+/// filters `u` of `k` outputs, output `(oh, ow)` (`h + 2ph - 2` by
+/// `w + 2pw - 2`).
+#[allow(clippy::too_many_arguments)]
+pub fn conv(
+    isa: Isa,
+    x: &[f32],
+    (c, h, w): (usize, usize, usize),
+    (ph, pw): (usize, usize),
+    u: &[f32],
+    k: usize,
+    y: &mut [f32],
+    (oh, ow): (usize, usize),
+    threads: usize,
+) {
+    assert!(x.len() >= c * h * w && u.len() >= 16 * k.div_ceil(MR) * MR * c, "winograd operands in bounds");
+    assert!(oh + 2 == h + 2 * ph && ow + 2 == w + 2 * pw, "a stride-1 3x3 output");
+    if oh == 0 || ow == 0 || k == 0 {
+        return;
+    }
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let band = (tiles_per_task(c, k) / tw).clamp(1, th);
+    let bands = th.div_ceil(band);
+    let row_cuts: Vec<usize> = (0..=bands).map(|b| (2 * b * band).min(oh)).collect();
+    // Too few bands to keep every thread busy: split the channels too.
+    let parts = if threads > 1 && bands < 2 * threads { threads } else { 1 };
+    // Whole filter panels per part.
+    let per = k.div_ceil(parts).div_ceil(MR) * MR;
+    let mut plane_cuts: Vec<usize> = (0..parts).map(|p| (p * per).min(k)).collect();
+    plane_cuts.push(k);
+    plane_cuts.dedup();
+    let shape = Shape { c, h, w, ph, pw, k, tw, isa };
+    raw::par_rects(y, (k, oh, ow), &plane_cuts, &row_cuts, |rect| {
+        SCRATCH.with(|s| task(x, u, &shape, rect, &mut s.borrow_mut()));
+    });
+}
+
+struct Shape {
+    c: usize,
+    h: usize,
+    w: usize,
+    ph: usize,
+    pw: usize,
+    k: usize,
+    tw: usize,
+    isa: Isa,
+}
+
+/// Depth of one pass of [`raw::tile`]: its two panels (6 and 16 KiB) stay
+/// in the L1 cache.
+const KC: usize = 256;
+
+/// One band of tile rows for one range of output channels.
+///
+/// Layouts, ξ = 4i + j the position in the 4x4 tile: the transformed input
+/// `V[ξ][tile panel][C][NR]`, packed as [`raw::tile`] reads it; the
+/// products `M[ξ][K][tiles]`, rows and columns padded to whole tiles.
+fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec<f32>) {
+    let (ks, rows) = (rect.planes(), rect.rows());
+    let (ty0, ty1) = (rows.start / 2, rows.end.div_ceil(2));
+    let nt = (ty1 - ty0) * s.tw;
+    let (np, half) = (nt.div_ceil(NR), s.tw + 1);
+    let ntp = np * NR;
+    let (p0, p1) = (ks.start / MR, ks.end.div_ceil(MR));
+    let kn = (p1 - p0) * MR;
+    // One position's panels, padded by a line: at power-of-two strides the
+    // 16 positions written for each tile would share one set of the L1 cache.
+    let vx = np * s.c * NR + NR;
+    scratch.resize(16 * vx + 16 * kn * ntp + 8 * half, 0.0);
+    let (v, rest) = scratch.split_at_mut(16 * vx);
+    let (m, line) = rest.split_at_mut(16 * kn * ntp);
+    for ci in 0..s.c {
+        let plane = &x[ci * s.h * s.w..(ci + 1) * s.h * s.w];
+        for ty in ty0..ty1 {
+            input_row(plane, s, ty, line);
+            let at = (ty - ty0) * s.tw;
+            for (i, z) in line.chunks(2 * half).enumerate() {
+                let (e, o) = z.split_at(half);
+                // Bᵀ along the row: tile t's columns are e[t], o[t], e[t+1], o[t+1].
+                let mut t = 0;
+                while t < s.tw {
+                    let (panel, lane) = ((at + t) / NR, (at + t) % NR);
+                    let run = (NR - lane).min(s.tw - t);
+                    let (e0, e1) = (&e[t..t + run], &e[t + 1..t + 1 + run]);
+                    let (o0, o1) = (&o[t..t + run], &o[t + 1..t + 1 + run]);
+                    let at = |j: usize| (i * 4 + j) * vx + (panel * s.c + ci) * NR + lane;
+                    let rows: [(&[f32], &[f32], f32); 4] =
+                        [(e0, e1, -1.0), (o0, e1, 1.0), (e1, o0, -1.0), (o0, o1, -1.0)];
+                    for (j, (p, q, sign)) in rows.into_iter().enumerate() {
+                        let from = at(j);
+                        for (d, (p, q)) in v[from..from + run].iter_mut().zip(p.iter().zip(q)) {
+                            *d = p + sign * q;
+                        }
+                    }
+                    t += run;
+                }
+            }
+        }
+    }
+    let kpanels = s.k.div_ceil(MR);
+    for xi in 0..16 {
+        for k0 in (0..s.c).step_by(KC) {
+            let kc = KC.min(s.c - k0);
+            for p in p0..p1 {
+                let a = &u[((xi * kpanels + p) * s.c + k0) * MR..];
+                for n in 0..np {
+                    let b = &v[xi * vx + (n * s.c + k0) * NR..];
+                    let c = &mut m[(xi * kn + (p - p0) * MR) * ntp + n * NR..];
+                    raw::tile(s.isa, kc, a, b, c, ntp, k0 > 0);
+                }
+            }
+        }
+    }
+    let (y0, rest) = line.split_at_mut(s.tw);
+    let (y1, rest) = rest.split_at_mut(s.tw);
+    let (y2, rest) = rest.split_at_mut(s.tw);
+    let y3 = &mut rest[..s.tw];
+    for o in ks {
+        let ko = o - p0 * MR;
+        for ty in ty0..ty1 {
+            let at = (ty - ty0) * s.tw;
+            let ms: [&[f32]; 16] = std::array::from_fn(|xi| &m[(xi * kn + ko) * ntp + at..][..s.tw]);
+            output_row(&ms, [&mut *y0, &mut *y1, &mut *y2, &mut *y3]);
+            for (dy, (even, odd)) in [(&*y0, &*y1), (&*y2, &*y3)].into_iter().enumerate() {
+                let oy = 2 * ty + dy;
+                if oy >= rows.end {
+                    break;
+                }
+                let row = rect.row(o, oy);
+                let mut pairs = row.chunks_exact_mut(2);
+                for (pair, (e, o)) in (&mut pairs).zip(even.iter().zip(odd)) {
+                    pair[0] = *e;
+                    pair[1] = *o;
+                }
+                if let [last] = pairs.into_remainder() {
+                    *last = even[s.tw - 1];
+                }
+            }
+        }
+    }
+}
+
+/// The four input rows of tile row `ty`, each split into its even and odd
+/// columns (zero outside the input), then combined by Bᵀ down the column:
+/// `line` holds 4 rows of `2 (tw + 1)` values.
+fn input_row(plane: &[f32], s: &Shape, ty: usize, line: &mut [f32]) {
+    let half = s.tw + 1;
+    for r in 0..4 {
+        let (even, odd) = line[r * 2 * half..(r + 1) * 2 * half].split_at_mut(half);
+        let iy = (2 * ty + r).checked_sub(s.ph).filter(|&iy| iy < s.h);
+        let Some(iy) = iy else {
+            even.fill(0.0);
+            odd.fill(0.0);
+            continue;
+        };
+        let src = &plane[iy * s.w..(iy + 1) * s.w];
+        // Padded column q is input column q - pw; even[j] is column 2j, odd[j] 2j + 1.
+        let col = |q: usize| q.checked_sub(s.pw).and_then(|ix| src.get(ix)).copied().unwrap_or(0.0);
+        // The j whose columns 2j and 2j + 1 both lie in the input, copied
+        // pairwise (a loop the compiler vectorises); the rest one by one.
+        let lo = s.pw.div_ceil(2).min(half);
+        let hi = ((s.pw + s.w) / 2).clamp(lo, half);
+        for j in (0..lo).chain(hi..half) {
+            even[j] = col(2 * j);
+            odd[j] = col(2 * j + 1);
+        }
+        let from = 2 * lo - s.pw;
+        let pairs = src[from..from + 2 * (hi - lo)].chunks_exact(2);
+        for ((e, o), pair) in even[lo..hi].iter_mut().zip(&mut odd[lo..hi]).zip(pairs) {
+            *e = pair[0];
+            *o = pair[1];
+        }
+    }
+    let (r0, rest) = line.split_at_mut(2 * half);
+    let (r1, rest) = rest.split_at_mut(2 * half);
+    let (r2, rest) = rest.split_at_mut(2 * half);
+    let r3 = &mut rest[..2 * half];
+    for j in 0..2 * half {
+        let (a, b, c, d) = (r0[j], r1[j], r2[j], r3[j]);
+        r0[j] = a - c;
+        r1[j] = b + c;
+        r2[j] = c - b;
+        r3[j] = b - d;
+    }
+}
+
+/// `Aᵀ M A` for a row of tiles: `ms[4a + b]` holds M's (a, b) entry per
+/// tile; out: the top row's even and odd outputs, then the bottom row's.
+fn output_row(ms: &[&[f32]; 16], [y0, y1, y2, y3]: [&mut [f32]; 4]) {
+    let n = y0.len();
+    // Equal lengths up front, so that the loop below carries no bounds checks.
+    assert!(ms.iter().all(|m| m.len() == n) && [y1.len(), y2.len(), y3.len()] == [n; 3]);
+    for t in 0..n {
+        let g = |a: usize, b: usize| ms[a * 4 + b][t];
+        let s0 = |a: usize| g(a, 0) + g(a, 1) + g(a, 2);
+        let s1 = |a: usize| g(a, 1) - g(a, 2) - g(a, 3);
+        y0[t] = s0(0) + s0(1) + s0(2);
+        y1[t] = s1(0) + s1(1) + s1(2);
+        y2[t] = s0(1) - s0(2) - s0(3);
+        y3[t] = s1(1) - s1(2) - s1(3);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A direct 3x3 convolution, stride 1, zero padding.
+    fn direct(x: &[f32], (c, h, w): (usize, usize, usize), (ph, pw): (usize, usize), f: &[f32], k: usize) -> Vec<f32> {
+        let (oh, ow) = (h + 2 * ph - 2, w + 2 * pw - 2);
+        let mut y = vec![0.0; k * oh * ow];
+        for o in 0..k {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut sum = 0.0f64;
+                    for i in 0..c {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let (iy, ix) = ((oy + ky).wrapping_sub(ph), (ox + kx).wrapping_sub(pw));
+                                if iy < h && ix < w {
+                                    sum += f64::from(x[(i * h + iy) * w + ix] * f[((o * c + i) * 3 + ky) * 3 + kx]);
+                                }
+                            }
+                        }
+                    }
+                    y[(o * oh + oy) * ow + ox] = sum as f32;
+                }
+            }
+        }
+        y
+    }
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n).map(|i| ((i * 7919 + seed * 104_729) % 1009) as f32 / 1009.0 - 0.5).collect()
+    }
+
+    /// Odd and even sizes (a last tile half outside the output), padding 0,
+    /// 1 and 2, 1x1 outputs, bands split across rows and channels split
+    /// across threads, channel counts that fill no GEMM tile evenly.
+    #[test]
+    fn matches_a_direct_convolution_at_every_remainder() {
+        let cases = [
+            (16, 16, 8, 8, 1),
+            (17, 19, 7, 9, 1),
+            (16, 24, 3, 3, 0),
+            (20, 16, 1, 1, 1),
+            (16, 16, 2, 5, 2),
+            (24, 40, 56, 13, 1),
+            (130, 70, 9, 9, 1),
+            (64, 300, 4, 4, 1),
+        ];
+        for (c, k, h, w, p) in cases {
+            let (x, f) = (values(c * h * w, 1), values(k * c * 9, 2));
+            let want = direct(&x, (c, h, w), (p, p), &f, k);
+            let u = transform_filters(&f, k, c);
+            let (oh, ow) = (h + 2 * p - 2, w + 2 * p - 2);
+            for (isa, threads) in [(Isa::detect(false), 1), (Isa::detect(false), 2), (Isa::Portable, 3)] {
+                let mut y = vec![f32::NAN; k * oh * ow];
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| conv(isa, &x, (c, h, w), (p, p), &u, k, &mut y, (oh, ow), threads));
+                let scale = want.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * scale,
+                        "c {c} k {k} {h}x{w} pad {p}, {isa:?}, {threads} threads, at {i}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_filter_transform_of_a_centre_tap_is_its_outer_product() {
+        // g = e_centre: G g = (0, ½, -½, 0), so U = that vector's outer product.
+        let mut f = vec![0.0; 9];
+        f[4] = 1.0;
+        let u = transform_filters(&f, 1, 1);
+        let col = [0.0, 0.5, -0.5, 0.0];
+        for r in 0..4 {
+            for s in 0..4 {
+                // One panel of MR channels per position, channel 0 first.
+                assert_eq!(u[(r * 4 + s) * MR], col[r] * col[s]);
+            }
+        }
+    }
+}
