@@ -232,8 +232,15 @@ fn graph(module: &str, model: &str) -> Graph {
 
 /// The four configurations compared: (name, fuse, fold_bn). The first is
 /// the default, the one the others are measured against.
-const CONFIGS: [(&str, bool, bool); 4] =
-    [("all on", true, true), ("fusion off", false, true), ("folding off", true, false), ("both off", false, false)];
+/// (name, fusion, batch-norm folding, Winograd, portable kernels forced)
+const CONFIGS: [(&str, bool, bool, bool, bool); 6] = [
+    ("all on", true, true, true, false),
+    ("fusion off", false, true, true, false),
+    ("folding off", true, false, true, false),
+    ("both off", false, false, true, false),
+    ("Winograd off", true, true, false, false),
+    ("portable kernels", true, true, true, true),
+];
 
 const MODEL_ROUNDS: usize = 15;
 
@@ -244,6 +251,8 @@ struct ModelRun {
     err: f64,
     gemm_gflops: f64,
     jit: Duration,
+    /// Lowering, folding and Winograd's filter transform.
+    pack: Duration,
     kernels: (usize, usize),
 }
 
@@ -253,8 +262,8 @@ fn model(module: &str, name: &str) -> ModelRun {
     let weights = resc::weights::random(&graph(module, name), 1);
     let mut engines: Vec<Engine> = CONFIGS
         .iter()
-        .map(|&(_, fuse, fold_bn)| {
-            let options = engine::Options { fuse, fold_bn, ..Default::default() };
+        .map(|&(_, fuse, fold_bn, winograd, portable)| {
+            let options = engine::Options { fuse, fold_bn, winograd, portable, ..Default::default() };
             Engine::new(graph(module, name), weights.clone(), options).unwrap()
         })
         .collect();
@@ -296,6 +305,7 @@ fn model(module: &str, name: &str) -> ModelRun {
         err,
         gemm_gflops: flops as f64 / time.as_secs_f64() / 1e9,
         jit: e.jit_time,
+        pack: e.pack_time,
         kernels: e.kernel_counts(),
     }
 }
@@ -360,7 +370,7 @@ fn main() {
     }
 
     println!(
-        "\nModels, batch 1, 3x224x224, {t} threads, {} configurations run alternately (ABCD DCBA ...), {MODEL_ROUNDS} rounds;",
+        "\nModels, batch 1, 3x224x224, {t} threads, {} configurations run alternately (ABC.. ..CBA ...), {MODEL_ROUNDS} rounds;",
         CONFIGS.len()
     );
     println!("ms per run, median (min-max):");
@@ -394,14 +404,21 @@ fn main() {
         }
         println!();
     }
-    println!("all on: GEMM layers against the FMA peak, JIT time, and every configuration's output against its:");
-    println!("  {:<18} {:>14} {:>8} {:>9} {:>16}", "model", "GEMM GFLOP/s", "of peak", "JIT", "max rel. diff.");
+    println!(
+        "all on: convolutions and linear layers against the FMA peak (Winograd's counted as the direct \
+         convolution's flops), JIT and weight-preparation time, and every configuration's output against its:"
+    );
+    println!(
+        "  {:<18} {:>14} {:>8} {:>9} {:>9} {:>16}",
+        "model", "GEMM GFLOP/s", "of peak", "JIT", "weights", "max rel. diff."
+    );
     for (name, r) in &runs {
         println!(
-            "  {name:<18} {:>14.0} {:>7.0}% {:>6.1} ms {:>16.1e}  ({} kernels for {} fused steps)",
+            "  {name:<18} {:>14.0} {:>7.0}% {:>6.1} ms {:>6.1} ms {:>16.1e}  ({} kernels for {} fused steps)",
             r.gemm_gflops,
             100.0 * r.gemm_gflops / all,
             ms(r.jit),
+            ms(r.pack),
             r.err,
             r.kernels.0,
             r.kernels.1

@@ -4,9 +4,10 @@ machine, in one script: the only source of the peer figures in the README.
 Needs a Python environment with torch, torchvision, onnx, onnxruntime and
 openvino (never installed by the tests or CI), and a release build:
     cargo build --release
-    python benches/peers.py [--threads 2] [--rounds 5] [--runs 10] [MODEL...]
+    python benches/peers.py [--threads 2] [--batch 1] [--rounds 5] [--runs 10] [MODEL...]
 Models are torchvision's resnet50, resnet18, densenet121 and resnext50_32x4d at
-batch 1, 224x224, f32. Each round times every runtime in turn (`--runs` runs
+224x224, f32, batch 1 unless told (with a larger batch the table also gives
+images per second). Each round times every runtime in turn (`--runs` runs
 after two warm-ups, median), so slow drifts of the machine hit all alike; the
 table gives the median over rounds with the min-max, and resc's time over
 each peer's. OpenVINO's precision is forced to f32 (it picks bf16 on CPUs that
@@ -41,7 +42,7 @@ def median_ms(f, runs):
     return statistics.median(times)
 
 
-def resc_ms(model, threads, runs):
+def resc_ms(model, threads, batch, runs):
     out = subprocess.run(
         [
             str(ROOT / "target/release/resc"),
@@ -51,7 +52,7 @@ def resc_ms(model, threads, runs):
             "--random-weights",
             "1",
             "--random-input",
-            "1x3x224x224",
+            f"{batch}x3x224x224",
             "--bench",
             str(runs),
             "--threads",
@@ -64,10 +65,10 @@ def resc_ms(model, threads, runs):
     return float(re.search(r"median ([0-9.]+) ms", out).group(1))
 
 
-def runtimes(name, threads, work):
+def runtimes(name, threads, batch, work):
     torch.set_num_threads(threads)
     model = getattr(torchvision.models, name)(weights=None).eval()
-    x = torch.randn(1, 3, 224, 224)
+    x = torch.randn(batch, 3, 224, 224)
     path = pathlib.Path(work) / f"{name}.onnx"
     torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["x"])
     opts = ort.SessionOptions()
@@ -115,21 +116,22 @@ def runtimes(name, threads, work):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("models", nargs="*", default=MODELS)
     a = ap.parse_args()
     print(
         f"torch {torch.__version__}, onnxruntime {ort.__version__}, OpenVINO {ov.__version__}; "
-        f"{a.threads} threads, batch 1, 224x224, {a.rounds} rounds of {a.runs} runs"
+        f"{a.threads} threads, batch {a.batch}, 224x224, {a.rounds} rounds of {a.runs} runs"
     )
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for name in a.models:
-            peers = runtimes(name, a.threads, work)
+            peers = runtimes(name, a.threads, a.batch, work)
             times = {k: [] for k in ["resc", *peers]}
             for _ in range(a.rounds):
-                times["resc"].append(resc_ms(name, a.threads, a.runs))
+                times["resc"].append(resc_ms(name, a.threads, a.batch, a.runs))
                 for k, f in peers.items():
                     times[k].append(median_ms(f, a.runs))
             rows.append((name, times))
@@ -141,6 +143,13 @@ def main():
         cells = [f"{med[k]:.1f} ms ({min(v):.1f}-{max(v):.1f})" for k, v in times.items()]
         ratios = [f"{med['resc'] / med[k]:.2f}" for k in names[1:]]
         print(f"| {name} | " + " | ".join(cells) + " | " + " | ".join(ratios) + " |")
+    if a.batch > 1:
+        print(f"\nimages per second at batch {a.batch} (from the medians):")
+        print("| model | " + " | ".join(names) + " |")
+        print("|---" * (len(names) + 1) + "|")
+        for name, times in rows:
+            ips = [f"{a.batch * 1e3 / statistics.median(v):.1f}" for v in times.values()]
+            print(f"| {name} | " + " | ".join(ips) + " |")
 
 
 main()

@@ -121,11 +121,12 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let name = eng.graph().name.clone();
     let (kernels, fused_steps) = eng.kernel_counts();
     let mut out = format!(
-        "{name}: {shape:?} -> {:?} in {:.1} ms ({} steps, {kernels} compiled kernels for {fused_steps} fused steps, JIT {:.1} ms, {threads} threads{}{})\n",
+        "{name}: {shape:?} -> {:?} in {:.1} ms ({} steps, {kernels} compiled kernels for {fused_steps} fused steps, JIT {:.1} ms, weights prepared in {:.1} ms, {threads} threads{}{})\n",
         y.shape,
         ms(first),
         eng.steps(),
         ms(eng.jit_time),
+        ms(eng.pack_time),
         match (a.no_fuse, a.no_fold) {
             (true, _) => ", fusion off",
             (false, true) => ", BN folding off",

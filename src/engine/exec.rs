@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::jit::Table;
 use super::kernels::OperandKind;
-use super::lower::{Epilogue, Kind, Lowered, Operand, Step};
+use super::lower::{ConvForm, Epilogue, Kind, Lowered, Operand, Step};
 use super::memory::{Plan, View};
 use super::raw;
 use crate::ir::op::{Conv2d, Pool, PoolKind};
@@ -67,12 +67,12 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
     let (y, ins) = raw::split(arena, out, &reads);
     let (oc, oh, ow) = cx.chw(step.out);
     match &step.kind {
-        Kind::Conv { x, conv, weight, winograd: true } => {
+        Kind::Conv { x, conv, weight, form: ConvForm::Winograd } => {
             let pad = (conv.padding[0] as usize, conv.padding[1] as usize);
             let u = &cx.l.weights[*weight];
             super::winograd::conv(cx.isa, ins[0], cx.chw(*x), pad, u, oc, y, (oh, ow), cx.threads);
         }
-        Kind::Conv { x, conv, weight, winograd: false } => {
+        Kind::Conv { x, conv, weight, form: ConvForm::Gemm } => {
             let (c, h, w) = cx.chw(*x);
             conv2d(cx, ins[0], (c, h, w), conv, &cx.l.weights[*weight], y, (oh, ow), scratch);
         }

@@ -27,14 +27,23 @@ pub struct Epilogue {
     pub operands: Vec<Operand>,
 }
 
+/// How a convolution runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvForm {
+    /// The `gemm` crate (im2col or shifted, per group); filters as loaded.
+    Gemm,
+    /// Winograd's F(2x2, 3x3); filters transformed and packed.
+    Winograd,
+}
+
 #[derive(Clone, Debug)]
 pub enum Kind {
     Conv {
         x: usize,
         conv: Conv2d,
         weight: usize,
-        /// Runs as Winograd's F(2x2, 3x3); `weight` holds the transformed filters.
-        winograd: bool,
+        /// How it runs, which says how `weight` is laid out.
+        form: ConvForm,
     },
     Linear {
         x: usize,
@@ -164,9 +173,9 @@ impl Step {
         let fused =
             if self.epilogue.is_some() && !matches!(self.kind, Kind::Elementwise { .. }) { " (+fused)" } else { "" };
         let base = match &self.kind {
-            Kind::Conv { conv, winograd, .. } => {
+            Kind::Conv { conv, form, .. } => {
                 let g = if conv.groups > 1 { " grouped" } else { "" };
-                let w = if *winograd { " winograd" } else { "" };
+                let w = if *form == ConvForm::Winograd { " winograd" } else { "" };
                 format!("conv {}x{}{g}{w}", conv.kernel[0], conv.kernel[1])
             }
             Kind::Linear { .. } => "linear".into(),
@@ -458,15 +467,14 @@ pub fn lower(
     // A fused step runs where its last member was: an add in the chain may
     // read a value computed after the chain's conv.
     steps.sort_by_key(|s| s.out);
-    if winograd {
-        for s in &mut steps {
-            if let Kind::Conv { conv, weight, winograd, .. } = &mut s.kind
-                && super::winograd::suits(conv)
-            {
-                let (k, c) = (conv.out_channels as usize, conv.in_channels as usize);
-                cx.store[*weight] = super::winograd::transform_filters(&cx.store[*weight], k, c);
-                *winograd = true;
-            }
+    for s in &mut steps {
+        if let Kind::Conv { conv, weight, form, .. } = &mut s.kind
+            && winograd
+            && super::winograd::suits(conv)
+        {
+            let (m, c) = (conv.out_channels as usize, conv.in_channels as usize);
+            cx.store[*weight] = super::winograd::transform_filters(&cx.store[*weight], m, c);
+            *form = ConvForm::Winograd;
         }
     }
     let input = cx.pos[&g.input];

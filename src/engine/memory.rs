@@ -212,7 +212,7 @@ pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64) -> Result<Plan, TooLarg
 
     let mut scratch: u128 = 0;
     for s in &l.steps {
-        if let Kind::Conv { x, conv, winograd: false, .. } = &s.kind {
+        if let Kind::Conv { x, conv, form: super::lower::ConvForm::Gemm, .. } = &s.kind {
             let d = |v: usize| dims[v * 4..v * 4 + 4].iter().map(|&d| d as usize).collect::<Vec<_>>();
             let (i, o) = (d(*x), d(s.out));
             let need = super::exec::scratch_len(conv, (i[1], i[2], i[3]), (o[2], o[3]));

@@ -139,6 +139,9 @@ pub struct Engine {
     scratch: Vec<f32>,
     /// Time to compile the shape check and kernels.
     pub jit_time: Duration,
+    /// Time to lower the graph and prepare its weights (batch norms folded,
+    /// Winograd filters transformed).
+    pub pack_time: Duration,
     profile: Option<BTreeMap<String, Profiled>>,
 }
 
@@ -146,7 +149,9 @@ impl Engine {
     /// Lowers `g`, takes `weights` (state_dict names; consumed, so nothing is
     /// held twice), and compiles the shape check and kernels.
     pub fn new(g: Graph, weights: HashMap<String, Vec<f32>>, options: Options) -> Result<Engine, EngineError> {
+        let start = Instant::now();
         let lowered = lower::lower(&g, weights, options.fuse, options.fold_bn, options.winograd)?;
+        let pack_time = start.elapsed();
         let check = shapecheck::build(&g);
         let start = Instant::now();
         let mut j = jit::Jit::new().map_err(EngineError::Jit)?;
@@ -176,6 +181,7 @@ impl Engine {
             arena: Vec::new(),
             scratch: Vec::new(),
             jit_time,
+            pack_time,
             profile: None,
         })
     }

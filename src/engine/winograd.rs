@@ -97,7 +97,7 @@ pub fn conv(
     plane_cuts.push(k);
     plane_cuts.dedup();
     let shape = Shape { c, h, w, ph, pw, k, tw, isa };
-    raw::par_rects(y, (k, oh, ow), &plane_cuts, &row_cuts, |rect| {
+    raw::par_rects(y, (k, oh, ow), [&plane_cuts, &row_cuts, &[0, ow]], |rect| {
         SCRATCH.with(|s| task(x, u, &shape, rect, &mut s.borrow_mut()));
     });
 }
@@ -133,34 +133,51 @@ fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec
     // One position's panels, padded by a line: at power-of-two strides the
     // 16 positions written for each tile would share one set of the L1 cache.
     let vx = np * s.c * NR + NR;
-    scratch.resize(16 * vx + 16 * kn * ntp + 8 * half, 0.0);
+    let (nty, two) = (ty1 - ty0, 2 * half);
+    let lines = (2 * nty + 2) * two;
+    scratch.resize(16 * vx + 16 * kn * ntp + lines + 4 * nty * two + 16 * ntp, 0.0);
     let (v, rest) = scratch.split_at_mut(16 * vx);
-    let (m, line) = rest.split_at_mut(16 * kn * ntp);
+    let (m, rest) = rest.split_at_mut(16 * kn * ntp);
+    let (inputs, rest) = rest.split_at_mut(lines);
+    let (z, t) = rest.split_at_mut(4 * nty * two);
     for ci in 0..s.c {
         let plane = &x[ci * s.h * s.w..(ci + 1) * s.h * s.w];
-        for ty in ty0..ty1 {
-            input_row(plane, s, ty, line);
-            let at = (ty - ty0) * s.tw;
-            for (i, z) in line.chunks(2 * half).enumerate() {
-                let (e, o) = z.split_at(half);
-                // Bᵀ along the row: tile t's columns are e[t], o[t], e[t+1], o[t+1].
-                let mut t = 0;
-                while t < s.tw {
-                    let (panel, lane) = ((at + t) / NR, (at + t) % NR);
-                    let run = (NR - lane).min(s.tw - t);
-                    let (e0, e1) = (&e[t..t + run], &e[t + 1..t + 1 + run]);
-                    let (o0, o1) = (&o[t..t + run], &o[t + 1..t + 1 + run]);
-                    let at = |j: usize| (i * 4 + j) * vx + (panel * s.c + ci) * NR + lane;
-                    let rows: [(&[f32], &[f32], f32); 4] =
-                        [(e0, e1, -1.0), (o0, e1, 1.0), (e1, o0, -1.0), (o0, o1, -1.0)];
-                    for (j, (p, q, sign)) in rows.into_iter().enumerate() {
-                        let from = at(j);
-                        for (d, (p, q)) in v[from..from + run].iter_mut().zip(p.iter().zip(q)) {
-                            *d = p + sign * q;
-                        }
-                    }
-                    t += run;
+        for (r, line) in inputs.chunks_exact_mut(two).enumerate() {
+            input_line(plane, s, 2 * ty0 + r, line);
+        }
+        // Bᵀ down the columns: row i of each tile row's transform.
+        for ty in 0..nty {
+            let r = |q: usize| &inputs[(2 * ty + q) * two..(2 * ty + q + 1) * two];
+            let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+            let combos: [(&[f32], &[f32], f32); 4] = [(r0, r2, -1.0), (r1, r2, 1.0), (r2, r1, -1.0), (r1, r3, -1.0)];
+            for (i, (p, q, sign)) in combos.into_iter().enumerate() {
+                let out = &mut z[(i * nty + ty) * two..(i * nty + ty + 1) * two];
+                for (d, (p, q)) in out.iter_mut().zip(p.iter().zip(q)) {
+                    *d = p + sign * q;
                 }
+            }
+        }
+        // Bᵀ along the rows: tile t's columns are e[t], o[t], e[t+1], o[t+1].
+        for i in 0..4 {
+            for ty in 0..nty {
+                let (e, o) = z[(i * nty + ty) * two..(i * nty + ty + 1) * two].split_at(half);
+                let (e0, e1, o0, o1) = (&e[..s.tw], &e[1..], &o[..s.tw], &o[1..]);
+                let combos: [(&[f32], &[f32], f32); 4] =
+                    [(e0, e1, -1.0), (o0, e1, 1.0), (e1, o0, -1.0), (o0, o1, -1.0)];
+                for (j, (p, q, sign)) in combos.into_iter().enumerate() {
+                    let at = (i * 4 + j) * ntp + ty * s.tw;
+                    for (d, (p, q)) in t[at..at + s.tw].iter_mut().zip(p.iter().zip(q)) {
+                        *d = p + sign * q;
+                    }
+                }
+            }
+        }
+        // Into the panels the GEMM reads (lanes past the last tile are
+        // never read back).
+        for (xi, tx) in t.chunks_exact(ntp).enumerate() {
+            for (n, lanes) in tx.chunks_exact(NR).enumerate() {
+                let at = xi * vx + (n * s.c + ci) * NR;
+                v[at..at + NR].copy_from_slice(lanes);
             }
         }
     }
@@ -178,21 +195,22 @@ fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec
             }
         }
     }
-    let (y0, rest) = line.split_at_mut(s.tw);
-    let (y1, rest) = rest.split_at_mut(s.tw);
-    let (y2, rest) = rest.split_at_mut(s.tw);
-    let y3 = &mut rest[..s.tw];
+    let (y0, rest) = t.split_at_mut(ntp);
+    let (y1, rest) = rest.split_at_mut(ntp);
+    let (y2, rest) = rest.split_at_mut(ntp);
+    let y3 = &mut rest[..ntp];
     for o in ks {
         let ko = o - p0 * MR;
+        let ms: [&[f32]; 16] = std::array::from_fn(|xi| &m[(xi * kn + ko) * ntp..][..nt]);
+        output_tiles(&ms, [&mut y0[..nt], &mut y1[..nt], &mut y2[..nt], &mut y3[..nt]]);
         for ty in ty0..ty1 {
             let at = (ty - ty0) * s.tw;
-            let ms: [&[f32]; 16] = std::array::from_fn(|xi| &m[(xi * kn + ko) * ntp + at..][..s.tw]);
-            output_row(&ms, [&mut *y0, &mut *y1, &mut *y2, &mut *y3]);
             for (dy, (even, odd)) in [(&*y0, &*y1), (&*y2, &*y3)].into_iter().enumerate() {
                 let oy = 2 * ty + dy;
                 if oy >= rows.end {
                     break;
                 }
+                let (even, odd) = (&even[at..at + s.tw], &odd[at..at + s.tw]);
                 let row = rect.row(o, oy);
                 let mut pairs = row.chunks_exact_mut(2);
                 for (pair, (e, o)) in (&mut pairs).zip(even.iter().zip(odd)) {
@@ -207,53 +225,38 @@ fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec
     }
 }
 
-/// The four input rows of tile row `ty`, each split into its even and odd
-/// columns (zero outside the input), then combined by Bᵀ down the column:
-/// `line` holds 4 rows of `2 (tw + 1)` values.
-fn input_row(plane: &[f32], s: &Shape, ty: usize, line: &mut [f32]) {
+/// Padded input row `q` (input row `q - ph`, zeros outside), split into
+/// its even columns then its odd ones, `tw + 1` each.
+fn input_line(plane: &[f32], s: &Shape, q: usize, line: &mut [f32]) {
     let half = s.tw + 1;
-    for r in 0..4 {
-        let (even, odd) = line[r * 2 * half..(r + 1) * 2 * half].split_at_mut(half);
-        let iy = (2 * ty + r).checked_sub(s.ph).filter(|&iy| iy < s.h);
-        let Some(iy) = iy else {
-            even.fill(0.0);
-            odd.fill(0.0);
-            continue;
-        };
-        let src = &plane[iy * s.w..(iy + 1) * s.w];
-        // Padded column q is input column q - pw; even[j] is column 2j, odd[j] 2j + 1.
-        let col = |q: usize| q.checked_sub(s.pw).and_then(|ix| src.get(ix)).copied().unwrap_or(0.0);
-        // The j whose columns 2j and 2j + 1 both lie in the input, copied
-        // pairwise (a loop the compiler vectorises); the rest one by one.
-        let lo = s.pw.div_ceil(2).min(half);
-        let hi = ((s.pw + s.w) / 2).clamp(lo, half);
-        for j in (0..lo).chain(hi..half) {
-            even[j] = col(2 * j);
-            odd[j] = col(2 * j + 1);
-        }
-        let from = 2 * lo - s.pw;
-        let pairs = src[from..from + 2 * (hi - lo)].chunks_exact(2);
-        for ((e, o), pair) in even[lo..hi].iter_mut().zip(&mut odd[lo..hi]).zip(pairs) {
-            *e = pair[0];
-            *o = pair[1];
-        }
+    let (even, odd) = line.split_at_mut(half);
+    let Some(iy) = q.checked_sub(s.ph).filter(|&iy| iy < s.h) else {
+        even.fill(0.0);
+        odd.fill(0.0);
+        return;
+    };
+    let src = &plane[iy * s.w..(iy + 1) * s.w];
+    // Padded column c is input column c - pw; even[j] is column 2j, odd[j] 2j + 1.
+    let col = |c: usize| c.checked_sub(s.pw).and_then(|ix| src.get(ix)).copied().unwrap_or(0.0);
+    // The j whose columns 2j and 2j + 1 both lie in the input, copied
+    // pairwise (a loop the compiler vectorises); the rest one by one.
+    let lo = s.pw.div_ceil(2).min(half);
+    let hi = ((s.pw + s.w) / 2).clamp(lo, half);
+    for j in (0..lo).chain(hi..half) {
+        even[j] = col(2 * j);
+        odd[j] = col(2 * j + 1);
     }
-    let (r0, rest) = line.split_at_mut(2 * half);
-    let (r1, rest) = rest.split_at_mut(2 * half);
-    let (r2, rest) = rest.split_at_mut(2 * half);
-    let r3 = &mut rest[..2 * half];
-    for j in 0..2 * half {
-        let (a, b, c, d) = (r0[j], r1[j], r2[j], r3[j]);
-        r0[j] = a - c;
-        r1[j] = b + c;
-        r2[j] = c - b;
-        r3[j] = b - d;
+    let from = 2 * lo - s.pw;
+    let pairs = src[from..from + 2 * (hi - lo)].chunks_exact(2);
+    for ((e, o), pair) in even[lo..hi].iter_mut().zip(&mut odd[lo..hi]).zip(pairs) {
+        *e = pair[0];
+        *o = pair[1];
     }
 }
 
-/// `Aᵀ M A` for a row of tiles: `ms[4a + b]` holds M's (a, b) entry per
+/// `Aᵀ M A` for a run of tiles: `ms[4a + b]` holds M's (a, b) entry per
 /// tile; out: the top row's even and odd outputs, then the bottom row's.
-fn output_row(ms: &[&[f32]; 16], [y0, y1, y2, y3]: [&mut [f32]; 4]) {
+fn output_tiles(ms: &[&[f32]; 16], [y0, y1, y2, y3]: [&mut [f32]; 4]) {
     let n = y0.len();
     // Equal lengths up front, so that the loop below carries no bounds checks.
     assert!(ms.iter().all(|m| m.len() == n) && [y1.len(), y2.len(), y3.len()] == [n; 3]);

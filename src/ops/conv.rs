@@ -9,7 +9,7 @@ use crate::backend::burn::plan::OpKind;
 use crate::backend::interp::{RunError, Tensor, Weights};
 use crate::backend::onnx::builder::{int, ints};
 use crate::backend::onnx::{Lowered, OnnxError, OnnxNode};
-use crate::engine::lower::{Epilogue, Kind, LowerNode, Lowering, WeightError};
+use crate::engine::lower::{ConvForm, Epilogue, Kind, LowerNode, Lowering, WeightError};
 use crate::ir::op::Op;
 use crate::ir::op::{ShapeError, StateEntry, StateKind};
 use crate::ir::shape::Shape;
@@ -227,7 +227,7 @@ impl OpDef for Conv2d {
             weight = super::std_conv::standardise(&weight, self.out_channels as usize, eps);
         }
         let weight = n.keep(weight);
-        let mut s = n.step(Kind::Conv { x: n.ins[0], conv: self.clone(), weight, winograd: false });
+        let mut s = n.step(Kind::Conv { x: n.ins[0], conv: self.clone(), weight, form: ConvForm::Gemm });
         if self.bias {
             let b = n.take_kept("bias")?;
             s.epilogue = Some(Epilogue::bias(b));
