@@ -40,6 +40,8 @@ pub struct Plan {
     pub arena_len: usize,
     /// Floats for im2col.
     pub scratch_len: usize,
+    /// Floats each worker keeps for Winograd's tiles (`threads` times over).
+    pub worker_scratch: usize,
     pub batch: usize,
 }
 
@@ -58,7 +60,7 @@ pub struct TooLarge {
 }
 
 /// Builds the plan for checked `dims` (4 per value).
-pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64) -> Result<Plan, TooLarge> {
+pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64, threads: usize) -> Result<Plan, TooLarge> {
     let n_values = l.alias.len();
     let batch = dims[l.input * 4] as usize;
     let resolve = |v: usize| super::lower::resolve(&l.alias, v);
@@ -210,17 +212,23 @@ pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64) -> Result<Plan, TooLarg
         placed.push(r);
     }
 
-    let mut scratch: u128 = 0;
+    let (mut scratch, mut worker): (u128, u128) = (0, 0);
     for s in &l.steps {
-        if let Kind::Conv { x, conv, form: super::lower::ConvForm::Gemm, .. } = &s.kind {
+        if let Kind::Conv { x, conv, form, .. } = &s.kind {
             let d = |v: usize| dims[v * 4..v * 4 + 4].iter().map(|&d| d as usize).collect::<Vec<_>>();
             let (i, o) = (d(*x), d(s.out));
-            let need = super::exec::scratch_len(conv, (i[1], i[2], i[3]), (o[2], o[3]));
-            scratch = scratch.max(need as u128);
+            if *form == super::lower::ConvForm::Winograd {
+                let need = super::winograd::scratch_len(i[1], o[1], (o[2], o[3]));
+                worker = worker.max(need as u128);
+            } else {
+                let need = super::exec::scratch_len(conv, (i[1], i[2], i[3]), (o[2], o[3]));
+                scratch = scratch.max(need as u128);
+            }
         }
     }
-    if (arena_len as u128 + scratch) * 4 > limit_bytes as u128 {
-        return Err(too_large((arena_len as u128 + scratch) * 4));
+    let total = arena_len as u128 + scratch + worker * threads.max(1) as u128;
+    if total * 4 > limit_bytes as u128 {
+        return Err(too_large(total * 4));
     }
 
     let views = (0..n_values)
@@ -231,5 +239,6 @@ pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64) -> Result<Plan, TooLarg
             Some(View { base: offsets[p.root] + p.offset, stride: rc * rplane, len: c * plane })
         })
         .collect();
-    Ok(Plan { views, in_place, concat_done, arena_len, scratch_len: scratch as usize, batch })
+    let (scratch_len, worker_scratch) = (scratch as usize, worker as usize);
+    Ok(Plan { views, in_place, concat_done, arena_len, scratch_len, worker_scratch, batch })
 }

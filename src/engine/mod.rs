@@ -243,7 +243,8 @@ impl Engine {
 
     /// Bytes of activations and scratch the last plan uses.
     pub fn planned_bytes(&self) -> usize {
-        self.planned.as_ref().map_or(0, |(_, _, p)| (p.arena_len + p.scratch_len) * 4)
+        let threads = self.options.threads.max(1);
+        self.planned.as_ref().map_or(0, |(_, _, p)| (p.arena_len + p.scratch_len + p.worker_scratch * threads) * 4)
     }
 
     pub fn run(&mut self, input: &[f32], shape: &[usize]) -> Result<Output, EngineError> {
@@ -254,7 +255,7 @@ impl Engine {
         }
         let key: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
         if self.planned.as_ref().is_none_or(|(k, _, _)| *k != key) {
-            let plan = memory::plan(&self.lowered, &dims, self.options.memory_limit)?;
+            let plan = memory::plan(&self.lowered, &dims, self.options.memory_limit, self.options.threads.max(1))?;
             self.arena = vec![0.0; plan.arena_len];
             self.scratch = vec![0.0; plan.scratch_len];
             self.planned = Some((key, dims, plan));

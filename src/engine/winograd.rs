@@ -60,6 +60,22 @@ fn tiles_per_task(c: usize, k: usize) -> usize {
     (262_144 / (16 * (c + k))).clamp(4, 256)
 }
 
+/// Floats of one task's scratch, for a task of `nty` tile rows of `tw`
+/// tiles and `kn` output channels.
+fn task_scratch(c: usize, kn: usize, nty: usize, tw: usize) -> usize {
+    let ntp = (nty * tw).div_ceil(NR) * NR;
+    let two = 2 * (tw + 1);
+    16 * (ntp * c + NR) + 16 * kn * ntp + (2 * nty + 2) * two + 4 * nty * two + 16 * ntp
+}
+
+/// Floats of scratch each worker keeps for a convolution of `c` to `k`
+/// channels with output `(oh, ow)`: what the memory plan counts.
+pub fn scratch_len(c: usize, k: usize, (oh, ow): (usize, usize)) -> usize {
+    let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    let band = (tiles_per_task(c, k) / tw.max(1)).clamp(1, th.max(1));
+    task_scratch(c, k.div_ceil(MR) * MR, band, tw)
+}
+
 thread_local! {
     /// Each worker's transformed tiles; reused across calls.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -86,6 +102,7 @@ pub fn conv(
         return;
     }
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+    // As `scratch_len` reckons.
     let band = (tiles_per_task(c, k) / tw).clamp(1, th);
     let bands = th.div_ceil(band);
     let row_cuts: Vec<usize> = (0..=bands).map(|b| (2 * b * band).min(oh)).collect();
@@ -135,7 +152,7 @@ fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec
     let vx = np * s.c * NR + NR;
     let (nty, two) = (ty1 - ty0, 2 * half);
     let lines = (2 * nty + 2) * two;
-    scratch.resize(16 * vx + 16 * kn * ntp + lines + 4 * nty * two + 16 * ntp, 0.0);
+    scratch.resize(task_scratch(s.c, kn, nty, s.tw), 0.0);
     let (v, rest) = scratch.split_at_mut(16 * vx);
     let (m, rest) = rest.split_at_mut(16 * kn * ntp);
     let (inputs, rest) = rest.split_at_mut(lines);
