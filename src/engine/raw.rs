@@ -393,17 +393,23 @@ pub const NR: usize = 16;
 /// The instruction set the engine's own kernels use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
-    Avx2Fma,
+    /// AVX2 and FMA, found on this CPU by [`Isa::detect`]: the token has a
+    /// private field, so safe code elsewhere cannot claim the features.
+    Avx2Fma(CpuChecked),
     /// Plain Rust, on every CPU (and forced for testing).
     Portable,
 }
+
+/// Proof that [`Isa::detect`] checked the CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuChecked(());
 
 impl Isa {
     /// The best this CPU runs, or `Portable` when asked.
     pub fn detect(force_portable: bool) -> Isa {
         #[cfg(target_arch = "x86_64")]
         if !force_portable && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return Isa::Avx2Fma;
+            return Isa::Avx2Fma(CpuChecked(()));
         }
         let _ = force_portable;
         Isa::Portable
@@ -419,10 +425,10 @@ pub fn tile(isa: Isa, kc: usize, a: &[f32], b: &[f32], c: &mut [f32], c_rs: usiz
     assert!(c_rs >= NR && c.len() >= (MR - 1) * c_rs + NR, "the tile lies in c");
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2Fma` comes only from `detect`, which checked
-        // the CPU; lengths are checked above, and the kernel reads kc * MR
+        // SAFETY: `Isa::Avx2Fma` carries a `CpuChecked`, which only `detect`
+        // makes after checking the CPU; lengths are checked above, and the kernel reads kc * MR
         // of `a`, kc * NR of `b`, and touches MR rows of NR in `c`.
-        Isa::Avx2Fma => unsafe { tile_avx2(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), c_rs, accumulate) },
+        Isa::Avx2Fma(_) => unsafe { tile_avx2(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), c_rs, accumulate) },
         _ => tile_portable(kc, a, b, c, c_rs, accumulate),
     }
 }
