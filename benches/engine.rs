@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use resc::driver::{self, Select};
 use resc::engine::kernels::{KernelSpec, OperandKind, Stage};
-use resc::engine::{self, Engine, jit, raw};
+use resc::engine::{self, Engine, Kernels, jit, raw};
 use resc::ir::Graph;
 use resc::sema::Program;
 
@@ -230,16 +230,17 @@ fn graph(module: &str, model: &str) -> Graph {
     driver::compile(&prog, Select::Named(model)).unwrap().remove(0)
 }
 
-/// The four configurations compared: (name, fuse, fold_bn). The first is
-/// the default, the one the others are measured against.
-/// (name, fusion, batch-norm folding, Winograd, portable kernels forced)
-const CONFIGS: [(&str, bool, bool, bool, bool); 6] = [
-    ("all on", true, true, true, false),
-    ("fusion off", false, true, true, false),
-    ("folding off", true, false, true, false),
-    ("both off", false, false, true, false),
-    ("Winograd off", true, true, false, false),
-    ("portable kernels", true, true, true, true),
+/// The configurations compared: (name, fusion, batch-norm folding,
+/// Winograd, the widest kernels allowed). The first is the default, the one
+/// the others are measured against.
+const CONFIGS: [(&str, bool, bool, bool, Kernels); 7] = [
+    ("all on", true, true, true, Kernels::Avx512),
+    ("fusion off", false, true, true, Kernels::Avx512),
+    ("folding off", true, false, true, Kernels::Avx512),
+    ("both off", false, false, true, Kernels::Avx512),
+    ("Winograd off", true, true, false, Kernels::Avx512),
+    ("AVX2 kernels", true, true, true, Kernels::Avx2),
+    ("portable kernels", true, true, true, Kernels::Portable),
 ];
 
 const MODEL_ROUNDS: usize = 15;
@@ -262,8 +263,8 @@ fn model(module: &str, name: &str) -> ModelRun {
     let weights = resc::weights::random(&graph(module, name), 1);
     let mut engines: Vec<Engine> = CONFIGS
         .iter()
-        .map(|&(_, fuse, fold_bn, winograd, portable)| {
-            let options = engine::Options { fuse, fold_bn, winograd, portable, ..Default::default() };
+        .map(|&(_, fuse, fold_bn, winograd, kernels)| {
+            let options = engine::Options { fuse, fold_bn, winograd, kernels, ..Default::default() };
             Engine::new(graph(module, name), weights.clone(), options).unwrap()
         })
         .collect();

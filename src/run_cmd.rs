@@ -53,9 +53,20 @@ pub struct RunArgs {
     /// No Winograd: stride-1 3x3 convolutions run as GEMMs like the others (for comparison).
     #[arg(long)]
     no_winograd: bool,
+    /// The widest instruction set the engine's own kernels may use (default:
+    /// the best this CPU has; narrower ones are for comparison).
+    #[arg(long, value_enum, value_name = "ISA")]
+    kernels: Option<KernelsArg>,
     /// Run the slow, plain reference interpreter instead of the engine.
-    #[arg(long, conflicts_with_all = ["bench", "no_fuse", "no_fold", "no_winograd"])]
+    #[arg(long, conflicts_with_all = ["bench", "no_fuse", "no_fold", "no_winograd", "kernels"])]
     reference: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum KernelsArg {
+    Avx512,
+    Avx2,
+    Portable,
 }
 
 fn diagnostics(diags: &[Diag]) -> Failure {
@@ -91,6 +102,13 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         winograd: !a.no_winograd,
         ..Default::default()
     };
+    if let Some(k) = a.kernels {
+        options.kernels = match k {
+            KernelsArg::Avx512 => engine::Kernels::Avx512,
+            KernelsArg::Avx2 => engine::Kernels::Avx2,
+            KernelsArg::Portable => engine::Kernels::Portable,
+        };
+    }
     if let Some(t) = a.threads {
         if t == 0 || t > 1024 {
             return Err(could_not_run(RunError::Threads(t)));
@@ -121,12 +139,13 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let name = eng.graph().name.clone();
     let (kernels, fused_steps) = eng.kernel_counts();
     let mut out = format!(
-        "{name}: {shape:?} -> {:?} in {:.1} ms ({} steps, {kernels} compiled kernels for {fused_steps} fused steps, JIT {:.1} ms, weights prepared in {:.1} ms, {threads} threads{}{})\n",
+        "{name}: {shape:?} -> {:?} in {:.1} ms ({} steps, {kernels} compiled kernels for {fused_steps} fused steps, JIT {:.1} ms, weights prepared in {:.1} ms, {threads} threads, {} kernels{}{})\n",
         y.shape,
         ms(first),
         eng.steps(),
         ms(eng.jit_time),
         ms(eng.pack_time),
+        eng.isa().name(),
         match (a.no_fuse, a.no_fold) {
             (true, _) => ", fusion off",
             (false, true) => ", BN folding off",

@@ -5,7 +5,7 @@
 use resc::backend::interp::{self, Tensor};
 use resc::driver::{self, Options, Select};
 use resc::engine::kernels::{self, KernelSpec, OperandKind, Stage};
-use resc::engine::{self, Engine, EngineError, jit, raw, shapecheck};
+use resc::engine::{self, Engine, EngineError, Kernels, jit, raw, shapecheck};
 use resc::ir::Graph;
 use resc::sema::Program;
 use resc::testing::{Fixture, assert_close, compare_allowing_nan, fixture_weights, model_graph};
@@ -194,22 +194,23 @@ fn agree(module: &str, model: &str, input: [usize; 4]) {
     let x = resc::weights::synthetic_input(input.iter().product());
     let want = interp::run(&at, &weights, &Tensor::new(input.to_vec(), x.clone())).unwrap();
     // Each switch on and off across the four runs: fusion, folding, one and
-    // two threads, Winograd, and the portable kernels (forced).
+    // two threads, Winograd, and each width of the engine's own kernels
+    // (the best the CPU has, AVX2 at most, portable).
     let runs = [
-        (true, true, 2, true, false),
-        (false, true, 1, true, true),
-        (true, false, 1, false, false),
-        (false, false, 2, true, true),
+        (true, true, 2, true, Kernels::Avx512),
+        (false, true, 1, true, Kernels::Portable),
+        (true, false, 1, false, Kernels::Avx512),
+        (false, false, 2, true, Kernels::Avx2),
     ];
-    for (fuse, fold_bn, threads, winograd, portable) in runs {
+    for (fuse, fold_bn, threads, winograd, kernels) in runs {
         // The engine compiles the model at its declared size and runs any size.
         let g = stdlib_graph(module, model, None);
-        let options = engine::Options { fuse, fold_bn, threads, winograd, portable, ..Default::default() };
+        let options = engine::Options { fuse, fold_bn, threads, winograd, kernels, ..Default::default() };
         let mut e = Engine::new(g, weights.clone(), options).unwrap();
         let y = e.run(&x, &input).unwrap();
         assert_eq!(y.shape, want.shape, "{model}");
         let what = format!(
-            "{model} (fuse {fuse}, fold {fold_bn}, {threads} threads, winograd {winograd}, portable {portable})"
+            "{model} (fuse {fuse}, fold {fold_bn}, {threads} threads, winograd {winograd}, kernels {kernels:?})"
         );
         assert_close(&what, &y.data, &want.data, 1e-4);
         // A second run reuses the plan and gives the same.

@@ -22,6 +22,7 @@ use petgraph::stable_graph::NodeIndex;
 use thiserror::Error;
 
 use crate::ir::Graph;
+pub use raw::Kernels;
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -35,9 +36,10 @@ pub struct Options {
     /// Run stride-1 3x3 convolutions as Winograd's F(2x2, 3x3) (off: every
     /// convolution by im2col or shifted GEMMs).
     pub winograd: bool,
-    /// The engine's own kernels in plain Rust even where the CPU has AVX2
-    /// and FMA (for testing the path other CPUs take).
-    pub portable: bool,
+    /// The widest instruction set the engine's own kernels may use: the
+    /// best the CPU has by default; lower to test or time the paths other
+    /// CPUs take (`Kernels::Portable` is plain Rust).
+    pub kernels: Kernels,
     pub threads: usize,
     /// Largest arena plus scratch, in bytes.
     pub memory_limit: u64,
@@ -49,7 +51,7 @@ impl Default for Options {
             fuse: true,
             fold_bn: true,
             winograd: true,
-            portable: false,
+            kernels: Kernels::Avx512,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             memory_limit: 8 << 30,
         }
@@ -133,6 +135,8 @@ pub struct Engine {
     _code: cranelift_jit::JITModule,
     pool: rayon::ThreadPool,
     options: Options,
+    /// The instruction set of the engine's own kernels, decided once.
+    isa: raw::Isa,
     /// The plan for the last input dims, reused while they stay the same.
     planned: Option<(Vec<i64>, Vec<i64>, memory::Plan)>,
     arena: Vec<f32>,
@@ -176,6 +180,7 @@ impl Engine {
             jit,
             _code: code,
             pool,
+            isa: raw::Isa::detect(options.kernels),
             options,
             planned: None,
             arena: Vec::new(),
@@ -193,6 +198,11 @@ impl Engine {
     /// Distinct compiled kernels, and the number of steps they serve.
     pub fn kernel_counts(&self) -> (usize, usize) {
         (self.jit.kernel_count, self.lowered.steps.iter().filter(|s| s.epilogue.is_some()).count())
+    }
+
+    /// The instruction set the engine's own kernels run.
+    pub fn isa(&self) -> raw::Isa {
+        self.isa
     }
 
     pub fn steps(&self) -> usize {
@@ -267,8 +277,7 @@ impl Engine {
             let per = input_view.len;
             self.arena[input_view.sample(s)].copy_from_slice(&input[s * per..(s + 1) * per]);
         }
-        let isa = raw::Isa::detect(self.options.portable);
-        let cx = exec::Ctx { l, plan, jit: &self.jit, dims, threads: self.options.threads.max(1), isa };
+        let cx = exec::Ctx { l, plan, jit: &self.jit, dims, threads: self.options.threads.max(1), isa: self.isa };
         let arena = &mut self.arena;
         let scratch = &mut self.scratch;
         let profile = &mut self.profile;

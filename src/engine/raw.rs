@@ -385,18 +385,34 @@ pub fn par_rects(
     }
 }
 
-/// Rows of a packed-A panel and columns of a packed-B panel: the register
-/// tile of [`tile`] (6 x 16: twelve 8-wide accumulators of the 16 AVX2 registers).
+/// Rows of a packed-A panel: every register tile is MR rows high.
 pub const MR: usize = 6;
-pub const NR: usize = 16;
+/// Columns of a packed-B panel on the widest tile ([`Isa::nr`]): what
+/// scratch sizes reckon with, whatever the CPU.
+pub const NR_MAX: usize = 32;
 
-/// The instruction set the engine's own kernels use.
+/// The widest instruction set the engine's own kernels may use (an upper
+/// bound: a CPU without it gets the best it has).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kernels {
+    /// Plain Rust (for testing the path other CPUs take).
+    Portable,
+    /// AVX2 and FMA: 256-bit vectors.
+    Avx2,
+    /// AVX-512F: 512-bit vectors.
+    Avx512,
+}
+
+/// The instruction set the engine's own kernels use. The vector variants
+/// carry a [`CpuChecked`] token that only [`Isa::detect`] makes, so safe
+/// code elsewhere cannot claim features the CPU lacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
-    /// AVX2 and FMA, found on this CPU by [`Isa::detect`]: the token has a
-    /// private field, so safe code elsewhere cannot claim the features.
+    /// AVX-512F (with FMA): a 6 x 32 tile in twelve zmm accumulators.
+    Avx512(CpuChecked),
+    /// AVX2 and FMA: a 6 x 16 tile in twelve ymm accumulators.
     Avx2Fma(CpuChecked),
-    /// Plain Rust, on every CPU (and forced for testing).
+    /// Plain Rust, on every CPU.
     Portable,
 }
 
@@ -405,35 +421,107 @@ pub enum Isa {
 pub struct CpuChecked(());
 
 impl Isa {
-    /// The best this CPU runs, or `Portable` when asked.
-    pub fn detect(force_portable: bool) -> Isa {
+    /// The best this CPU runs, up to `limit`.
+    pub fn detect(limit: Kernels) -> Isa {
         #[cfg(target_arch = "x86_64")]
-        if !force_portable && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return Isa::Avx2Fma(CpuChecked(()));
+        {
+            let fma = std::is_x86_feature_detected!("fma");
+            if limit >= Kernels::Avx512 && fma && std::is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512(CpuChecked(()));
+            }
+            if limit >= Kernels::Avx2 && fma && std::is_x86_feature_detected!("avx2") {
+                return Isa::Avx2Fma(CpuChecked(()));
+            }
         }
-        let _ = force_portable;
+        let _ = limit;
         Isa::Portable
+    }
+
+    /// Every instruction set this CPU runs, widest first: what the tests
+    /// try each kernel on.
+    pub fn available() -> Vec<Isa> {
+        let mut all = vec![Isa::detect(Kernels::Avx512), Isa::detect(Kernels::Avx2), Isa::Portable];
+        all.dedup();
+        all
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512(_) => "AVX-512",
+            Isa::Avx2Fma(_) => "AVX2",
+            Isa::Portable => "portable",
+        }
+    }
+
+    /// Columns of this instruction set's register tile (and so of a packed-B panel).
+    pub fn nr(self) -> usize {
+        match self {
+            Isa::Avx512(_) => 32,
+            Isa::Avx2Fma(_) | Isa::Portable => 16,
+        }
     }
 }
 
-/// One register tile: `c[r * c_rs + j] (+)= Σ_p a[p * MR + r] * b[p * NR + j]`
-/// for every r < MR and j < NR, with `a` a packed panel of MR rows and `b`
-/// one of NR columns, both `kc` deep. `accumulate` adds to `c`; otherwise
-/// `c` is overwritten.
-pub fn tile(isa: Isa, kc: usize, a: &[f32], b: &[f32], c: &mut [f32], c_rs: usize, accumulate: bool) {
-    assert!(a.len() >= kc * MR && b.len() >= kc * NR, "packed panels hold kc steps");
-    assert!(c_rs >= NR && c.len() >= (MR - 1) * c_rs + NR, "the tile lies in c");
+/// Work whose plain-Rust loops gain from wider vectors: [`vectorised`]
+/// compiles it once per instruction set. `run` must be `#[inline(always)]`,
+/// as must every function of the engine's that it calls and that should
+/// widen: only code inlined into the dispatching function gets its features.
+pub trait Vectorised {
+    fn run(self);
+}
+
+/// Runs `work` compiled for `isa` (its loops in 512- or 256-bit vectors
+/// where the compiler vectorises them, instead of the baseline's 128).
+pub fn vectorised(isa: Isa, work: impl Vectorised) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx2Fma` carries a `CpuChecked`, which only `detect`
-        // makes after checking the CPU; lengths are checked above, and the kernel reads kc * MR
-        // of `a`, kc * NR of `b`, and touches MR rows of NR in `c`.
+        // SAFETY: the token in `Isa::Avx512` proves the CPU has AVX-512F and
+        // FMA (only `detect` makes it); `work` is safe code, so enabling the
+        // features is all the unsafety there is.
+        Isa::Avx512(_) => unsafe { run_avx512(work) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, for AVX2 and FMA.
+        Isa::Avx2Fma(_) => unsafe { run_avx2(work) },
+        _ => work.run(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn run_avx512(work: impl Vectorised) {
+    work.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2(work: impl Vectorised) {
+    work.run()
+}
+
+/// One register tile: `c[r * c_rs + j] (+)= Σ_p a[p * MR + r] * b[p * nr + j]`
+/// for every r < MR and j < nr = `isa.nr()`, with `a` a packed panel of MR
+/// rows and `b` one of nr columns, both `kc` deep. `accumulate` adds to `c`;
+/// otherwise `c` is overwritten.
+pub fn tile(isa: Isa, kc: usize, a: &[f32], b: &[f32], c: &mut [f32], c_rs: usize, accumulate: bool) {
+    let nr = isa.nr();
+    assert!(a.len() >= kc * MR && b.len() >= kc * nr, "packed panels hold kc steps");
+    assert!(c_rs >= nr && c.len() >= (MR - 1) * c_rs + nr, "the tile lies in c");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx512` carries a `CpuChecked`, which only `detect`
+        // makes after checking the CPU for AVX-512F and FMA; lengths are
+        // checked above for nr = 32, and the kernel reads kc * MR of `a`,
+        // kc * 32 of `b`, and touches MR rows of 32 in `c`.
+        Isa::Avx512(_) => unsafe { tile_avx512(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), c_rs, accumulate) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, for AVX2 and FMA and nr = 16.
         Isa::Avx2Fma(_) => unsafe { tile_avx2(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), c_rs, accumulate) },
         _ => tile_portable(kc, a, b, c, c_rs, accumulate),
     }
 }
 
 fn tile_portable(kc: usize, a: &[f32], b: &[f32], c: &mut [f32], c_rs: usize, accumulate: bool) {
+    const NR: usize = 16;
     let mut acc = [[0f32; NR]; MR];
     for (ap, bp) in a[..kc * MR].chunks_exact(MR).zip(b[..kc * NR].chunks_exact(NR)) {
         for (row, &av) in acc.iter_mut().zip(ap) {
@@ -458,6 +546,7 @@ fn tile_portable(kc: usize, a: &[f32], b: &[f32], c: &mut [f32], c_rs: usize, ac
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile_avx2(kc: usize, a: *const f32, b: *const f32, c: *mut f32, c_rs: usize, accumulate: bool) {
     use std::arch::x86_64::*;
+    const NR: usize = 16;
     // SAFETY (whole body): the caller checked every offset read or written.
     unsafe {
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
@@ -481,6 +570,34 @@ unsafe fn tile_avx2(kc: usize, a: *const f32, b: *const f32, c: *mut f32, c_rs: 
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn tile_avx512(kc: usize, a: *const f32, b: *const f32, c: *mut f32, c_rs: usize, accumulate: bool) {
+    use std::arch::x86_64::*;
+    const NR: usize = 32;
+    // SAFETY (whole body): the caller checked every offset read or written.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for p in 0..kc {
+            let b0 = _mm512_loadu_ps(b.add(p * NR));
+            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(p * MR + r));
+                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+            }
+        }
+        for (r, row) in acc.iter().enumerate() {
+            let out = c.add(r * c_rs);
+            for (h, v) in row.iter().enumerate() {
+                let at = out.add(16 * h);
+                let v = if accumulate { _mm512_add_ps(*v, _mm512_loadu_ps(at)) } else { *v };
+                _mm512_storeu_ps(at, v);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,23 +608,24 @@ mod tests {
     fn tile_matches_a_plain_product_on_every_isa() {
         for kc in [0, 1, 7, 300] {
             let a: Vec<f32> = (0..kc * MR).map(|i| ((i * 37) % 101) as f32 / 101.0 - 0.5).collect();
-            let b: Vec<f32> = (0..kc * NR).map(|i| ((i * 53) % 97) as f32 / 97.0 - 0.5).collect();
-            let c_rs = NR + 3;
-            for accumulate in [false, true] {
-                let mut want = vec![0.25f32; MR * c_rs];
-                for r in 0..MR {
-                    for j in 0..NR {
-                        let dot: f64 = (0..kc).map(|p| f64::from(a[p * MR + r]) * f64::from(b[p * NR + j])).sum();
-                        let base = if accumulate { 0.25 } else { 0.0 };
-                        want[r * c_rs + j] = (base + dot) as f32;
+            for isa in Isa::available() {
+                let nr = isa.nr();
+                let b: Vec<f32> = (0..kc * nr).map(|i| ((i * 53) % 97) as f32 / 97.0 - 0.5).collect();
+                let c_rs = nr + 3;
+                for accumulate in [false, true] {
+                    let mut want = vec![0.25f32; MR * c_rs];
+                    for r in 0..MR {
+                        for j in 0..nr {
+                            let dot: f64 = (0..kc).map(|p| f64::from(a[p * MR + r]) * f64::from(b[p * nr + j])).sum();
+                            let base = if accumulate { 0.25 } else { 0.0 };
+                            want[r * c_rs + j] = (base + dot) as f32;
+                        }
                     }
-                }
-                for isa in [Isa::detect(false), Isa::Portable] {
                     let mut c = vec![0.25f32; MR * c_rs];
                     tile(isa, kc, &a, &b, &mut c, c_rs, accumulate);
                     for (i, (got, want)) in c.iter().zip(&want).enumerate() {
-                        // Columns past NR are not the tile's: left as they were.
-                        let want = if i % c_rs >= NR { 0.25 } else { *want };
+                        // Columns past nr are not the tile's: left as they were.
+                        let want = if i % c_rs >= nr { 0.25 } else { *want };
                         assert!(
                             (got - want).abs() < 1e-4,
                             "kc {kc}, {isa:?}, accumulate {accumulate}, at {i}: {got} vs {want}"

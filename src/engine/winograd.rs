@@ -15,7 +15,7 @@
 
 use std::cell::RefCell;
 
-use super::raw::{self, Isa, MR, NR};
+use super::raw::{self, Isa, MR, NR_MAX};
 use crate::ir::op::Conv2d;
 
 /// Whether a convolution runs here: 3x3, stride 1, no dilation, one group,
@@ -61,11 +61,11 @@ fn tiles_per_task(c: usize, k: usize) -> usize {
 }
 
 /// Floats of one task's scratch, for a task of `nty` tile rows of `tw`
-/// tiles and `kn` output channels.
-fn task_scratch(c: usize, kn: usize, nty: usize, tw: usize) -> usize {
-    let ntp = (nty * tw).div_ceil(NR) * NR;
+/// tiles and `kn` output channels, on a register tile `nr` wide.
+fn task_scratch(c: usize, kn: usize, nty: usize, tw: usize, nr: usize) -> usize {
+    let ntp = (nty * tw).div_ceil(nr) * nr;
     let two = 2 * (tw + 1);
-    16 * (ntp * c + NR) + 16 * kn * ntp + (2 * nty + 2) * two + 4 * nty * two + 16 * ntp
+    16 * (ntp * c + nr) + 16 * kn * ntp + (2 * nty + 2) * two + 4 * nty * two + 16 * ntp
 }
 
 /// Floats of scratch each worker keeps for a convolution of `c` to `k`
@@ -73,7 +73,7 @@ fn task_scratch(c: usize, kn: usize, nty: usize, tw: usize) -> usize {
 pub fn scratch_len(c: usize, k: usize, (oh, ow): (usize, usize)) -> usize {
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
     let band = (tiles_per_task(c, k) / tw.max(1)).clamp(1, th.max(1));
-    task_scratch(c, k.div_ceil(MR) * MR, band, tw)
+    task_scratch(c, k.div_ceil(MR) * MR, band, tw, NR_MAX)
 }
 
 thread_local! {
@@ -115,7 +115,7 @@ pub fn conv(
     plane_cuts.dedup();
     let shape = Shape { c, h, w, ph, pw, k, tw, isa };
     raw::par_rects(y, (k, oh, ow), [&plane_cuts, &row_cuts, &[0, ow]], |rect| {
-        SCRATCH.with(|s| task(x, u, &shape, rect, &mut s.borrow_mut()));
+        SCRATCH.with(|s| raw::vectorised(isa, Task { x, u, s: &shape, rect, scratch: &mut s.borrow_mut() }));
     });
 }
 
@@ -130,29 +130,48 @@ struct Shape {
     isa: Isa,
 }
 
-/// Depth of one pass of [`raw::tile`]: its two panels (6 and 16 KiB) stay
-/// in the L1 cache.
+/// Depth of one pass of [`raw::tile`]: its two panels (6 KiB, and 16 or
+/// 32 KiB by the tile's width) stay in a 48 KiB L1 cache.
 const KC: usize = 256;
+
+/// One task's work, compiled per instruction set: the transforms are
+/// loops the compiler widens.
+struct Task<'t, 'r> {
+    x: &'t [f32],
+    u: &'t [f32],
+    s: &'t Shape,
+    rect: &'t mut raw::Rect<'r>,
+    scratch: &'t mut Vec<f32>,
+}
+
+impl raw::Vectorised for Task<'_, '_> {
+    #[inline(always)]
+    fn run(self) {
+        task(self.x, self.u, self.s, self.rect, self.scratch);
+    }
+}
 
 /// One band of tile rows for one range of output channels.
 ///
 /// Layouts, ξ = 4i + j the position in the 4x4 tile: the transformed input
-/// `V[ξ][tile panel][C][NR]`, packed as [`raw::tile`] reads it; the
+/// `V[ξ][tile panel][C][nr]` (nr the tile's width), packed as [`raw::tile`] reads it; the
 /// products `M[ξ][K][tiles]`, rows and columns padded to whole tiles.
+#[inline(always)]
 fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec<f32>) {
     let (ks, rows) = (rect.planes(), rect.rows());
     let (ty0, ty1) = (rows.start / 2, rows.end.div_ceil(2));
     let nt = (ty1 - ty0) * s.tw;
-    let (np, half) = (nt.div_ceil(NR), s.tw + 1);
-    let ntp = np * NR;
+    let nr = s.isa.nr();
+    let (np, half) = (nt.div_ceil(nr), s.tw + 1);
+    let ntp = np * nr;
     let (p0, p1) = (ks.start / MR, ks.end.div_ceil(MR));
     let kn = (p1 - p0) * MR;
     // One position's panels, padded by a line: at power-of-two strides the
     // 16 positions written for each tile would share one set of the L1 cache.
-    let vx = np * s.c * NR + NR;
+    let vx = np * s.c * nr + nr;
     let (nty, two) = (ty1 - ty0, 2 * half);
     let lines = (2 * nty + 2) * two;
-    scratch.resize(task_scratch(s.c, kn, nty, s.tw), 0.0);
+    scratch.resize(task_scratch(s.c, kn, nty, s.tw, nr), 0.0);
     let (v, rest) = scratch.split_at_mut(16 * vx);
     let (m, rest) = rest.split_at_mut(16 * kn * ntp);
     let (inputs, rest) = rest.split_at_mut(lines);
@@ -192,9 +211,9 @@ fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec
         // Into the panels the GEMM reads (lanes past the last tile are
         // never read back).
         for (xi, tx) in t.chunks_exact(ntp).enumerate() {
-            for (n, lanes) in tx.chunks_exact(NR).enumerate() {
-                let at = xi * vx + (n * s.c + ci) * NR;
-                v[at..at + NR].copy_from_slice(lanes);
+            for (n, lanes) in tx.chunks_exact(nr).enumerate() {
+                let at = xi * vx + (n * s.c + ci) * nr;
+                v[at..at + nr].copy_from_slice(lanes);
             }
         }
     }
@@ -205,8 +224,8 @@ fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec
             for p in p0..p1 {
                 let a = &u[((xi * kpanels + p) * s.c + k0) * MR..];
                 for n in 0..np {
-                    let b = &v[xi * vx + (n * s.c + k0) * NR..];
-                    let c = &mut m[(xi * kn + (p - p0) * MR) * ntp + n * NR..];
+                    let b = &v[xi * vx + (n * s.c + k0) * nr..];
+                    let c = &mut m[(xi * kn + (p - p0) * MR) * ntp + n * nr..];
                     raw::tile(s.isa, kc, a, b, c, ntp, k0 > 0);
                 }
             }
@@ -244,6 +263,7 @@ fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec
 
 /// Padded input row `q` (input row `q - ph`, zeros outside), split into
 /// its even columns then its odd ones, `tw + 1` each.
+#[inline(always)]
 fn input_line(plane: &[f32], s: &Shape, q: usize, line: &mut [f32]) {
     let half = s.tw + 1;
     let (even, odd) = line.split_at_mut(half);
@@ -273,6 +293,7 @@ fn input_line(plane: &[f32], s: &Shape, q: usize, line: &mut [f32]) {
 
 /// `Aᵀ M A` for a run of tiles: `ms[4a + b]` holds M's (a, b) entry per
 /// tile; out: the top row's even and odd outputs, then the bottom row's.
+#[inline(always)]
 fn output_tiles(ms: &[&[f32]; 16], [y0, y1, y2, y3]: [&mut [f32]; 4]) {
     let n = y0.len();
     // Equal lengths up front, so that the loop below carries no bounds checks.
@@ -341,7 +362,9 @@ mod tests {
             let want = direct(&x, (c, h, w), (p, p), &f, k);
             let u = transform_filters(&f, k, c);
             let (oh, ow) = (h + 2 * p - 2, w + 2 * p - 2);
-            for (isa, threads) in [(Isa::detect(false), 1), (Isa::detect(false), 2), (Isa::Portable, 3)] {
+            let runs =
+                Isa::available().into_iter().flat_map(|isa| [(isa, 1), (isa, 2 + (isa == Isa::Portable) as usize)]);
+            for (isa, threads) in runs {
                 let mut y = vec![f32::NAN; k * oh * ow];
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| conv(isa, &x, (c, h, w), (p, p), &u, k, &mut y, (oh, ow), threads));
