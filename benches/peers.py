@@ -4,7 +4,7 @@ machine, in one script: the only source of the peer figures in the README.
 Needs a Python environment with torch, torchvision, onnx, onnxruntime and
 openvino (never installed by the tests or CI), and a release build:
     cargo build --release
-    python benches/peers.py [--threads 2] [--batch 1] [--rounds 5] [--runs 10] [MODEL...]
+    python benches/peers.py [--threads 2] [--batch 1] [--rounds 5] [--runs 10] [--settle 1] [MODEL...]
 Models are torchvision's resnet50, resnet18, densenet121 and resnext50_32x4d at
 224x224, f32, batch 1 unless told (with a larger batch the table also gives
 images per second). Each round times every runtime in turn (`--runs` runs
@@ -119,6 +119,7 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--settle", type=float, default=1.0, help="seconds idle before timing each runtime")
     ap.add_argument("models", nargs="*", default=MODELS)
     a = ap.parse_args()
     print(
@@ -131,8 +132,12 @@ def main():
             peers = runtimes(name, a.threads, a.batch, work)
             times = {k: [] for k in ["resc", *peers]}
             for _ in range(a.rounds):
+                # The runtime timed before may leave its workers spinning on
+                # the cores for a while; let them sleep before timing the next.
+                time.sleep(a.settle)
                 times["resc"].append(resc_ms(name, a.threads, a.batch, a.runs))
                 for k, f in peers.items():
+                    time.sleep(a.settle)
                     times[k].append(median_ms(f, a.runs))
             rows.append((name, times))
     names = list(rows[0][1])

@@ -470,7 +470,7 @@ pub fn lower(
     for s in &mut steps {
         if let Kind::Conv { conv, weight, form, .. } = &mut s.kind
             && winograd
-            && super::winograd::suits(conv)
+            && super::winograd::suits(conv, declared_plane(&g.node(s.node).shape))
         {
             let (m, c) = (conv.out_channels as usize, conv.in_channels as usize);
             cx.store[*weight] = super::winograd::transform_filters(&cx.store[*weight], m, c);
@@ -480,6 +480,11 @@ pub fn lower(
     let input = cx.pos[&g.input];
     let output = resolve(&alias, output);
     Ok(Lowered { steps, alias, weights: cx.store, input, output })
+}
+
+/// Height and width of an `[N, C, H, W]` shape, where the model fixes them.
+fn declared_plane(shape: &crate::ir::shape::Shape) -> Option<(u64, u64)> {
+    Some((shape.size(2)?, shape.size(3)?)).filter(|_| shape.rank() == 4)
 }
 
 /// The value `v` stands for, following identity-like aliases.

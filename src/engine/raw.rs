@@ -346,6 +346,23 @@ impl Rect<'_> {
     }
 }
 
+impl Rect<'_> {
+    /// Rows `r` and, if given, `r2` (another row) of plane `p`, both borrowed
+    /// at once; each must lie in the box.
+    pub fn two_rows(&mut self, p: usize, r: usize, r2: Option<usize>) -> (&mut [f32], Option<&mut [f32]>) {
+        assert!(self.planes.contains(&p) && self.rows.contains(&r), "a row of this box");
+        assert!(r2.is_none_or(|r2| r2 != r && self.rows.contains(&r2)), "another row of this box");
+        let at = |r: usize| p * self.plane_len + r * self.row_len + self.cols.start;
+        // SAFETY: as in `row`, for two rows; distinct rows of one plane do
+        // not overlap (a row's columns lie within `row_len`).
+        unsafe {
+            let first = std::slice::from_raw_parts_mut(self.base.add(at(r)), self.cols.len());
+            let second = r2.map(|r2| std::slice::from_raw_parts_mut(self.base.add(at(r2)), self.cols.len()));
+            (first, second)
+        }
+    }
+}
+
 /// Runs `f` in parallel on each box of the grid that the cuts (ascending,
 /// from 0 to the axis' length) cut the tensor `y` into: for outputs whose
 /// tasks own parts of many rows, which `par_chunks_mut` cannot hand out.

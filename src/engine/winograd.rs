@@ -19,15 +19,25 @@ use super::raw::{self, Isa, MR, NR_MAX};
 use crate::ir::op::Conv2d;
 
 /// Whether a convolution runs here: 3x3, stride 1, no dilation, one group,
-/// and channels enough on both sides for the transforms to pay (below 16,
-/// measured, im2col wins).
-pub fn suits(conv: &Conv2d) -> bool {
-    conv.kernel == [3, 3]
+/// and channels enough on both sides for the transforms to pay: below 16
+/// inputs im2col wins, and with 32 outputs (DenseNet's growth) the input
+/// transform, done once for few products, makes it 1.25x slower than
+/// im2col (measured on densenet121 with AVX-512); 64 (ResNet's first
+/// stage) is 1.07x faster. `declared` is the output's size where the model
+/// fixes it: with fewer than 32 tiles (a 7x7 output has 16) the filters,
+/// 16/9 the size of the plain ones, are streamed from memory for too little
+/// work, and the register tile runs half empty (measured on resnet18's 7x7
+/// layers: 1.7x slower than im2col with AVX-512 and with AVX2; 14x14 is
+/// 1.3x faster). Other sizes run correctly either way.
+pub fn suits(conv: &Conv2d, declared: Option<(u64, u64)>) -> bool {
+    let tiles = declared.map_or(u64::MAX, |(oh, ow)| oh.div_ceil(2) * ow.div_ceil(2));
+    tiles >= 32
+        && conv.kernel == [3, 3]
         && conv.stride == [1, 1]
         && conv.dilation == [1, 1]
         && conv.groups == 1
         && conv.in_channels >= 16
-        && conv.out_channels >= 16
+        && conv.out_channels >= 64
 }
 
 /// Filters `[K][C][3][3]` as 16 matrices `U = G g Gᵀ` of K x C, each
@@ -61,11 +71,11 @@ fn tiles_per_task(c: usize, k: usize) -> usize {
 }
 
 /// Floats of one task's scratch, for a task of `nty` tile rows of `tw`
-/// tiles and `kn` output channels, on a register tile `nr` wide.
+/// tiles and `kn` output channels, on a register tile `nr` wide: the
+/// transformed inputs, the products, and the task's input lines.
 fn task_scratch(c: usize, kn: usize, nty: usize, tw: usize, nr: usize) -> usize {
     let ntp = (nty * tw).div_ceil(nr) * nr;
-    let two = 2 * (tw + 1);
-    16 * (ntp * c + nr) + 16 * kn * ntp + (2 * nty + 2) * two + 4 * nty * two + 16 * ntp
+    16 * (ntp * c + nr) + 16 * kn * ntp + (2 * nty + 2) * 2 * (tw + 1)
 }
 
 /// Floats of scratch each worker keeps for a convolution of `c` to `k`
@@ -154,8 +164,11 @@ impl raw::Vectorised for Task<'_, '_> {
 /// One band of tile rows for one range of output channels.
 ///
 /// Layouts, ξ = 4i + j the position in the 4x4 tile: the transformed input
-/// `V[ξ][tile panel][C][nr]` (nr the tile's width), packed as [`raw::tile`] reads it; the
-/// products `M[ξ][K][tiles]`, rows and columns padded to whole tiles.
+/// `V[ξ][tile panel][C][nr]` (nr the tile's width), packed as [`raw::tile`]
+/// reads it; the products `M[ξ][K][tiles]`, rows and columns padded to
+/// whole tiles. Both transforms take tiles side by side in vector lanes:
+/// with the input lines split into even and odd columns, entry (r, c) of
+/// consecutive tiles lies at consecutive places of one line.
 #[inline(always)]
 fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec<f32>) {
     let (ks, rows) = (rect.planes(), rect.rows());
@@ -170,50 +183,24 @@ fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec
     // 16 positions written for each tile would share one set of the L1 cache.
     let vx = np * s.c * nr + nr;
     let (nty, two) = (ty1 - ty0, 2 * half);
-    let lines = (2 * nty + 2) * two;
     scratch.resize(task_scratch(s.c, kn, nty, s.tw, nr), 0.0);
     let (v, rest) = scratch.split_at_mut(16 * vx);
-    let (m, rest) = rest.split_at_mut(16 * kn * ntp);
-    let (inputs, rest) = rest.split_at_mut(lines);
-    let (z, t) = rest.split_at_mut(4 * nty * two);
+    let (m, inputs) = rest.split_at_mut(16 * kn * ntp);
     for ci in 0..s.c {
         let plane = &x[ci * s.h * s.w..(ci + 1) * s.h * s.w];
         for (r, line) in inputs.chunks_exact_mut(two).enumerate() {
             input_line(plane, s, 2 * ty0 + r, line);
         }
-        // Bᵀ down the columns: row i of each tile row's transform.
         for ty in 0..nty {
-            let r = |q: usize| &inputs[(2 * ty + q) * two..(2 * ty + q + 1) * two];
-            let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
-            let combos: [(&[f32], &[f32], f32); 4] = [(r0, r2, -1.0), (r1, r2, 1.0), (r2, r1, -1.0), (r1, r3, -1.0)];
-            for (i, (p, q, sign)) in combos.into_iter().enumerate() {
-                let out = &mut z[(i * nty + ty) * two..(i * nty + ty + 1) * two];
-                for (d, (p, q)) in out.iter_mut().zip(p.iter().zip(q)) {
-                    *d = p + sign * q;
-                }
-            }
-        }
-        // Bᵀ along the rows: tile t's columns are e[t], o[t], e[t+1], o[t+1].
-        for i in 0..4 {
-            for ty in 0..nty {
-                let (e, o) = z[(i * nty + ty) * two..(i * nty + ty + 1) * two].split_at(half);
-                let (e0, e1, o0, o1) = (&e[..s.tw], &e[1..], &o[..s.tw], &o[1..]);
-                let combos: [(&[f32], &[f32], f32); 4] =
-                    [(e0, e1, -1.0), (o0, e1, 1.0), (e1, o0, -1.0), (o0, o1, -1.0)];
-                for (j, (p, q, sign)) in combos.into_iter().enumerate() {
-                    let at = (i * 4 + j) * ntp + ty * s.tw;
-                    for (d, (p, q)) in t[at..at + s.tw].iter_mut().zip(p.iter().zip(q)) {
-                        *d = p + sign * q;
-                    }
-                }
-            }
-        }
-        // Into the panels the GEMM reads (lanes past the last tile are
-        // never read back).
-        for (xi, tx) in t.chunks_exact(ntp).enumerate() {
-            for (n, lanes) in tx.chunks_exact(nr).enumerate() {
-                let at = xi * vx + (n * s.c + ci) * nr;
-                v[at..at + nr].copy_from_slice(lanes);
+            let lines: [&[f32]; 4] = std::array::from_fn(|q| &inputs[(2 * ty + q) * two..(2 * ty + q + 1) * two]);
+            // The tile row's tiles, cut where a panel of nr ends.
+            let mut tx = 0;
+            while tx < s.tw {
+                let n = ty * s.tw + tx;
+                let len = (nr - n % nr).min(s.tw - tx);
+                let at = (n / nr * s.c + ci) * nr + n % nr;
+                input_run(&lines, half, tx, len, v, at, vx);
+                tx += len;
             }
         }
     }
@@ -221,43 +208,172 @@ fn task(x: &[f32], u: &[f32], s: &Shape, rect: &mut raw::Rect, scratch: &mut Vec
     for xi in 0..16 {
         for k0 in (0..s.c).step_by(KC) {
             let kc = KC.min(s.c - k0);
-            for p in p0..p1 {
-                let a = &u[((xi * kpanels + p) * s.c + k0) * MR..];
-                for n in 0..np {
-                    let b = &v[xi * vx + (n * s.c + k0) * nr..];
+            // The tile panel (nr x kc) stays in L1 while the filter panels
+            // (MR x kc, a fifth of its size) stream past it from L2.
+            for n in 0..np {
+                let b = &v[xi * vx + (n * s.c + k0) * nr..];
+                for p in p0..p1 {
+                    let a = &u[((xi * kpanels + p) * s.c + k0) * MR..];
                     let c = &mut m[(xi * kn + (p - p0) * MR) * ntp + n * nr..];
                     raw::tile(s.isa, kc, a, b, c, ntp, k0 > 0);
                 }
             }
         }
     }
-    let (y0, rest) = t.split_at_mut(ntp);
-    let (y1, rest) = rest.split_at_mut(ntp);
-    let (y2, rest) = rest.split_at_mut(ntp);
-    let y3 = &mut rest[..ntp];
     for o in ks {
         let ko = o - p0 * MR;
-        let ms: [&[f32]; 16] = std::array::from_fn(|xi| &m[(xi * kn + ko) * ntp..][..nt]);
-        output_tiles(&ms, [&mut y0[..nt], &mut y1[..nt], &mut y2[..nt], &mut y3[..nt]]);
         for ty in ty0..ty1 {
             let at = (ty - ty0) * s.tw;
-            for (dy, (even, odd)) in [(&*y0, &*y1), (&*y2, &*y3)].into_iter().enumerate() {
-                let oy = 2 * ty + dy;
-                if oy >= rows.end {
-                    break;
-                }
-                let (even, odd) = (&even[at..at + s.tw], &odd[at..at + s.tw]);
-                let row = rect.row(o, oy);
-                let mut pairs = row.chunks_exact_mut(2);
-                for (pair, (e, o)) in (&mut pairs).zip(even.iter().zip(odd)) {
-                    pair[0] = *e;
-                    pair[1] = *o;
-                }
-                if let [last] = pairs.into_remainder() {
-                    *last = even[s.tw - 1];
-                }
-            }
+            let ms: [&[f32]; 16] = std::array::from_fn(|xi| &m[(xi * kn + ko) * ntp + at..][..s.tw]);
+            let oy = 2 * ty;
+            let (top, bottom) = rect.two_rows(o, oy, (oy + 1 < rows.end).then_some(oy + 1));
+            output_run(&ms, top, bottom);
         }
+    }
+}
+
+/// Bᵀ d B for tiles `tx..tx + len` of one tile row, from its four input
+/// lines (each its even columns, `half` of them, then its odd ones), into
+/// `v[ξ * vx + at + t]` for the run's t-th tile.
+#[inline(always)]
+fn input_run(lines: &[&[f32]; 4], half: usize, tx: usize, len: usize, v: &mut [f32], at: usize, vx: usize) {
+    let mut j = 0;
+    while j + 16 <= len {
+        input_block::<16>(lines, half, tx + j, v, at + j, vx);
+        j += 16;
+    }
+    if j + 8 <= len {
+        input_block::<8>(lines, half, tx + j, v, at + j, vx);
+        j += 8;
+    }
+    if j + 4 <= len {
+        input_block::<4>(lines, half, tx + j, v, at + j, vx);
+        j += 4;
+    }
+    for j in j..len {
+        input_block::<1>(lines, half, tx + j, v, at + j, vx);
+    }
+}
+
+/// Bᵀ applied to a column (or a row) of four vectors: 0 - 2, 1 + 2,
+/// 2 - 1, 1 - 3.
+#[inline(always)]
+fn bt<const W: usize>([x0, x1, x2, x3]: [[f32; W]; 4]) -> [[f32; W]; 4] {
+    let mut y = [[0.0; W]; 4];
+    for l in 0..W {
+        y[0][l] = x0[l] - x2[l];
+        y[1][l] = x1[l] + x2[l];
+        y[2][l] = x2[l] - x1[l];
+        y[3][l] = x1[l] - x3[l];
+    }
+    y
+}
+
+/// W tiles' input transform, each array a vector of W lanes. Every
+/// vector is a named local, never an array indexed in a loop, and every
+/// helper a function inlined always (closures may not be): otherwise the
+/// compiler keeps the lanes on the stack.
+#[inline(always)]
+fn input_block<const W: usize>(lines: &[&[f32]; 4], half: usize, tx: usize, v: &mut [f32], at: usize, vx: usize) {
+    // a_c[i]: row i of Bᵀ d in column c.
+    let a0 = input_column::<W>(lines, half, tx, 0);
+    let a1 = input_column::<W>(lines, half, tx, 1);
+    let a2 = input_column::<W>(lines, half, tx, 2);
+    let a3 = input_column::<W>(lines, half, tx, 3);
+    store_row(v, at, vx, 0, bt([a0[0], a1[0], a2[0], a3[0]]));
+    store_row(v, at, vx, 1, bt([a0[1], a1[1], a2[1], a3[1]]));
+    store_row(v, at, vx, 2, bt([a0[2], a1[2], a2[2], a3[2]]));
+    store_row(v, at, vx, 3, bt([a0[3], a1[3], a2[3], a3[3]]));
+}
+
+/// Bᵀ times column `c` of W tiles' inputs: tile tx's columns are
+/// even[tx], odd[tx], even[tx + 1], odd[tx + 1] of each line.
+#[inline(always)]
+fn input_column<const W: usize>(lines: &[&[f32]; 4], half: usize, tx: usize, c: usize) -> [[f32; W]; 4] {
+    let from = (c % 2) * half + tx + c / 2;
+    bt([load(lines[0], from), load(lines[1], from), load(lines[2], from), load(lines[3], from)])
+}
+
+#[inline(always)]
+fn load<const W: usize>(line: &[f32], from: usize) -> [f32; W] {
+    let mut out = [0.0; W];
+    out.copy_from_slice(&line[from..from + W]);
+    out
+}
+
+/// Row i of V (positions 4i..4i + 4) for W tiles.
+#[inline(always)]
+fn store_row<const W: usize>(v: &mut [f32], at: usize, vx: usize, i: usize, [v0, v1, v2, v3]: [[f32; W]; 4]) {
+    for (j, lanes) in [v0, v1, v2, v3].iter().enumerate() {
+        let to = (i * 4 + j) * vx + at;
+        v[to..to + W].copy_from_slice(lanes);
+    }
+}
+
+/// Aᵀ M A for one tile row: `ms[4a + b]` holds M's (a, b) entry of each
+/// tile; the outputs go to the top row and, unless the band ends first,
+/// the bottom one (a last odd column is left off).
+#[inline(always)]
+fn output_run(ms: &[&[f32]; 16], top: &mut [f32], mut bottom: Option<&mut [f32]>) {
+    let tw = ms[0].len();
+    let mut t = 0;
+    // Whole blocks whose pairs of columns all lie in the row.
+    while t + 16 <= tw && 2 * (t + 16) <= top.len() {
+        output_block::<16, 32>(ms, t, top, bottom.as_deref_mut());
+        t += 16;
+    }
+    while t + 4 <= tw && 2 * (t + 4) <= top.len() {
+        output_block::<4, 8>(ms, t, top, bottom.as_deref_mut());
+        t += 4;
+    }
+    for t in t..tw {
+        output_block::<1, 2>(ms, t, top, bottom.as_deref_mut());
+    }
+}
+
+/// W tiles' output transform; `W2` is 2W, the outputs of one row.
+#[inline(always)]
+fn output_block<const W: usize, const W2: usize>(
+    ms: &[&[f32]; 16],
+    t: usize,
+    top: &mut [f32],
+    bottom: Option<&mut [f32]>,
+) {
+    let (r0, r1, r2, r3) = (m_row::<W>(ms, 0, t), m_row::<W>(ms, 1, t), m_row::<W>(ms, 2, t), m_row::<W>(ms, 3, t));
+    store_pairs::<W, W2>(&mut top[2 * t..], [r0, r1, r2], 1.0);
+    if let Some(out) = bottom {
+        store_pairs::<W, W2>(&mut out[2 * t..], [r1, r2, r3], -1.0);
+    }
+}
+
+/// Row a of M for W tiles: its columns' (0 + 1 + 2) and (1 - 2 - 3).
+#[inline(always)]
+fn m_row<const W: usize>(ms: &[&[f32]; 16], a: usize, t: usize) -> [[f32; W]; 2] {
+    let (m0, m1, m2, m3) =
+        (&ms[a * 4][t..t + W], &ms[a * 4 + 1][t..t + W], &ms[a * 4 + 2][t..t + W], &ms[a * 4 + 3][t..t + W]);
+    let (mut e, mut o) = ([0.0; W], [0.0; W]);
+    for l in 0..W {
+        e[l] = m0[l] + m1[l] + m2[l];
+        o[l] = m1[l] - m2[l] - m3[l];
+    }
+    [e, o]
+}
+
+/// `p + sign (q + r)` of three rows' sums, even and odd outputs
+/// interleaved into `out` (as much of them as it holds).
+#[inline(always)]
+fn store_pairs<const W: usize, const W2: usize>(out: &mut [f32], [p, q, r]: [[[f32; W]; 2]; 3], sign: f32) {
+    let mut pairs = [0.0; W2];
+    for l in 0..W {
+        pairs[2 * l] = p[0][l] + sign * (q[0][l] + r[0][l]);
+        pairs[2 * l + 1] = p[1][l] + sign * (q[1][l] + r[1][l]);
+    }
+    if out.len() >= W2 {
+        out[..W2].copy_from_slice(&pairs);
+    } else {
+        // The last tile of an odd width: its even column only.
+        let n = out.len();
+        out.copy_from_slice(&pairs[..n]);
     }
 }
 
@@ -284,28 +400,11 @@ fn input_line(plane: &[f32], s: &Shape, q: usize, line: &mut [f32]) {
         odd[j] = col(2 * j + 1);
     }
     let from = 2 * lo - s.pw;
-    let pairs = src[from..from + 2 * (hi - lo)].chunks_exact(2);
-    for ((e, o), pair) in even[lo..hi].iter_mut().zip(&mut odd[lo..hi]).zip(pairs) {
-        *e = pair[0];
-        *o = pair[1];
-    }
-}
-
-/// `Aᵀ M A` for a run of tiles: `ms[4a + b]` holds M's (a, b) entry per
-/// tile; out: the top row's even and odd outputs, then the bottom row's.
-#[inline(always)]
-fn output_tiles(ms: &[&[f32]; 16], [y0, y1, y2, y3]: [&mut [f32]; 4]) {
-    let n = y0.len();
-    // Equal lengths up front, so that the loop below carries no bounds checks.
-    assert!(ms.iter().all(|m| m.len() == n) && [y1.len(), y2.len(), y3.len()] == [n; 3]);
-    for t in 0..n {
-        let g = |a: usize, b: usize| ms[a * 4 + b][t];
-        let s0 = |a: usize| g(a, 0) + g(a, 1) + g(a, 2);
-        let s1 = |a: usize| g(a, 1) - g(a, 2) - g(a, 3);
-        y0[t] = s0(0) + s0(1) + s0(2);
-        y1[t] = s1(0) + s1(1) + s1(2);
-        y2[t] = s0(1) - s0(2) - s0(3);
-        y3[t] = s1(1) - s1(2) - s1(3);
+    let (src, even, odd) = (&src[from..from + 2 * (hi - lo)], &mut even[lo..hi], &mut odd[lo..hi]);
+    // Indexed with lengths the compiler can see: strided loads it widens.
+    for j in 0..even.len().min(odd.len()).min(src.len() / 2) {
+        even[j] = src[2 * j];
+        odd[j] = src[2 * j + 1];
     }
 }
 
@@ -343,7 +442,7 @@ mod tests {
     }
 
     /// Odd and even sizes (a last tile half outside the output), padding 0,
-    /// 1 and 2, 1x1 outputs, bands split across rows and channels split
+    /// 1 and 2, 1x1 outputs, long tile rows, bands split across rows and channels split
     /// across threads, channel counts that fill no GEMM tile evenly.
     #[test]
     fn matches_a_direct_convolution_at_every_remainder() {
@@ -356,6 +455,10 @@ mod tests {
             (24, 40, 56, 13, 1),
             (130, 70, 9, 9, 1),
             (64, 300, 4, 4, 1),
+            // Tile rows of 20 and 35: runs of 16, 8, 4 and single tiles, cut
+            // where a register tile's panel of 16 or 32 ends mid-row.
+            (16, 64, 6, 40, 1),
+            (16, 16, 5, 69, 1),
         ];
         for (c, k, h, w, p) in cases {
             let (x, f) = (values(c * h * w, 1), values(k * c * 9, 2));
