@@ -19,16 +19,14 @@ use super::raw::{self, Isa, MR, NR_MAX};
 use crate::ir::op::Conv2d;
 
 /// Whether a convolution runs here: 3x3, stride 1, no dilation, one group,
-/// and channels enough on both sides for the transforms to pay: below 16
-/// inputs im2col wins, and with 32 outputs (DenseNet's growth) the input
-/// transform, done once for few products, makes it 1.25x slower than
-/// im2col (measured on densenet121 with AVX-512); 64 (ResNet's first
-/// stage) is 1.07x faster. `declared` is the output's size where the model
-/// fixes it: with fewer than 32 tiles (a 7x7 output has 16) the filters,
-/// 16/9 the size of the plain ones, are streamed from memory for too little
-/// work, and the register tile runs half empty (measured on resnet18's 7x7
-/// layers: 1.7x slower than im2col with AVX-512 and with AVX2; 14x14 is
-/// 1.3x faster). Other sizes run correctly either way.
+/// and channels enough on both sides for the transforms to pay (below 16,
+/// measured, im2col wins; DenseNet's 128 to 32 runs 1.1x faster here).
+/// `declared` is the output's size where the model fixes it: with fewer
+/// than 32 tiles (a 7x7 output has 16) the filters, 16/9 the size of the
+/// plain ones, are streamed from memory for too little work, and the
+/// register tile runs half empty (resnet18 as a whole 1.03x slower with its
+/// 7x7 layers here; 14x14 ones are 1.3x faster). Other sizes run correctly
+/// either way.
 pub fn suits(conv: &Conv2d, declared: Option<(u64, u64)>) -> bool {
     let tiles = declared.map_or(u64::MAX, |(oh, ow)| oh.div_ceil(2) * ow.div_ceil(2));
     tiles >= 32
@@ -37,7 +35,7 @@ pub fn suits(conv: &Conv2d, declared: Option<(u64, u64)>) -> bool {
         && conv.dilation == [1, 1]
         && conv.groups == 1
         && conv.in_channels >= 16
-        && conv.out_channels >= 64
+        && conv.out_channels >= 16
 }
 
 /// Filters `[K][C][3][3]` as 16 matrices `U = G g Gᵀ` of K x C, each
