@@ -72,6 +72,9 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
             let u = &cx.l.weights[*weight];
             super::winograd::conv(cx.isa, ins[0], cx.chw(*x), pad, u, oc, y, (oh, ow), cx.threads);
         }
+        Kind::Conv { x, conv, weight, form: ConvForm::Grouped } => {
+            super::grouped::conv(cx.isa, ins[0], cx.chw(*x), conv, &cx.l.weights[*weight], y, (oh, ow));
+        }
         Kind::Conv { x, conv, weight, form: ConvForm::Gemm } => {
             let (c, h, w) = cx.chw(*x);
             conv2d(cx, ins[0], (c, h, w), conv, &cx.l.weights[*weight], y, (oh, ow), scratch);

@@ -34,6 +34,8 @@ pub enum ConvForm {
     Gemm,
     /// Winograd's F(2x2, 3x3); filters transformed and packed.
     Winograd,
+    /// Grouped, direct ([`super::grouped`]); filters as loaded.
+    Grouped,
 }
 
 #[derive(Clone, Debug)]
@@ -175,7 +177,11 @@ impl Step {
         let base = match &self.kind {
             Kind::Conv { conv, form, .. } => {
                 let g = if conv.groups > 1 { " grouped" } else { "" };
-                let w = if *form == ConvForm::Winograd { " winograd" } else { "" };
+                let w = match form {
+                    ConvForm::Winograd => " winograd",
+                    ConvForm::Grouped => " direct",
+                    ConvForm::Gemm => "",
+                };
                 format!("conv {}x{}{g}{w}", conv.kernel[0], conv.kernel[1])
             }
             Kind::Linear { .. } => "linear".into(),

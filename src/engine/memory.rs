@@ -220,6 +220,9 @@ pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64, threads: usize) -> Resu
             if *form == super::lower::ConvForm::Winograd {
                 let need = super::winograd::scratch_len(i[1], o[1], (o[2], o[3]));
                 worker = worker.max(need as u128);
+            } else if *form == super::lower::ConvForm::Grouped {
+                let need = super::grouped::scratch_len(conv, (i[1], i[2], i[3]));
+                worker = worker.max(need as u128);
             } else {
                 let need = super::exec::scratch_len(conv, (i[1], i[2], i[3]), (o[2], o[3]));
                 scratch = scratch.max(need as u128);

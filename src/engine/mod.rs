@@ -4,6 +4,7 @@
 //! arena) before anything runs.
 
 mod exec;
+mod grouped;
 pub mod jit;
 pub mod kernels;
 pub mod lower;
@@ -154,7 +155,17 @@ impl Engine {
     /// held twice), and compiles the shape check and kernels.
     pub fn new(g: Graph, weights: HashMap<String, Vec<f32>>, options: Options) -> Result<Engine, EngineError> {
         let start = Instant::now();
-        let lowered = lower::lower(&g, weights, options.fuse, options.fold_bn, options.winograd)?;
+        let mut lowered = lower::lower(&g, weights, options.fuse, options.fold_bn, options.winograd)?;
+        let isa = raw::Isa::detect(options.kernels);
+        for s in &mut lowered.steps {
+            if let lower::Kind::Conv { conv, form, weight, .. } = &mut s.kind
+                && *form == lower::ConvForm::Gemm
+                && grouped::suits(conv, isa)
+            {
+                lowered.weights[*weight] = grouped::pack_filters(&lowered.weights[*weight], conv);
+                *form = lower::ConvForm::Grouped;
+            }
+        }
         let pack_time = start.elapsed();
         let check = shapecheck::build(&g);
         let start = Instant::now();
@@ -180,7 +191,7 @@ impl Engine {
             jit,
             _code: code,
             pool,
-            isa: raw::Isa::detect(options.kernels),
+            isa,
             options,
             planned: None,
             arena: Vec::new(),

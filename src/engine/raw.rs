@@ -615,6 +615,170 @@ unsafe fn tile_avx512(kc: usize, a: *const f32, b: *const f32, c: *mut f32, c_rs
     }
 }
 
+/// Floats a prepared input needs past its last row: [`direct_row`] reads
+/// whole vectors from each tap's start.
+pub const DIRECT_SLACK: usize = 64;
+
+/// The most output channels [`direct_row`] computes at once.
+pub const DIRECT_OB: usize = 16;
+
+/// One output row of a direct convolution for `ob` (1 to [`DIRECT_OB`])
+/// output channels, with AVX-512: `y[q * y_plane + ox] = Σ_i Σ_t
+/// w[(i * taps.len() + t) * ob + q] * x[i * x_plane + base + taps[t] + ox]`
+/// for ox < `ow`: the block's weights for one input and tap side by side,
+/// so that one pointer reaches them all. The input is prepared so that an output row's tap reads
+/// consecutive values (padded, and for stride 2 split into even and odd
+/// columns). `None` where the CPU's kernels are not AVX-512 (the caller
+/// takes another way).
+#[allow(clippy::too_many_arguments)]
+pub fn direct_row(
+    isa: Isa,
+    x: &[f32],
+    (cin, x_plane, base): (usize, usize, usize),
+    taps: &[usize],
+    w: &[f32],
+    ob: usize,
+    y: &mut [f32],
+    (y_plane, ow): (usize, usize),
+) -> Option<()> {
+    assert!((1..=DIRECT_OB).contains(&ob) && cin > 0 && ow > 0, "a row of 1 to 16 outputs");
+    let reach = taps.iter().max().copied().unwrap_or(0);
+    // Every vector load lies in `x`: the last channel's furthest tap, at
+    // the row's last column rounded up to whole vectors.
+    assert!(x.len() >= (cin - 1) * x_plane + base + reach + ow.div_ceil(16) * 16, "direct conv input in bounds");
+    assert!(w.len() >= ob * cin * taps.len(), "direct conv weights in bounds");
+    let ws = ob;
+    assert!(y.len() >= (ob - 1) * y_plane + ow, "direct conv output in bounds");
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the token proves AVX-512F and FMA; every offset the kernel
+        // reads or writes is checked above (loads of whole vectors up to
+        // the last column rounded up; stores masked to `ow`), for each of
+        // the `ob` outputs.
+        Isa::Avx512(_) => unsafe {
+            let args = DirectArgs {
+                x: x.as_ptr(),
+                cin,
+                x_plane,
+                base,
+                taps,
+                w: w.as_ptr(),
+                ws,
+                y: y.as_mut_ptr(),
+                y_plane,
+                ow,
+            };
+            direct_avx512(&args, ob);
+            Some(())
+        },
+        _ => None,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct DirectArgs<'a> {
+    x: *const f32,
+    cin: usize,
+    x_plane: usize,
+    base: usize,
+    taps: &'a [usize],
+    w: *const f32,
+    /// Floats from one (input, tap)'s weights to the next's.
+    ws: usize,
+    y: *mut f32,
+    y_plane: usize,
+    ow: usize,
+}
+
+/// Passes of up to 64 columns (four vectors); in each, outputs in blocks
+/// of 16, 8, 4, 2 or 1, as many as keep the accumulators (block x vectors)
+/// to 16 registers: enough chains to cover the FMA's latency when a row is
+/// one vector wide (ResNeXt's 14x14 and 7x7 stages).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn direct_avx512(a: &DirectArgs, ob: usize) {
+    let mut c0 = 0;
+    while c0 < a.ow {
+        let nx = (a.ow - c0).div_ceil(16).min(4);
+        let cap = if nx == 1 {
+            16
+        } else if nx == 2 {
+            8
+        } else {
+            4
+        };
+        let mut q = 0;
+        while q < ob {
+            let take = (ob - q).min(cap);
+            let take = 1 << take.ilog2();
+            // SAFETY: outputs q..q + take of the `ob` checked, columns from c0.
+            unsafe {
+                let b = DirectArgs { w: a.w.add(q), y: a.y.add(q * a.y_plane), ..*a };
+                match (take, nx) {
+                    (16, _) => direct_pass::<16, 1>(&b, c0),
+                    (8, 1) => direct_pass::<8, 1>(&b, c0),
+                    (8, _) => direct_pass::<8, 2>(&b, c0),
+                    (4, 1) => direct_pass::<4, 1>(&b, c0),
+                    (4, 2) => direct_pass::<4, 2>(&b, c0),
+                    (4, 3) => direct_pass::<4, 3>(&b, c0),
+                    (4, _) => direct_pass::<4, 4>(&b, c0),
+                    (2, 1) => direct_pass::<2, 1>(&b, c0),
+                    (2, 2) => direct_pass::<2, 2>(&b, c0),
+                    (2, 3) => direct_pass::<2, 3>(&b, c0),
+                    (2, _) => direct_pass::<2, 4>(&b, c0),
+                    (_, 1) => direct_pass::<1, 1>(&b, c0),
+                    (_, 2) => direct_pass::<1, 2>(&b, c0),
+                    (_, 3) => direct_pass::<1, 3>(&b, c0),
+                    _ => direct_pass::<1, 4>(&b, c0),
+                }
+            }
+            q += take;
+        }
+        c0 += 16 * nx;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+#[inline]
+unsafe fn direct_pass<const OB: usize, const NX: usize>(a: &DirectArgs, c0: usize) {
+    use std::arch::x86_64::*;
+    let nt = a.taps.len();
+    // SAFETY (whole body): `direct_row` checked every offset.
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); NX]; OB];
+        for i in 0..a.cin {
+            let xp = a.x.add(i * a.x_plane + a.base + c0);
+            for (t, &off) in a.taps.iter().enumerate() {
+                let wp = a.w.add((i * nt + t) * a.ws);
+                let mut xs = [_mm512_setzero_ps(); NX];
+                for (c, v) in xs.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(xp.add(off + 16 * c));
+                }
+                for (q, row) in acc.iter_mut().enumerate() {
+                    let wv = _mm512_set1_ps(*wp.add(q));
+                    for (v, x) in row.iter_mut().zip(&xs) {
+                        *v = _mm512_fmadd_ps(wv, *x, *v);
+                    }
+                }
+            }
+        }
+        let rest = a.ow - c0 - 16 * (NX - 1);
+        let last: __mmask16 = if rest >= 16 { 0xffff } else { (1u16 << rest) - 1 };
+        for (q, row) in acc.iter().enumerate() {
+            let out = a.y.add(q * a.y_plane + c0);
+            for (c, v) in row.iter().enumerate() {
+                if c + 1 < NX {
+                    _mm512_storeu_ps(out.add(16 * c), *v);
+                } else {
+                    _mm512_mask_storeu_ps(out.add(16 * c), last, *v);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
