@@ -73,7 +73,7 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
             super::winograd::conv(cx.isa, ins[0], cx.chw(*x), pad, u, oc, y, (oh, ow), cx.threads);
         }
         Kind::Conv { x, conv, weight, form: ConvForm::Grouped } => {
-            super::grouped::conv(cx.isa, ins[0], cx.chw(*x), conv, &cx.l.weights[*weight], y, (oh, ow));
+            super::grouped::conv(cx.isa, ins[0], cx.chw(*x), conv, &cx.l.weights[*weight], y, (oh, ow), cx.threads);
         }
         Kind::Conv { x, conv, weight, form: ConvForm::Gemm } => {
             let (c, h, w) = cx.chw(*x);

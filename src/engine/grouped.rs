@@ -8,18 +8,17 @@
 
 use std::cell::RefCell;
 
-use rayon::prelude::*;
-
 use super::raw::{self, DIRECT_OB, DIRECT_SLACK, Isa};
 use crate::ir::op::Conv2d;
 
 /// Whether a convolution runs here on `isa`: grouped with at most 32
-/// input channels per group, no dilation, the same stride 1 or 2 both
-/// ways, a kernel up to 7x7.
+/// input channels per group, or with at most 4 input channels at all (the
+/// stem's 7x7 on RGB, which im2col turns into a matrix 49 times the input),
+/// no dilation, the same stride 1 or 2 both ways, a kernel up to 7x7.
 pub fn suits(conv: &Conv2d, isa: Isa) -> bool {
+    let per_group = conv.in_channels / conv.groups;
     matches!(isa, Isa::Avx512(_))
-        && conv.groups > 1
-        && conv.in_channels / conv.groups <= 32
+        && ((conv.groups > 1 && per_group <= 32) || conv.in_channels <= 4)
         && conv.dilation == [1, 1]
         && conv.stride[0] == conv.stride[1]
         && (1..=2).contains(&conv.stride[0])
@@ -70,7 +69,8 @@ thread_local! {
 }
 
 /// `y = conv(x)` for input `(c, h, w)` and output `(oh, ow)`; `weight` as
-/// [`pack_filters`] leaves it.
+/// [`pack_filters`] leaves it. Tasks take a group, or with fewer groups
+/// than four per thread, a band of its rows.
 #[allow(clippy::too_many_arguments)]
 pub fn conv(
     isa: Isa,
@@ -80,6 +80,7 @@ pub fn conv(
     weight: &[f32],
     y: &mut [f32],
     (oh, ow): (usize, usize),
+    threads: usize,
 ) {
     let g = conv.groups as usize;
     let (cin, cout) = (c / g, conv.out_channels as usize / g);
@@ -94,57 +95,83 @@ pub fn conv(
     let col = |kx: usize| if stride == 2 { (kx % 2) * half + kx / 2 } else { kx };
     let taps: Vec<usize> = (0..kh).flat_map(|ky| (0..kw).map(move |kx| ky * row_len + col(kx))).collect();
     let per = cin * kh * kw;
-    y[..g * cout * oh * ow].par_chunks_mut(cout * oh * ow).enumerate().for_each(|(gi, yg)| {
+    let plane_cuts: Vec<usize> = (0..=g).map(|gi| gi * cout).collect();
+    let bands = (4 * threads).div_ceil(g).clamp(1, oh);
+    let row_cuts: Vec<usize> = (0..=bands).map(|b| b * oh / bands).collect();
+    raw::par_rects(y, (g * cout, oh, ow), [&plane_cuts, &row_cuts, &[0, ow]], |rect| {
+        let gi = rect.planes().start / cout;
+        let rows = rect.rows();
+        // The padded input rows the band reads.
+        let first = rows.start * stride;
+        let count = ((rows.end - 1) * stride + kh - first).min(plane / row_len - first);
         PREPARED.with(|p| {
             let mut p = p.borrow_mut();
             p.resize(cin * plane + DIRECT_SLACK, 0.0);
-            prepare(isa, &x[gi * cin * h * w..(gi + 1) * cin * h * w], (cin, h, w), conv, &mut p);
+            let group = &x[gi * cin * h * w..(gi + 1) * cin * h * w];
+            prepare(isa, group, (cin, h, w), conv, (first, count), &mut p);
             let wg = &weight[gi * cout * per..(gi + 1) * cout * per];
             for o0 in (0..cout).step_by(DIRECT_OB) {
                 let ob = DIRECT_OB.min(cout - o0);
-                let (wb, yb) = (&wg[o0 * per..], &mut yg[o0 * oh * ow..]);
-                for oy in 0..oh {
-                    let out = &mut yb[oy * ow..];
-                    let base = oy * stride * row_len;
-                    raw::direct_row(isa, &p, (cin, plane, base), &taps, wb, ob, out, (oh * ow, ow))
-                        .expect("`suits` admits AVX-512 only");
+                for oy in rows.clone() {
+                    let base = (oy * stride - first) * row_len;
+                    raw::direct_row(
+                        isa,
+                        &p,
+                        (cin, plane, base),
+                        &taps,
+                        &wg[o0 * per..],
+                        ob,
+                        rect,
+                        (gi * cout + o0, oy),
+                    )
+                    .expect("`suits` admits AVX-512 only");
                 }
             }
         });
     });
 }
 
-/// The group's channels padded with zeros, each row as is (stride 1) or
-/// its even columns then its odd ones (stride 2); zeros past the end.
-/// Compiled per instruction set: for stride 2 the input is four times the
-/// output, and a scalar scatter took longer than the convolution.
-fn prepare(isa: Isa, x: &[f32], (cin, h, w): (usize, usize, usize), conv: &Conv2d, out: &mut [f32]) {
-    raw::vectorised(isa, Prepare { x, chw: (cin, h, w), conv, out });
+/// Padded rows `first..first + count` of the group's channels (zeros
+/// outside the input), each as is (stride 1) or its even columns then its
+/// odd ones (stride 2), at the start of each channel's plane; zeros past
+/// the last plane. Compiled per instruction set: for stride 2 the input is
+/// four times the output, and a scalar scatter took longer than the
+/// convolution.
+fn prepare(
+    isa: Isa,
+    x: &[f32],
+    (cin, h, w): (usize, usize, usize),
+    conv: &Conv2d,
+    rows: (usize, usize),
+    out: &mut [f32],
+) {
+    raw::vectorised(isa, Prepare { x, chw: (cin, h, w), conv, rows, out });
 }
 
 struct Prepare<'a> {
     x: &'a [f32],
     chw: (usize, usize, usize),
     conv: &'a Conv2d,
+    rows: (usize, usize),
     out: &'a mut [f32],
 }
 
 impl raw::Vectorised for Prepare<'_> {
     #[inline(always)]
     fn run(self) {
-        let Prepare { x, chw: (cin, h, w), conv, out } = self;
+        let Prepare { x, chw: (cin, h, w), conv, rows: (first, count), out } = self;
         let [ph, pw] = conv.padding.map(|v| v as usize);
         let (row_len, plane, half) = layout(conv, (h, w));
         let wp = w + 2 * pw;
         let mut padded = vec![0.0; 2 * half];
         out[cin * plane..].fill(0.0);
         for i in 0..cin {
-            let channel = &mut out[i * plane..(i + 1) * plane];
-            let (top, rest) = channel.split_at_mut(ph * row_len);
-            top.fill(0.0);
-            let (body, bottom) = rest.split_at_mut(h * row_len);
-            bottom.fill(0.0);
-            for (iy, row) in body.chunks_exact_mut(row_len).enumerate() {
+            let band = &mut out[i * plane..i * plane + count * row_len];
+            for (r, row) in band.chunks_exact_mut(row_len).enumerate() {
+                let Some(iy) = (first + r).checked_sub(ph).filter(|&iy| iy < h) else {
+                    row.fill(0.0);
+                    continue;
+                };
                 let src = &x[(i * h + iy) * w..(i * h + iy + 1) * w];
                 if conv.stride[1] == 2 {
                     padded[pw..pw + w].copy_from_slice(src);
@@ -215,6 +242,9 @@ mod tests {
             // vector; 8 + 4 on rows of two.
             (2, 8, 23, 3, 1, 1, (6, 10)),
             (2, 4, 12, 3, 1, 1, (3, 20)),
+            // The stem: one group of 3 channels, 7x7/2, rows of 70 (a pass
+            // of four vectors and one of one), split into bands of rows.
+            (1, 3, 20, 7, 2, 3, (21, 139)),
         ] {
             let conv = Conv2d {
                 in_channels: (groups * cin) as u64,
@@ -233,15 +263,19 @@ mod tests {
             let f: Vec<f32> =
                 (0..groups * cout * cin * k * k).map(|i| ((i * 104_729) % 997) as f32 / 997.0 - 0.5).collect();
             let (want, oh, ow) = direct(&x, (c, h, w), &conv, &f);
-            let mut y = vec![f32::NAN; want.len() + 5];
-            super::conv(isa, &x, (c, h, w), &conv, &pack_filters(&f, &conv), &mut y, (oh, ow));
-            for (i, (a, b)) in y.iter().zip(&want).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                    "{groups}x{cin}->{cout} k{k} s{s} p{p} {h}x{w} at {i}: {a} vs {b}"
-                );
+            for threads in [1, 2, 5] {
+                let mut y = vec![f32::NAN; want.len() + 5];
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let packed = pack_filters(&f, &conv);
+                pool.install(|| super::conv(isa, &x, (c, h, w), &conv, &packed, &mut y, (oh, ow), threads));
+                for (i, (a, b)) in y.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{groups}x{cin}->{cout} k{k} s{s} p{p} {h}x{w}, {threads} threads, at {i}: {a} vs {b}"
+                    );
+                }
+                assert!(y[want.len()..].iter().all(|v| v.is_nan()), "nothing written past the output");
             }
-            assert!(y[want.len()..].iter().all(|v| v.is_nan()), "nothing written past the output");
         }
     }
 }

@@ -623,13 +623,14 @@ pub const DIRECT_SLACK: usize = 64;
 pub const DIRECT_OB: usize = 16;
 
 /// One output row of a direct convolution for `ob` (1 to [`DIRECT_OB`])
-/// output channels, with AVX-512: `y[q * y_plane + ox] = Σ_i Σ_t
-/// w[(i * taps.len() + t) * ob + q] * x[i * x_plane + base + taps[t] + ox]`
-/// for ox < `ow`: the block's weights for one input and tap side by side,
-/// so that one pointer reaches them all. The input is prepared so that an output row's tap reads
-/// consecutive values (padded, and for stride 2 split into even and odd
-/// columns). `None` where the CPU's kernels are not AVX-512 (the caller
-/// takes another way).
+/// output channels, planes `p0..p0 + ob` of the box at row `r`, with
+/// AVX-512: `y[p0 + q][r][ox] = Σ_i Σ_t w[(i * taps.len() + t) * ob + q] *
+/// x[i * x_plane + base + taps[t] + ox]` for each of the box's columns ox:
+/// the block's weights for one input and tap side by side, so that one
+/// pointer reaches them all. The input is prepared so that an output row's
+/// tap reads consecutive values (padded, and for stride 2 split into even
+/// and odd columns). `None` where the CPU's kernels are not AVX-512 (the
+/// caller takes another way).
 #[allow(clippy::too_many_arguments)]
 pub fn direct_row(
     isa: Isa,
@@ -638,36 +639,28 @@ pub fn direct_row(
     taps: &[usize],
     w: &[f32],
     ob: usize,
-    y: &mut [f32],
-    (y_plane, ow): (usize, usize),
+    rect: &mut Rect,
+    (p0, r): (usize, usize),
 ) -> Option<()> {
+    let ow = rect.cols.len();
     assert!((1..=DIRECT_OB).contains(&ob) && cin > 0 && ow > 0, "a row of 1 to 16 outputs");
+    assert!(rect.planes.start <= p0 && p0 + ob <= rect.planes.end && rect.rows.contains(&r), "rows of this box");
     let reach = taps.iter().max().copied().unwrap_or(0);
     // Every vector load lies in `x`: the last channel's furthest tap, at
     // the row's last column rounded up to whole vectors.
     assert!(x.len() >= (cin - 1) * x_plane + base + reach + ow.div_ceil(16) * 16, "direct conv input in bounds");
     assert!(w.len() >= ob * cin * taps.len(), "direct conv weights in bounds");
-    let ws = ob;
-    assert!(y.len() >= (ob - 1) * y_plane + ow, "direct conv output in bounds");
     match isa {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the token proves AVX-512F and FMA; every offset the kernel
-        // reads or writes is checked above (loads of whole vectors up to
-        // the last column rounded up; stores masked to `ow`), for each of
-        // the `ob` outputs.
+        // reads is checked above (loads of whole vectors up to the last
+        // column rounded up); it writes, masked to the box's columns, row r
+        // of planes p0..p0 + ob, which lie in the box (checked above), and
+        // no other task of `par_rects` covers them.
         Isa::Avx512(_) => unsafe {
-            let args = DirectArgs {
-                x: x.as_ptr(),
-                cin,
-                x_plane,
-                base,
-                taps,
-                w: w.as_ptr(),
-                ws,
-                y: y.as_mut_ptr(),
-                y_plane,
-                ow,
-            };
+            let y = rect.base.add(p0 * rect.plane_len + r * rect.row_len + rect.cols.start);
+            let (y_plane, ws) = (rect.plane_len, ob);
+            let args = DirectArgs { x: x.as_ptr(), cin, x_plane, base, taps, w: w.as_ptr(), ws, y, y_plane, ow };
             direct_avx512(&args, ob);
             Some(())
         },
