@@ -61,6 +61,24 @@ MUTANTS = {
         "ceil_mode",
         "average pooling divides by the padded window when it should not (and the other way round)",
     ),
+    "winograd_input_sign": (
+        "src/engine/winograd.rs",
+        "        y[3][l] = x1[l] - x3[l];",
+        "        y[3][l] = x1[l] + x3[l];",
+        "Winograd's input transform with one of Bᵀ's signs flipped",
+    ),
+    "direct_stride2_columns": (
+        "src/engine/grouped.rs",
+        "let col = |kx: usize| if stride == 2 { (kx % 2) * half + kx / 2 } else { kx };",
+        "let col = |kx: usize| if stride == 2 { ((kx + 1) % 2) * half + kx / 2 } else { kx };",
+        "the direct kernel reads a stride-2 tap's odd columns for its even ones and the other way round",
+    ),
+    "max_pool_last_tap": (
+        "src/engine/exec.rs",
+        "        for kx in 0..kw {\n            let up",
+        "        for kx in 0..kw - 1 {\n            let up",
+        "max pooling forgets each window's last column",
+    ),
 }
 
 TESTS = ["--test", "engine", "--test", "interp"]

@@ -34,7 +34,8 @@ pub enum ConvForm {
     Gemm,
     /// Winograd's F(2x2, 3x3); filters transformed and packed.
     Winograd,
-    /// Grouped, direct ([`super::grouped`]); filters as loaded.
+    /// Direct ([`super::grouped`]): grouped convs and the RGB stem; filters
+    /// packed in blocks.
     Grouped,
 }
 
