@@ -368,15 +368,17 @@ impl Ctx<'_> {
 /// measured against), except that a batch norm right after a conv is still
 /// folded into it while `fold_bn` is on. `fold_bn` off keeps every batch norm
 /// as an affine stage: in the conv's epilogue with fusion on, a step of its
-/// own with fusion off. Both off: one pass per op. `winograd` runs the
-/// convolutions that suit it as Winograd's F(2x2, 3x3), their filters
-/// transformed here, after any folding.
+/// own with fusion off. Both off: one pass per op. Then each conv's form
+/// is chosen and its filters laid out for it, after any folding: `winograd`
+/// runs the convolutions that suit it as Winograd's F(2x2, 3x3), and on
+/// `isa` the direct kernel takes those that suit it.
 pub fn lower(
     g: &Graph,
     weights: HashMap<String, Vec<f32>>,
     fuse: bool,
     fold_bn: bool,
     winograd: bool,
+    isa: super::raw::Isa,
 ) -> Result<Lowered, WeightError> {
     let order = &g.order;
     let pos: HashMap<NodeIndex, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
@@ -475,13 +477,14 @@ pub fn lower(
     // read a value computed after the chain's conv.
     steps.sort_by_key(|s| s.out);
     for s in &mut steps {
-        if let Kind::Conv { conv, weight, form, .. } = &mut s.kind
-            && winograd
-            && super::winograd::suits(conv, declared_plane(&g.node(s.node).shape))
-        {
+        let Kind::Conv { conv, weight, form, .. } = &mut s.kind else { continue };
+        if winograd && super::winograd::suits(conv, declared_plane(&g.node(s.node).shape)) {
             let (m, c) = (conv.out_channels as usize, conv.in_channels as usize);
             cx.store[*weight] = super::winograd::transform_filters(&cx.store[*weight], m, c);
             *form = ConvForm::Winograd;
+        } else if super::grouped::suits(conv, isa) {
+            cx.store[*weight] = super::grouped::pack_filters(&cx.store[*weight], conv);
+            *form = ConvForm::Grouped;
         }
     }
     let input = cx.pos[&g.input];

@@ -6,7 +6,7 @@
 //! input dies there works in place. Buffers whose lifetimes do not overlap
 //! share arena space (greedy, largest first).
 
-use super::lower::{Kind, Lowered, Operand};
+use super::lower::{ConvForm, Kind, Lowered, Operand};
 
 /// Where a value lives: a buffer and an offset inside each sample's item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,15 +217,14 @@ pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64, threads: usize) -> Resu
         if let Kind::Conv { x, conv, form, .. } = &s.kind {
             let d = |v: usize| dims[v * 4..v * 4 + 4].iter().map(|&d| d as usize).collect::<Vec<_>>();
             let (i, o) = (d(*x), d(s.out));
-            if *form == super::lower::ConvForm::Winograd {
-                let need = super::winograd::scratch_len(i[1], o[1], (o[2], o[3]));
-                worker = worker.max(need as u128);
-            } else if *form == super::lower::ConvForm::Grouped {
-                let need = super::grouped::scratch_len(conv, (i[1], i[2], i[3]));
-                worker = worker.max(need as u128);
-            } else {
-                let need = super::exec::scratch_len(conv, (i[1], i[2], i[3]), (o[2], o[3]));
-                scratch = scratch.max(need as u128);
+            match form {
+                ConvForm::Winograd => {
+                    worker = worker.max(super::winograd::scratch_len(i[1], o[1], (o[2], o[3])) as u128);
+                }
+                ConvForm::Grouped => worker = worker.max(super::grouped::scratch_len(conv, (i[1], i[2], i[3])) as u128),
+                ConvForm::Gemm => {
+                    scratch = scratch.max(super::exec::scratch_len(conv, (i[1], i[2], i[3]), (o[2], o[3])) as u128);
+                }
             }
         }
     }

@@ -155,17 +155,8 @@ impl Engine {
     /// held twice), and compiles the shape check and kernels.
     pub fn new(g: Graph, weights: HashMap<String, Vec<f32>>, options: Options) -> Result<Engine, EngineError> {
         let start = Instant::now();
-        let mut lowered = lower::lower(&g, weights, options.fuse, options.fold_bn, options.winograd)?;
         let isa = raw::Isa::detect(options.kernels);
-        for s in &mut lowered.steps {
-            if let lower::Kind::Conv { conv, form, weight, .. } = &mut s.kind
-                && *form == lower::ConvForm::Gemm
-                && grouped::suits(conv, isa)
-            {
-                lowered.weights[*weight] = grouped::pack_filters(&lowered.weights[*weight], conv);
-                *form = lower::ConvForm::Grouped;
-            }
-        }
+        let lowered = lower::lower(&g, weights, options.fuse, options.fold_bn, options.winograd, isa)?;
         let pack_time = start.elapsed();
         let check = shapecheck::build(&g);
         let start = Instant::now();

@@ -337,24 +337,19 @@ impl Rect<'_> {
     /// This box's part of row `r` of plane `p` (its columns); `p` and `r`
     /// must lie in the box.
     pub fn row(&mut self, p: usize, r: usize) -> &mut [f32] {
-        assert!(self.planes.contains(&p) && self.rows.contains(&r), "a row of this box");
-        let at = p * self.plane_len + r * self.row_len + self.cols.start;
-        // SAFETY: `p`, `r` and the columns lie in the tensor (checked here
-        // and in `par_rects`), and no other box of the same call covers
-        // these values; `&mut self` keeps the slice unique within this task.
-        unsafe { std::slice::from_raw_parts_mut(self.base.add(at), self.cols.len()) }
+        self.two_rows(p, r, None).0
     }
-}
-
-impl Rect<'_> {
     /// Rows `r` and, if given, `r2` (another row) of plane `p`, both borrowed
     /// at once; each must lie in the box.
     pub fn two_rows(&mut self, p: usize, r: usize, r2: Option<usize>) -> (&mut [f32], Option<&mut [f32]>) {
         assert!(self.planes.contains(&p) && self.rows.contains(&r), "a row of this box");
         assert!(r2.is_none_or(|r2| r2 != r && self.rows.contains(&r2)), "another row of this box");
         let at = |r: usize| p * self.plane_len + r * self.row_len + self.cols.start;
-        // SAFETY: as in `row`, for two rows; distinct rows of one plane do
-        // not overlap (a row's columns lie within `row_len`).
+        // SAFETY: the planes, rows and columns lie in the tensor (checked
+        // here and in `par_rects`), and no other box of the same call covers
+        // these values; distinct rows of one plane do not overlap (a row's
+        // columns lie within `row_len`); `&mut self` keeps the slices unique
+        // within this task.
         unsafe {
             let first = std::slice::from_raw_parts_mut(self.base.add(at(r)), self.cols.len());
             let second = r2.map(|r2| std::slice::from_raw_parts_mut(self.base.add(at(r2)), self.cols.len()));
