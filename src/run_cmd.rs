@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Time N runs after a warm-up: median, spread, images per second, and time per layer kind.
     #[arg(long, value_name = "N")]
     bench: Option<usize>,
+    /// With --bench: also each layer's time, share and GFLOP/s, in the
+    /// order they run, against this machine's FMA peak measured first.
+    #[arg(long, requires = "bench")]
+    layers: bool,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "T")]
     threads: Option<usize>,
@@ -158,7 +162,9 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         None => top5(eng.graph(), &y.shape, &y.data),
     };
     if let Some(n) = a.bench {
-        out += &bench(&mut eng, data, shape, n.clamp(1, 100_000)).map_err(|e| engine_error(e, Some(eng.graph())))?;
+        let layers = a.layers.then_some(threads);
+        out += &bench(&mut eng, data, shape, n.clamp(1, 100_000), layers)
+            .map_err(|e| engine_error(e, Some(eng.graph())))?;
     }
     out += &written(&a, &y.shape, &y.data)?;
     write_stdout(&out)
@@ -201,7 +207,16 @@ fn weights(a: &RunArgs, g: &Graph) -> Result<std::collections::HashMap<String, V
     crate::cli::weights_source::load(a.weights.as_deref(), a.random_weights, g, None)
 }
 
-fn bench(eng: &mut Engine, data: &[f32], shape: &[usize], n: usize) -> Result<String, EngineError> {
+/// `layers`: the threads to measure the FMA peak on, for the per-layer table.
+fn bench(
+    eng: &mut Engine,
+    data: &[f32],
+    shape: &[usize],
+    n: usize,
+    layers: Option<usize>,
+) -> Result<String, EngineError> {
+    // Measured before the runs, so that the engine's threads are idle.
+    let peak = layers.map(|t| (t, fma_peak(t)));
     for _ in 0..2 {
         eng.run(data, shape)?;
     }
@@ -239,11 +254,50 @@ fn bench(eng: &mut Engine, data: &[f32], shape: &[usize], n: usize) -> Result<St
             p.steps / n
         );
     }
+    if let Some((threads, peak)) = peak {
+        out += &layer_table(&eng.layers(), n, total, (threads, peak));
+    }
     out += &format!("  activations and scratch: {:.1} MiB\n", eng.planned_bytes() as f64 / (1 << 20) as f64);
     if let Some(kb) = peak_rss_kib() {
         out += &format!("  peak resident memory: {:.1} MiB\n", kb as f64 / 1024.0);
     }
     Ok(out)
+}
+
+/// The f32 FMA peak of `threads` cores at once, in GFLOP/s.
+fn fma_peak(threads: usize) -> f64 {
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..threads).map(|_| s.spawn(|| engine::raw::fma_peak_gflops(0.2))).collect();
+        runs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+    })
+}
+
+/// Each step of the last `n` runs: time per run, share of `total`, and
+/// for convolutions and linear layers the rate beside the peak.
+fn layer_table(layers: &[engine::LayerProfile], n: usize, total: Duration, (threads, peak): (usize, f64)) -> String {
+    let mut out = format!(
+        "  per layer, in order (time per run, share, GEMM rate and its share of the FMA peak, {peak:.0} GFLOP/s on {threads} threads measured now):\n"
+    );
+    let name_width = layers.iter().map(|l| l.name.len()).max().unwrap_or(0).clamp(5, 40);
+    for (i, l) in layers.iter().enumerate() {
+        let p = &l.profiled;
+        let rate = if p.flops > 0 {
+            let r = p.flops as f64 / p.time.as_secs_f64().max(1e-12) / 1e9;
+            format!("{r:>7.1} GFLOP/s {:>4.0}%", 100.0 * r / peak.max(1e-9))
+        } else {
+            String::new()
+        };
+        let [_, c, h, w] = l.dims;
+        out += &format!(
+            "    {i:>3} {:<name_width$} {:<30} {:>14} {:>7.3} ms {:>5.1}% {rate}\n",
+            l.name,
+            l.kind,
+            format!("{c}x{h}x{w}"),
+            ms(p.time) / n as f64,
+            100.0 * p.time.as_secs_f64() / total.as_secs_f64().max(1e-12),
+        );
+    }
+    out
 }
 
 /// VmHWM from /proc (Linux); None elsewhere.

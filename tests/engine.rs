@@ -528,3 +528,39 @@ fn weight_errors_are_coded() {
     let err = interp::run(&g, &weights, &x).expect_err("a short tensor");
     assert_eq!(code(&err).as_deref(), Some("resc::interp::weight_size"), "{err}");
 }
+
+/// The per-layer profile: one entry per step in the order they run, each
+/// run counted once per step, and the same time and flops as the per-kind
+/// profile in total.
+#[test]
+fn the_layer_profile_covers_every_step_once_and_agrees_with_the_kinds() {
+    let g = stdlib_graph("resnet", "resnet20", None);
+    let weights = resc::weights::random(&g, 3);
+    let mut e = Engine::new(g, weights, engine::Options { threads: 2, ..Default::default() }).unwrap();
+    let x = resc::weights::synthetic_input(2 * 3 * 32 * 32);
+    e.run(&x, &[2, 3, 32, 32]).unwrap();
+    e.set_profiling(true);
+    for _ in 0..3 {
+        e.run(&x, &[2, 3, 32, 32]).unwrap();
+    }
+    let layers = e.layers();
+    assert_eq!(layers.len(), e.steps());
+    assert!(layers.iter().all(|l| l.profiled.steps == 3 && l.dims[0] == 2), "{layers:?}");
+    assert_eq!(layers.first().map(|l| l.name.as_str()), Some("conv1"));
+    assert_eq!(layers.last().map(|l| (l.name.as_str(), l.dims)), Some(("fc", [2, 10, 1, 1])));
+    let kinds = e.profile();
+    let time = |t: std::time::Duration| t.as_nanos();
+    let flops_by_kind: u64 = kinds.iter().map(|k| k.1.flops).sum();
+    assert_eq!(layers.iter().map(|l| l.profiled.flops).sum::<u64>(), flops_by_kind);
+    assert_eq!(
+        layers.iter().map(|l| time(l.profiled.time)).sum::<u128>(),
+        kinds.iter().map(|k| time(k.1.time)).sum::<u128>()
+    );
+    for (kind, p) in &kinds {
+        let steps: usize = layers.iter().filter(|l| &l.kind == kind).map(|l| l.profiled.steps).sum();
+        assert_eq!(steps, p.steps, "{kind}");
+    }
+    // Turned off, nothing is recorded.
+    e.set_profiling(false);
+    assert!(e.layers().is_empty());
+}

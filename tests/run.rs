@@ -242,6 +242,7 @@ fn bench_reports_timings_per_layer_kind_and_memory() {
     }
     assert!(out.contains("GFLOP/s"), "{out}");
     assert!(out.contains("peak resident memory"), "{out}");
+    assert!(!out.contains("per layer, in order"), "the layer table only on request:\n{out}");
     // Nonsense thread counts are refused.
     let o = resc(&[
         "run",
@@ -257,6 +258,29 @@ fn bench_reports_timings_per_layer_kind_and_memory() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("resc::run::threads_flag"));
+}
+
+#[test]
+fn bench_layers_lists_every_step_in_order_against_the_peak() {
+    let args = ["run", "stdlib/resnet.res", "-m", "resnet20", "--random-weights", "1", "--random-input", "1x3x32x32"];
+    let o = resc(&[&args[..], &["--bench", "2", "--layers", "--threads", "2"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let steps: usize =
+        out.split(" steps,").next().and_then(|s| s.rsplit('(').next()).and_then(|s| s.parse().ok()).unwrap();
+    let table: Vec<&str> = out.lines().skip_while(|l| !l.contains("per layer, in order")).skip(1).take(steps).collect();
+    assert!(out.contains("GFLOP/s on 2 threads measured now"), "{out}");
+    for (i, line) in table.iter().enumerate() {
+        assert!(line.trim_start().starts_with(&format!("{i} ")), "step {i} in order:\n{out}");
+    }
+    assert!(table[0].contains("conv1") && table[0].contains("16x32x32") && table[0].contains('%'), "{out}");
+    assert!(table[steps - 1].contains("fc") && table[steps - 1].contains("linear"), "{out}");
+    let shares: f64 =
+        table.iter().filter_map(|l| l.split(" ms ").nth(1)?.split('%').next()?.trim().parse::<f64>().ok()).sum();
+    assert!((shares - 100.0).abs() < 1.0, "shares sum to {shares}:\n{out}");
+    // Without --bench there is nothing to list.
+    let o = resc(&[&args[..], &["--layers"]].concat());
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]

@@ -148,6 +148,20 @@ pub struct Engine {
     /// Winograd filters transformed).
     pub pack_time: Duration,
     profile: Option<BTreeMap<String, Profiled>>,
+    /// The same per step, in step order.
+    step_profile: Vec<Profiled>,
+}
+
+/// One step of the per-layer profile.
+#[derive(Clone, Debug)]
+pub struct LayerProfile {
+    /// The layer the step computes (a fused step: its first op's name).
+    pub name: String,
+    /// Its kind, as in [`Engine::profile`].
+    pub kind: String,
+    /// Its output, `[N, C, H, W]`.
+    pub dims: [i64; 4],
+    pub profiled: Profiled,
 }
 
 impl Engine {
@@ -190,6 +204,7 @@ impl Engine {
             jit_time,
             pack_time,
             profile: None,
+            step_profile: Vec::new(),
         })
     }
 
@@ -240,9 +255,29 @@ impl Engine {
         }
     }
 
-    /// Turns the per-kind profile on (and clears it).
+    /// Turns the per-kind and per-step profiles on (and clears them).
     pub fn set_profiling(&mut self, on: bool) {
         self.profile = on.then(BTreeMap::new);
+        self.step_profile = if on { vec![Profiled::default(); self.lowered.steps.len()] } else { Vec::new() };
+    }
+
+    /// Each step's time and flops since profiling was turned on, in the
+    /// order the steps run, for the dims of the last run.
+    pub fn layers(&self) -> Vec<LayerProfile> {
+        let Some((_, dims, _)) = &self.planned else { return Vec::new() };
+        self.step_profile
+            .iter()
+            .zip(&self.lowered.steps)
+            .map(|(p, s)| {
+                let d = &dims[s.out * 4..s.out * 4 + 4];
+                LayerProfile {
+                    name: self.graph.node(s.node).name.clone(),
+                    kind: s.label(),
+                    dims: [d[0], d[1], d[2], d[3]],
+                    profiled: *p,
+                }
+            })
+            .collect()
     }
 
     /// Time, steps and flops per layer kind since profiling was turned on,
@@ -283,15 +318,18 @@ impl Engine {
         let arena = &mut self.arena;
         let scratch = &mut self.scratch;
         let profile = &mut self.profile;
+        let step_profile = &mut self.step_profile;
         self.pool.install(|| {
-            for si in 0..l.steps.len() {
+            for (si, step) in l.steps.iter().enumerate() {
                 let start = profile.is_some().then(Instant::now);
                 exec::run_step(&cx, si, arena, scratch);
-                if let (Some(p), Some(t)) = (profile.as_mut(), start) {
-                    let e = p.entry(l.steps[si].label()).or_default();
-                    e.time += t.elapsed();
-                    e.steps += 1;
-                    e.flops += flops(&l.steps[si], dims);
+                if let (Some(p), Some(t), Some(by_step)) = (profile.as_mut(), start, step_profile.get_mut(si)) {
+                    let (time, flops) = (t.elapsed(), flops(step, dims));
+                    for e in [p.entry(step.label()).or_default(), by_step] {
+                        e.time += time;
+                        e.steps += 1;
+                        e.flops += flops;
+                    }
                 }
             }
         });
