@@ -216,7 +216,7 @@ fn bench(
     layers: Option<usize>,
 ) -> Result<String, EngineError> {
     // Measured before the runs, so that the engine's threads are idle.
-    let peak = layers.map(|t| (t, fma_peak(t)));
+    let peak = layers.map(|t| (t, engine::raw::fma_peak_gflops_on(t, 0.2)));
     for _ in 0..2 {
         eng.run(data, shape)?;
     }
@@ -242,11 +242,7 @@ fn bench(
     let total: Duration = profile.iter().map(|p| p.1.time).sum();
     out += "  per layer kind (time per run, share, steps per run, GEMM rate):\n";
     for (kind, p) in profile {
-        let rate = if p.flops > 0 {
-            format!("{:>7.1} GFLOP/s", p.flops as f64 / p.time.as_secs_f64().max(1e-12) / 1e9)
-        } else {
-            String::new()
-        };
+        let rate = if p.flops > 0 { format!("{:>7.1} GFLOP/s", p.gflops()) } else { String::new() };
         out += &format!(
             "    {kind:<34} {:>8.2} ms {:>5.1}% {:>5} {rate}\n",
             ms(p.time) / n as f64,
@@ -264,14 +260,6 @@ fn bench(
     Ok(out)
 }
 
-/// The f32 FMA peak of `threads` cores at once, in GFLOP/s.
-fn fma_peak(threads: usize) -> f64 {
-    std::thread::scope(|s| {
-        let runs: Vec<_> = (0..threads).map(|_| s.spawn(|| engine::raw::fma_peak_gflops(0.2))).collect();
-        runs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
-    })
-}
-
 /// Each step of the last `n` runs: time per run, share of `total`, and
 /// for convolutions and linear layers the rate beside the peak.
 fn layer_table(layers: &[engine::LayerProfile], n: usize, total: Duration, (threads, peak): (usize, f64)) -> String {
@@ -282,8 +270,7 @@ fn layer_table(layers: &[engine::LayerProfile], n: usize, total: Duration, (thre
     for (i, l) in layers.iter().enumerate() {
         let p = &l.profiled;
         let rate = if p.flops > 0 {
-            let r = p.flops as f64 / p.time.as_secs_f64().max(1e-12) / 1e9;
-            format!("{r:>7.1} GFLOP/s {:>4.0}%", 100.0 * r / peak.max(1e-9))
+            format!("{:>7.1} GFLOP/s {:>4.0}%", p.gflops(), 100.0 * p.gflops() / peak.max(1e-9))
         } else {
             String::new()
         };

@@ -106,6 +106,13 @@ pub struct Profiled {
     pub flops: u64,
 }
 
+impl Profiled {
+    /// The rate of its flops over its time.
+    pub fn gflops(&self) -> f64 {
+        self.flops as f64 / self.time.as_secs_f64().max(1e-12) / 1e9
+    }
+}
+
 /// Flops of a step's GEMM work (convolutions and linear layers), 0 for others.
 fn flops(s: &lower::Step, dims: &[i64]) -> u64 {
     let d = |v: usize| &dims[v * 4..v * 4 + 4];
@@ -147,9 +154,9 @@ pub struct Engine {
     /// Time to lower the graph and prepare its weights (batch norms folded,
     /// Winograd filters transformed).
     pub pack_time: Duration,
-    profile: Option<BTreeMap<String, Profiled>>,
-    /// The same per step, in step order.
-    step_profile: Vec<Profiled>,
+    /// Per step, in step order, while profiling is on; the per-kind
+    /// profile is summed from it.
+    profile: Option<Vec<Profiled>>,
 }
 
 /// One step of the per-layer profile.
@@ -204,7 +211,6 @@ impl Engine {
             jit_time,
             pack_time,
             profile: None,
-            step_profile: Vec::new(),
         })
     }
 
@@ -257,15 +263,14 @@ impl Engine {
 
     /// Turns the per-kind and per-step profiles on (and clears them).
     pub fn set_profiling(&mut self, on: bool) {
-        self.profile = on.then(BTreeMap::new);
-        self.step_profile = if on { vec![Profiled::default(); self.lowered.steps.len()] } else { Vec::new() };
+        self.profile = on.then(|| vec![Profiled::default(); self.lowered.steps.len()]);
     }
 
     /// Each step's time and flops since profiling was turned on, in the
     /// order the steps run, for the dims of the last run.
     pub fn layers(&self) -> Vec<LayerProfile> {
-        let Some((_, dims, _)) = &self.planned else { return Vec::new() };
-        self.step_profile
+        let (Some((_, dims, _)), Some(profile)) = (&self.planned, &self.profile) else { return Vec::new() };
+        profile
             .iter()
             .zip(&self.lowered.steps)
             .map(|(p, s)| {
@@ -283,7 +288,14 @@ impl Engine {
     /// Time, steps and flops per layer kind since profiling was turned on,
     /// slowest first.
     pub fn profile(&self) -> Vec<(String, Profiled)> {
-        let mut v: Vec<_> = self.profile.iter().flatten().map(|(k, p)| (k.clone(), *p)).collect();
+        let mut kinds: BTreeMap<String, Profiled> = BTreeMap::new();
+        for (p, s) in self.profile.iter().flatten().zip(&self.lowered.steps) {
+            let e = kinds.entry(s.label()).or_default();
+            e.time += p.time;
+            e.steps += p.steps;
+            e.flops += p.flops;
+        }
+        let mut v: Vec<_> = kinds.into_iter().collect();
         v.sort_by_key(|p| std::cmp::Reverse(p.1.time));
         v
     }
@@ -318,18 +330,14 @@ impl Engine {
         let arena = &mut self.arena;
         let scratch = &mut self.scratch;
         let profile = &mut self.profile;
-        let step_profile = &mut self.step_profile;
         self.pool.install(|| {
             for (si, step) in l.steps.iter().enumerate() {
                 let start = profile.is_some().then(Instant::now);
                 exec::run_step(&cx, si, arena, scratch);
-                if let (Some(p), Some(t), Some(by_step)) = (profile.as_mut(), start, step_profile.get_mut(si)) {
-                    let (time, flops) = (t.elapsed(), flops(step, dims));
-                    for e in [p.entry(step.label()).or_default(), by_step] {
-                        e.time += time;
-                        e.steps += 1;
-                        e.flops += flops;
-                    }
+                if let (Some(e), Some(t)) = (profile.as_mut().and_then(|p| p.get_mut(si)), start) {
+                    e.time += t.elapsed();
+                    e.steps += 1;
+                    e.flops += flops(step, dims);
                 }
             }
         });

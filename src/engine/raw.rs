@@ -166,6 +166,14 @@ pub fn fma_peak_gflops(seconds: f64) -> f64 {
     peak::portable(seconds)
 }
 
+/// The peak of `threads` cores at once: [`fma_peak_gflops`] on each, summed.
+pub fn fma_peak_gflops_on(threads: usize, seconds: f64) -> f64 {
+    std::thread::scope(|s| {
+        let runs: Vec<_> = (0..threads.max(1)).map(|_| s.spawn(move || fma_peak_gflops(seconds))).collect();
+        runs.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+    })
+}
+
 mod peak {
     use std::hint::black_box;
     use std::time::Instant;
