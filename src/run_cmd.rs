@@ -57,12 +57,17 @@ pub struct RunArgs {
     /// No Winograd: stride-1 3x3 convolutions run as GEMMs like the others (for comparison).
     #[arg(long)]
     no_winograd: bool,
+    /// Keep a batch together: every kernel splits each sample's work across
+    /// the threads, instead of whole samples running side by side, one per
+    /// thread (for comparison).
+    #[arg(long)]
+    no_batch_split: bool,
     /// The widest instruction set the engine's own kernels may use (default:
     /// the best this CPU has; narrower ones are for comparison).
     #[arg(long, value_enum, value_name = "ISA")]
     kernels: Option<KernelsArg>,
     /// Run the slow, plain reference interpreter instead of the engine.
-    #[arg(long, conflicts_with_all = ["bench", "no_fuse", "no_fold", "no_winograd", "kernels"])]
+    #[arg(long, conflicts_with_all = ["bench", "no_fuse", "no_fold", "no_winograd", "no_batch_split", "kernels"])]
     reference: bool,
 }
 
@@ -104,6 +109,7 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         fuse: !a.no_fuse,
         fold_bn: !(a.no_fuse || a.no_fold),
         winograd: !a.no_winograd,
+        split_batch: !a.no_batch_split,
         ..Default::default()
     };
     if let Some(k) = a.kernels {
@@ -143,12 +149,13 @@ pub fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let name = eng.graph().name.clone();
     let (kernels, fused_steps) = eng.kernel_counts();
     let mut out = format!(
-        "{name}: {shape:?} -> {:?} in {:.1} ms ({} steps, {kernels} compiled kernels for {fused_steps} fused steps, JIT {:.1} ms, weights prepared in {:.1} ms, {threads} threads, {} kernels{}{})\n",
+        "{name}: {shape:?} -> {:?} in {:.1} ms ({} steps, {kernels} compiled kernels for {fused_steps} fused steps, JIT {:.1} ms, weights prepared in {:.1} ms, {threads} threads{}, {} kernels{}{})\n",
         y.shape,
         ms(first),
         eng.steps(),
         ms(eng.jit_time),
         ms(eng.pack_time),
+        lanes_note(&eng.lanes()),
         eng.isa().name(),
         match (a.no_fuse, a.no_fold) {
             (true, _) => ", fusion off",
@@ -197,6 +204,18 @@ fn instance_of(g: &Graph, node: petgraph::stable_graph::NodeIndex) -> Option<(St
         scope = s.parent;
     }
     None
+}
+
+/// How the batch was shared out, when it was split: ", batch split
+/// 8 + 8" (lanes side by side), "+ 1 on all" for the samples left over.
+fn lanes_note(lanes: &[(usize, usize, usize)]) -> String {
+    let beside: Vec<String> = lanes.iter().filter(|l| l.2 == 1).map(|l| l.1.to_string()).collect();
+    if beside.len() < 2 {
+        return String::new();
+    }
+    let rest: usize = lanes.iter().filter(|l| l.2 > 1).map(|l| l.1).sum();
+    let rest = if rest > 0 { format!(", then {rest} on all") } else { String::new() };
+    format!(", batch split {} side by side{rest}", beside.join(" + "))
 }
 
 fn ms(d: Duration) -> f64 {

@@ -194,23 +194,24 @@ fn agree(module: &str, model: &str, input: [usize; 4]) {
     let x = resc::weights::synthetic_input(input.iter().product());
     let want = interp::run(&at, &weights, &Tensor::new(input.to_vec(), x.clone())).unwrap();
     // Each switch on and off across the four runs: fusion, folding, one and
-    // two threads, Winograd, and each width of the engine's own kernels
-    // (the best the CPU has, AVX2 at most, portable).
+    // two threads, Winograd, each width of the engine's own kernels (the
+    // best the CPU has, AVX2 at most, portable), and on two threads the
+    // batch split across them or each sample's work.
     let runs = [
-        (true, true, 2, true, Kernels::Avx512),
-        (false, true, 1, true, Kernels::Portable),
-        (true, false, 1, false, Kernels::Avx512),
-        (false, false, 2, true, Kernels::Avx2),
+        (true, true, 2, true, Kernels::Avx512, true),
+        (false, true, 1, true, Kernels::Portable, true),
+        (true, false, 1, false, Kernels::Avx512, true),
+        (false, false, 2, true, Kernels::Avx2, false),
     ];
-    for (fuse, fold_bn, threads, winograd, kernels) in runs {
+    for (fuse, fold_bn, threads, winograd, kernels, split_batch) in runs {
         // The engine compiles the model at its declared size and runs any size.
         let g = stdlib_graph(module, model, None);
-        let options = engine::Options { fuse, fold_bn, threads, winograd, kernels, ..Default::default() };
+        let options = engine::Options { fuse, fold_bn, threads, winograd, kernels, split_batch, ..Default::default() };
         let mut e = Engine::new(g, weights.clone(), options).unwrap();
         let y = e.run(&x, &input).unwrap();
         assert_eq!(y.shape, want.shape, "{model}");
         let what = format!(
-            "{model} (fuse {fuse}, fold {fold_bn}, {threads} threads, winograd {winograd}, kernels {kernels:?})"
+            "{model} (fuse {fuse}, fold {fold_bn}, {threads} threads, winograd {winograd}, kernels {kernels:?}, split {split_batch})"
         );
         assert_close(&what, &y.data, &want.data, 1e-4);
         // A second run reuses the plan and gives the same.
@@ -310,7 +311,7 @@ fn resnext50_at_224_matches_the_interpreter() {
 
 #[test]
 fn resnet_and_stochastic_depth_match_the_interpreter() {
-    agree("resnet", "resnet20", [2, 3, 32, 32]);
+    agree("resnet", "resnet20", [3, 3, 32, 32]);
     agree("stochastic_depth", "resnet110_sd", [2, 3, 16, 16]);
 }
 
@@ -327,7 +328,7 @@ fn resnext_matches_the_interpreter() {
 
 #[test]
 fn densenet_matches_the_interpreter() {
-    agree("densenet", "densenet_bc100_k12", [2, 3, 16, 16]);
+    agree("densenet", "densenet_bc100_k12", [3, 3, 16, 16]);
     agree("densenet", "densenet40_k12", [1, 3, 8, 8]);
 }
 
@@ -352,7 +353,7 @@ fn timm_variants_match_the_interpreter() {
 /// and 12 channels, at two sizes.
 #[test]
 fn channel_conv_matches_the_interpreter() {
-    agree("tests/fixtures/channel_conv.res", "cc_net", [2, 3, 11, 14]);
+    agree("tests/fixtures/channel_conv.res", "cc_net", [3, 3, 11, 14]);
     agree("tests/fixtures/channel_conv.res", "cc_net", [1, 3, 20, 9]);
 }
 
@@ -367,7 +368,7 @@ fn std_conv_pad_and_blur_pool_match_the_interpreter() {
 #[test]
 fn unusual_convs_pools_and_activations_match_the_interpreter() {
     // At the declared size and at another one the shape check accepts.
-    agree("tests/fixtures/odd_ops.res", "odd_net", [2, 3, 29, 23]);
+    agree("tests/fixtures/odd_ops.res", "odd_net", [3, 3, 29, 23]);
     agree("tests/fixtures/odd_ops.res", "odd_net", [1, 3, 40, 31]);
 }
 
@@ -563,4 +564,34 @@ fn the_layer_profile_covers_every_step_once_and_agrees_with_the_kinds() {
     // Turned off, nothing is recorded.
     e.set_profiling(false);
     assert!(e.layers().is_empty());
+}
+
+/// A batch split across two threads: a lane of one sample per thread side
+/// by side, the odd sample after them on both; the same output as each
+/// sample's work split, and the profile counts each step once per run with
+/// the whole batch's flops.
+#[test]
+fn a_batch_splits_across_threads_with_the_same_output_and_profile() {
+    let g = stdlib_graph("resnet", "resnet20", None);
+    let weights = resc::weights::random(&g, 4);
+    let shape = [5, 3, 32, 32];
+    let x = resc::weights::synthetic_input(shape.iter().product());
+    let mut runs = Vec::new();
+    for split_batch in [true, false] {
+        let options = engine::Options { threads: 2, split_batch, ..Default::default() };
+        let mut e = Engine::new(g.clone(), weights.clone(), options).unwrap();
+        e.set_profiling(true);
+        let y = e.run(&x, &shape).unwrap();
+        let flops: u64 = e.layers().iter().map(|l| l.profiled.flops).sum();
+        assert!(e.layers().iter().all(|l| l.profiled.steps == 1 && l.dims[0] == 5));
+        runs.push((y, e.lanes(), flops));
+    }
+    assert_eq!(runs[0].1, vec![(0, 2, 1), (2, 2, 1), (4, 1, 2)]);
+    assert_eq!(runs[1].1, vec![(0, 5, 2)]);
+    assert_eq!(runs[0].0.shape, vec![5, 10]);
+    assert_close("split against not", &runs[0].0.data, &runs[1].0.data, 1e-6);
+    assert_eq!(runs[0].2, runs[1].2);
+    // Each sample is its own: the split run's samples differ from each other.
+    let (a, b) = runs[0].0.data.split_at(10);
+    assert_ne!(a, &b[..10]);
 }

@@ -79,6 +79,12 @@ MUTANTS = {
         "        for kx in 0..kw - 1 {\n            let up",
         "max pooling forgets each window's last column",
     ),
+    "lane_reads_first_samples": (
+        "src/engine/lanes.rs",
+        "let from = (self.first + s) * view.len;",
+        "let from = s * view.len;",
+        "every lane of a split batch runs the batch's first samples",
+    ),
 }
 
 TESTS = ["--test", "engine", "--test", "interp"]

@@ -283,10 +283,21 @@ fn bench_layers_lists_every_step_in_order_against_the_peak() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Every way of running gives the reference's output, at a batch of 3 so
+/// that on two threads the batch splits (two samples side by side, the
+/// third on both), which the first line says, or stays whole on request.
 #[test]
-fn fusion_on_off_and_the_reference_interpreter_give_the_same_output() {
+fn fusion_on_off_batch_split_and_the_reference_interpreter_give_the_same_output() {
     let mut outputs = Vec::new();
-    for extra in [&[][..], &["--no-fuse"][..], &["--reference"][..], &["--threads", "1"][..], &["--no-fold"][..]] {
+    let variants: [&[&str]; 6] = [
+        &["--threads", "2"],
+        &["--no-fuse", "--threads", "2"],
+        &["--reference"],
+        &["--threads", "1"],
+        &["--no-fold", "--threads", "2"],
+        &["--threads", "2", "--no-batch-split"],
+    ];
+    for extra in variants {
         let out = tmp(&format!("same-{}.npy", outputs.len()));
         let mut args = vec![
             "run",
@@ -296,13 +307,16 @@ fn fusion_on_off_and_the_reference_interpreter_give_the_same_output() {
             "--random-weights",
             "5",
             "--random-input",
-            "2x3x32x32",
+            "3x3x32x32",
             "-o",
             out.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
         let o = resc(&args);
         assert_eq!(o.status.code(), Some(0), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let first = String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string();
+        let split = extra.contains(&"2") && !extra.contains(&"--no-batch-split");
+        assert_eq!(first.contains("batch split 1 + 1 side by side, then 1 on all"), split, "{extra:?}: {first}");
         let bytes = std::fs::read(&out).unwrap();
         std::fs::remove_file(&out).ok();
         outputs.push(npyz::NpyFile::new(&bytes[..]).unwrap().into_vec::<f32>().unwrap());

@@ -7,6 +7,7 @@ mod exec;
 mod grouped;
 pub mod jit;
 pub mod kernels;
+mod lanes;
 pub mod lower;
 pub mod memory;
 #[allow(unsafe_code)]
@@ -42,6 +43,9 @@ pub struct Options {
     /// CPUs take (`Kernels::Portable` is plain Rust).
     pub kernels: Kernels,
     pub threads: usize,
+    /// At batch >= threads, run whole samples side by side, one thread
+    /// each (off: each kernel splits every sample's work across the threads).
+    pub split_batch: bool,
     /// Largest arena plus scratch, in bytes.
     pub memory_limit: u64,
 }
@@ -54,6 +58,7 @@ impl Default for Options {
             winograd: true,
             kernels: Kernels::Avx512,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            split_batch: true,
             memory_limit: 8 << 30,
         }
     }
@@ -142,13 +147,14 @@ pub struct Engine {
     // Owns the compiled code that `jit` points into.
     _code: cranelift_jit::JITModule,
     pool: rayon::ThreadPool,
+    /// One single-thread pool per thread, for lanes that run side by side:
+    /// inside them every parallel loop of a kernel runs in order.
+    lane_pools: Vec<rayon::ThreadPool>,
     options: Options,
     /// The instruction set of the engine's own kernels, decided once.
     isa: raw::Isa,
     /// The plan for the last input dims, reused while they stay the same.
-    planned: Option<(Vec<i64>, Vec<i64>, memory::Plan)>,
-    arena: Vec<f32>,
-    scratch: Vec<f32>,
+    planned: Option<Planned>,
     /// Time to compile the shape check and kernels.
     pub jit_time: Duration,
     /// Time to lower the graph and prepare its weights (batch norms folded,
@@ -157,6 +163,13 @@ pub struct Engine {
     /// Per step, in step order, while profiling is on; the per-kind
     /// profile is summed from it.
     profile: Option<Vec<Profiled>>,
+}
+
+/// The last input's dims (4 per value) and the lanes that run its batch.
+struct Planned {
+    shape: Vec<usize>,
+    dims: Vec<i64>,
+    lanes: Vec<lanes::Lane>,
 }
 
 /// One step of the per-layer profile.
@@ -196,6 +209,10 @@ impl Engine {
             .num_threads(threads)
             .build()
             .map_err(|e| EngineError::Threads(threads, e.to_string()))?;
+        let lane_pools = (0..if threads > 1 { threads } else { 0 })
+            .map(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build())
+            .collect::<Result<_, _>>()
+            .map_err(|e| EngineError::Threads(threads, e.to_string()))?;
         Ok(Engine {
             graph: g,
             lowered,
@@ -203,11 +220,10 @@ impl Engine {
             jit,
             _code: code,
             pool,
+            lane_pools,
             isa,
             options,
             planned: None,
-            arena: Vec::new(),
-            scratch: Vec::new(),
             jit_time,
             pack_time,
             profile: None,
@@ -269,7 +285,7 @@ impl Engine {
     /// Each step's time and flops since profiling was turned on, in the
     /// order the steps run, for the dims of the last run.
     pub fn layers(&self) -> Vec<LayerProfile> {
-        let (Some((_, dims, _)), Some(profile)) = (&self.planned, &self.profile) else { return Vec::new() };
+        let (Some(Planned { dims, .. }), Some(profile)) = (&self.planned, &self.profile) else { return Vec::new() };
         profile
             .iter()
             .zip(&self.lowered.steps)
@@ -302,8 +318,34 @@ impl Engine {
 
     /// Bytes of activations and scratch the last plan uses.
     pub fn planned_bytes(&self) -> usize {
+        self.planned.as_ref().map_or(0, |p| p.lanes.iter().map(|l| l.bytes()).sum())
+    }
+
+    /// How the last batch was shared out: per lane, its samples and threads.
+    pub fn lanes(&self) -> Vec<(usize, usize, usize)> {
+        self.planned.as_ref().map_or(Vec::new(), |p| p.lanes.iter().map(|l| (l.first, l.count, l.threads)).collect())
+    }
+
+    /// A lane per share of the batch, each planned for its own samples;
+    /// together within the memory limit.
+    fn plan(&self, shape: &[usize], dims: Vec<i64>) -> Result<Planned, EngineError> {
         let threads = self.options.threads.max(1);
-        self.planned.as_ref().map_or(0, |(_, _, p)| (p.arena_len + p.scratch_len + p.worker_scratch * threads) * 4)
+        let mut lanes = Vec::new();
+        for (first, count, t) in lanes::shares(shape[0], threads, self.options.split_batch) {
+            let mut sub = shape.to_vec();
+            sub[0] = count;
+            let d = if count == shape[0] { dims.clone() } else { self.check(&sub)? };
+            let plan = memory::plan(&self.lowered, &d, self.options.memory_limit, t)?;
+            lanes.push(lanes::Lane::new(first, count, t, d, plan));
+        }
+        let need: usize = lanes.iter().map(|l| l.bytes()).sum();
+        if need as u64 > self.options.memory_limit {
+            return Err(EngineError::TooLarge(memory::TooLarge {
+                need_mib: need as u64 >> 20,
+                limit_mib: self.options.memory_limit >> 20,
+            }));
+        }
+        Ok(Planned { shape: shape.to_vec(), dims, lanes })
     }
 
     pub fn run(&mut self, input: &[f32], shape: &[usize]) -> Result<Output, EngineError> {
@@ -312,46 +354,58 @@ impl Engine {
         if input.len() != want {
             return Err(EngineError::InputSize { want, got: input.len() });
         }
-        let key: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-        if self.planned.as_ref().is_none_or(|(k, _, _)| *k != key) {
-            let plan = memory::plan(&self.lowered, &dims, self.options.memory_limit, self.options.threads.max(1))?;
-            self.arena = vec![0.0; plan.arena_len];
-            self.scratch = vec![0.0; plan.scratch_len];
-            self.planned = Some((key, dims, plan));
+        if self.planned.as_ref().is_none_or(|p| p.shape != shape) {
+            self.planned = Some(self.plan(shape, dims)?);
         }
-        let (_, dims, plan) = self.planned.as_ref().expect("planned above");
-        let l = &self.lowered;
-        let input_view = plan.views[l.input].expect("the input has a place");
-        for s in 0..plan.batch {
-            let per = input_view.len;
-            self.arena[input_view.sample(s)].copy_from_slice(&input[s * per..(s + 1) * per]);
+        let planned = self.planned.as_mut().expect("planned above");
+        let (l, jit, isa) = (&self.lowered, &self.jit, self.isa);
+        for lane in &mut planned.lanes {
+            lane.load(input, l.input);
         }
-        let cx = exec::Ctx { l, plan, jit: &self.jit, dims, threads: self.options.threads.max(1), isa: self.isa };
-        let arena = &mut self.arena;
-        let scratch = &mut self.scratch;
-        let profile = &mut self.profile;
-        self.pool.install(|| {
-            for (si, step) in l.steps.iter().enumerate() {
-                let start = profile.is_some().then(Instant::now);
-                exec::run_step(&cx, si, arena, scratch);
-                if let (Some(e), Some(t)) = (profile.as_mut().and_then(|p| p.get_mut(si)), start) {
-                    e.time += t.elapsed();
-                    e.steps += 1;
-                    e.flops += flops(step, dims);
-                }
+        let steps = l.steps.len();
+        let mut profiles: Vec<Option<Vec<Profiled>>> =
+            planned.lanes.iter().map(|_| self.profile.as_ref().map(|_| vec![Profiled::default(); steps])).collect();
+        let side =
+            if self.lane_pools.is_empty() { 0 } else { planned.lanes.iter().take_while(|l| l.threads == 1).count() };
+        let (beside, after) = planned.lanes.split_at_mut(side);
+        let (beside_p, after_p) = profiles.split_at_mut(side);
+        std::thread::scope(|scope| {
+            let mut work = beside.iter_mut().zip(beside_p.iter_mut()).zip(&self.lane_pools);
+            let first = work.next();
+            for ((lane, p), pool) in work {
+                scope.spawn(move || pool.install(|| lane.run(l, jit, isa, p.as_deref_mut())));
+            }
+            if let Some(((lane, p), pool)) = first {
+                pool.install(|| lane.run(l, jit, isa, p.as_deref_mut()));
             }
         });
-        let view = plan.views[l.output].expect("the output has a place");
+        for (lane, p) in after.iter_mut().zip(after_p.iter_mut()) {
+            self.pool.install(|| lane.run(l, jit, isa, p.as_deref_mut()));
+        }
+        if let Some(total) = self.profile.as_mut() {
+            // Lanes side by side share the time: the first one's counts.
+            for (si, e) in total.iter_mut().enumerate() {
+                e.steps += 1;
+                for (i, p) in profiles.iter().enumerate() {
+                    let p = p.as_ref().expect("recorded while profiling")[si];
+                    e.flops += p.flops;
+                    if i == 0 || i >= side {
+                        e.time += p.time;
+                    }
+                }
+            }
+        }
+        let d = &planned.dims;
         let at = self.graph.order.iter().position(|&n| n == self.graph.output).expect("the output is in order");
-        let d = &dims[at * 4..at * 4 + 4];
+        let d = &d[at * 4..at * 4 + 4];
         let shape: Vec<usize> = if self.graph.node(self.graph.output).shape.rank() == 2 {
             vec![d[0] as usize, d[1] as usize]
         } else {
             d.iter().map(|&v| v as usize).collect()
         };
-        let mut data = Vec::with_capacity(view.len * plan.batch);
-        for s in 0..plan.batch {
-            data.extend_from_slice(&self.arena[view.sample(s)]);
+        let mut data = Vec::with_capacity(shape.iter().product());
+        for lane in &planned.lanes {
+            lane.unload(l.output, &mut data);
         }
         Ok(Output { shape, data })
     }
