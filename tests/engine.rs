@@ -595,3 +595,25 @@ fn a_batch_splits_across_threads_with_the_same_output_and_profile() {
     let (a, b) = runs[0].0.data.split_at(10);
     assert_ne!(a, &b[..10]);
 }
+
+/// Small maps run their GEMM convolutions over the batch (1x1 convs by a
+/// copy, 3x3 and strided ones by im2col, the samples' columns side by
+/// side): resnet50 at 64x64 has 8x8 maps and smaller from layer2 on. One
+/// thread (one lane of the whole batch) and two with the batch kept
+/// together, against the interpreter.
+#[test]
+fn small_maps_over_the_batch_match_the_interpreter() {
+    let input = [3, 3, 64, 64];
+    let at = stdlib_graph("resnet", "resnet50", Some(input.iter().map(|&d| d as u64).collect()));
+    let g = stdlib_graph("resnet", "resnet50", None);
+    let weights = fixture_weights(&g);
+    let x = resc::weights::synthetic_input(input.iter().product());
+    let want = interp::run(&at, &weights, &Tensor::new(input.to_vec(), x.clone())).unwrap();
+    for (threads, split_batch) in [(1, true), (2, false)] {
+        let options = engine::Options { threads, split_batch, ..Default::default() };
+        let mut e = Engine::new(g.clone(), weights.clone(), options).unwrap();
+        assert_eq!(e.run(&x, &input).unwrap().data.len(), want.data.len());
+        let y = e.run(&x, &input).unwrap();
+        assert_close(&format!("resnet50 at 64x64, batch 3, {threads} threads"), &y.data, &want.data, 1e-4);
+    }
+}

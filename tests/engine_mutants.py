@@ -85,6 +85,18 @@ MUTANTS = {
         "let from = s * view.len;",
         "every lane of a split batch runs the batch's first samples",
     ),
+    "over_batch_scatter_sample": (
+        "src/engine/over_batch.rs",
+        "row.copy_from_slice(&wide[o * ld + s * n..o * ld + (s + 1) * n]);",
+        "row.copy_from_slice(&wide[o * ld..o * ld + n]);",
+        "every sample of a conv run over the batch gets the first sample's output",
+    ),
+    "over_batch_im2col_stride": (
+        "src/engine/over_batch.rs",
+        "_ => exec::im2col(xs, (c, h, w), conv, at, (oh, ow), ld),",
+        "_ => exec::im2col(xs, (c, h, w), conv, at, (oh, ow), n),",
+        "im2col over the batch writes its rows one sample wide",
+    ),
 }
 
 TESTS = ["--test", "engine", "--test", "interp"]

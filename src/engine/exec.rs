@@ -21,10 +21,10 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn view(&self, v: usize) -> View {
+    pub(super) fn view(&self, v: usize) -> View {
         self.plan.views[v].expect("a value that is read has a place")
     }
-    fn chw(&self, v: usize) -> (usize, usize, usize) {
+    pub(super) fn chw(&self, v: usize) -> (usize, usize, usize) {
         let d = &self.dims[v * 4..v * 4 + 4];
         (d[1] as usize, d[2] as usize, d[3] as usize)
     }
@@ -35,12 +35,18 @@ const PARALLEL_MIN: usize = 1 << 15;
 
 pub fn run_step(cx: &Ctx, si: usize, arena: &mut [f32], scratch: &mut [f32]) {
     let step = &cx.l.steps[si];
+    let over_batch = super::over_batch::suits(cx, step);
+    if let Some(conv) = over_batch {
+        super::over_batch::conv(cx, step, conv, arena, scratch);
+    }
     for s in 0..cx.plan.batch {
-        run_sample(cx, si, step, s, arena, scratch);
+        run_sample(cx, si, step, s, arena, scratch, over_batch.is_some());
     }
 }
 
-fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scratch: &mut [f32]) {
+/// `computed`: the step's own work is done (over the batch); only its
+/// epilogue is left.
+fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scratch: &mut [f32], computed: bool) {
     let out = cx.view(step.out).sample(s);
     let in_place = cx.plan.in_place[si];
     let mut reads: Vec<std::ops::Range<usize>> = Vec::new();
@@ -67,6 +73,7 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
     let (y, ins) = raw::split(arena, out, &reads);
     let (oc, oh, ow) = cx.chw(step.out);
     match &step.kind {
+        _ if computed => {}
         Kind::Conv { x, conv, weight, form: ConvForm::Winograd } => {
             let pad = (conv.padding[0] as usize, conv.padding[1] as usize);
             let u = &cx.l.weights[*weight];
@@ -80,16 +87,7 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
             conv2d(cx, ins[0], (c, h, w), conv, &cx.l.weights[*weight], y, (oh, ow), scratch);
         }
         Kind::Linear { weight, in_features, out_features, .. } => {
-            raw::gemm(
-                y,
-                (1, 1),
-                &cx.l.weights[*weight],
-                (*in_features, 1),
-                ins[0],
-                (1, 1),
-                (*out_features, 1, *in_features),
-                cx.threads,
-            );
+            gemm_rows_major(y, &cx.l.weights[*weight], ins[0], (*out_features, 1, *in_features), cx.threads);
         }
         Kind::Elementwise { .. } => {}
         Kind::Unary { act, .. } => super::unary::apply(*act, ins[0], y),
@@ -241,7 +239,7 @@ fn conv2d(
         Method::Shifted => return conv_shifted(cx, x, (c, h, w), conv, weight, y, (oh, ow), scratch),
         Method::Im2col => {
             let cols = &mut scratch[..c * kh * kw * n];
-            im2col(x, (c, h, w), conv, cols, (oh, ow));
+            im2col(x, (c, h, w), conv, cols, (oh, ow), n);
             cols
         }
     };
@@ -371,7 +369,7 @@ fn conv_shifted(
 /// split across threads by hand: measured here, one-thread GEMMs on
 /// column blocks (wide outputs) or row blocks (narrow ones) run about 1.5x
 /// faster than the GEMM crate's own threading on these shapes.
-fn gemm_rows_major(y: &mut [f32], a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize), threads: usize) {
+pub(super) fn gemm_rows_major(y: &mut [f32], a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize), threads: usize) {
     if threads <= 1 || m * n * k < 1 << 18 {
         raw::gemm(y, (n, 1), a, (k, 1), b, (n, 1), (m, n, k), 1);
     } else if n >= 128 * threads {
@@ -388,13 +386,26 @@ fn gemm_rows_major(y: &mut [f32], a: &[f32], b: &[f32], (m, n, k): (usize, usize
 /// Rows (input channel, ky, kx), columns output positions; zero padding.
 /// One task per row: the 7x7 stem has 3 input channels, too few to share
 /// out by channel.
-fn im2col(x: &[f32], (c, h, w): (usize, usize, usize), conv: &Conv2d, cols: &mut [f32], (oh, ow): (usize, usize)) {
+/// Row r starts at `r * ld` of `cols`.
+pub(super) fn im2col(
+    x: &[f32],
+    (c, h, w): (usize, usize, usize),
+    conv: &Conv2d,
+    cols: &mut [f32],
+    (oh, ow): (usize, usize),
+    ld: usize,
+) {
     let [kh, kw] = conv.kernel.map(|v| v as usize);
     let [sh, sw] = conv.stride.map(|v| v as usize);
     let [ph, pw] = conv.padding.map(|v| v as usize);
     let [dh, dw] = conv.dilation.map(|v| v as usize);
     let n = oh * ow;
-    cols[..c * kh * kw * n].par_chunks_mut(n).enumerate().for_each(|(r, row)| {
+    let rows = c * kh * kw;
+    if rows == 0 || n == 0 {
+        return;
+    }
+    cols[..(rows - 1) * ld + n].par_chunks_mut(ld).enumerate().for_each(|(r, row)| {
+        let row = &mut row[..n];
         let (ci, ky, kx) = (r / (kh * kw), r / kw % kh, r % kw);
         let plane = &x[ci * h * w..(ci + 1) * h * w];
         // Output columns whose input column ox * sw + kx * dw - pw lies in the row.
@@ -576,8 +587,12 @@ mod tests {
             let reach = dil * (k - 1) + 1;
             let (oh, ow) = ((h + 2 * pad - reach) / stride + 1, (w + 2 * pad - reach) / stride + 1);
             let x = values(c * h * w);
-            let mut cols = vec![f32::NAN; c * k * k * oh * ow];
-            im2col(&x, (c, h, w), &conv, &mut cols, (oh, ow));
+            // Rows further apart than they are long (as over a batch): the
+            // gaps stay untouched.
+            let ld = oh * ow + 5;
+            let mut cols = vec![f32::NAN; c * k * k * ld];
+            im2col(&x, (c, h, w), &conv, &mut cols, (oh, ow), ld);
+            assert!(cols.chunks(ld).all(|row| row[oh * ow..].iter().all(|v| v.is_nan())));
             for ci in 0..c {
                 for (ky, kx) in (0..k).flat_map(|a| (0..k).map(move |b| (a, b))) {
                     for (oy, ox) in (0..oh).flat_map(|a| (0..ow).map(move |b| (a, b))) {
@@ -587,7 +602,7 @@ mod tests {
                         );
                         let inside = (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
                         let want = if inside { x[(ci * h + iy as usize) * w + ix as usize] } else { 0.0 };
-                        let got = cols[((ci * k + ky) * k + kx) * oh * ow + oy * ow + ox];
+                        let got = cols[((ci * k + ky) * k + kx) * ld + oy * ow + ox];
                         assert_eq!(
                             got, want,
                             "k {k} s {stride} p {pad} d {dil} {h}x{w}: c {ci} tap {ky},{kx} at {oy},{ox}"

@@ -224,6 +224,10 @@ pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64, threads: usize) -> Resu
                 ConvForm::Grouped => worker = worker.max(super::grouped::scratch_len(conv, (i[1], i[2], i[3])) as u128),
                 ConvForm::Gemm => {
                     scratch = scratch.max(super::exec::scratch_len(conv, (i[1], i[2], i[3]), (o[2], o[3])) as u128);
+                    if super::over_batch::runs(conv, o[2] * o[3], batch) {
+                        let len = super::over_batch::scratch_len(conv, i[1], (o[1], o[2], o[3]), batch);
+                        scratch = scratch.max(len as u128);
+                    }
                 }
             }
         }

@@ -10,6 +10,7 @@ pub mod kernels;
 mod lanes;
 pub mod lower;
 pub mod memory;
+mod over_batch;
 #[allow(unsafe_code)]
 pub mod raw;
 pub mod shapecheck;
