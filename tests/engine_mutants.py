@@ -2,7 +2,8 @@
 numeric tests notice: each mutant must make at least one test fail.
 
 Run by hand from the repository root (each mutant rebuilds and runs the
-engine and interpreter tests, a minute or two each):
+library unit tests and the engine and interpreter tests, a minute or two
+each):
     python3 tests/engine_mutants.py [NAME...]
 Every file is restored afterwards, also when interrupted.
 """
@@ -97,9 +98,15 @@ MUTANTS = {
         "_ => exec::im2col(xs, (c, h, w), conv, at, (oh, ow), n),",
         "im2col over the batch writes its rows one sample wide",
     ),
+    "max_pool_odd_tail": (
+        "src/engine/exec.rs",
+        "            even[pairs] = cols[2 * pairs];\n",
+        "",
+        "max pooling at stride 2 drops an odd-width row's last column",
+    ),
 }
 
-TESTS = ["--test", "engine", "--test", "interp"]
+TESTS = ["--lib", "--test", "engine", "--test", "interp"]
 
 
 def run(name):

@@ -477,13 +477,18 @@ fn max_keeping_nan(a: f32, b: f32) -> f32 {
 /// loop over contiguous values the compiler vectorises), then each output
 /// the maximum of its window in that one row, tap by tap. The stem's 3x3/2
 /// pool ran 1.7x slower taking rows first (a short window per output, each
-/// reduced on its own).
+/// reduced on its own). The row's maxima are kept in `sw` phases (columns
+/// q, q + sw, ...), so that each tap reads consecutive values too: 2.5x
+/// faster on the stem's pool than reading every second column.
 fn max_pool2d(x: &[f32], (h, w): (usize, usize), p: &Pool, y: &mut [f32], (oh, ow): (usize, usize)) {
     let [kh, kw] = p.kernel.map(|v| v as isize);
     let [sh, sw] = p.stride.map(|v| v as isize);
     let [ph, pw] = p.padding.map(|v| v as isize);
     let (hi, wi) = (h as isize, w as isize);
+    let step = sw as usize;
+    let len = w.div_ceil(step);
     let mut cols = vec![f32::NEG_INFINITY; w];
+    let mut phases = vec![f32::NEG_INFINITY; step * len];
     for oy in 0..oh {
         let y0 = oy as isize * sh - ph;
         let (ys, ye) = (y0.max(0) as usize, (y0 + kh).min(hi).max(0) as usize);
@@ -493,18 +498,47 @@ fn max_pool2d(x: &[f32], (h, w): (usize, usize), p: &Pool, y: &mut [f32], (oh, o
                 *m = max_keeping_nan(*m, v);
             }
         }
+        deinterleave(&cols, &mut phases, step);
         let out = &mut y[oy * ow..(oy + 1) * ow];
         out.fill(f32::NEG_INFINITY);
-        // Tap by tap, over the outputs whose tap lies in the row.
+        // Tap by tap, over the outputs whose tap lies in the row: output o
+        // reads column o * sw + d, entry o + d / sw of phase d mod sw.
         for kx in 0..kw {
-            let up = |v: isize| (v.max(0) as usize).div_ceil(sw as usize) as isize;
+            let up = |v: isize| (v.max(0) as usize).div_ceil(step) as isize;
             let lo = up(pw - kx).min(ow as isize);
             let hi = up(wi + pw - kx).clamp(lo, ow as isize);
-            let from = (lo * sw + kx - pw) as usize;
-            let taps = cols[from.min(w)..].iter().step_by(sw as usize);
+            let d = kx - pw;
+            let (q, base) = (d.rem_euclid(sw) as usize, d.div_euclid(sw));
+            let from = (lo + base) as usize;
+            let taps = &phases[q * len..(q + 1) * len][from.min(len)..];
             for (o, &v) in out[lo as usize..hi as usize].iter_mut().zip(taps) {
                 *o = max_keeping_nan(*o, v);
             }
+        }
+    }
+}
+
+/// `phases[q * len + i] = cols[q + step * i]`, `len` being the phases'
+/// length; entries past the row stay as they are.
+fn deinterleave(cols: &[f32], phases: &mut [f32], step: usize) {
+    let len = phases.len() / step;
+    if step == 2 {
+        let (even, odd) = phases.split_at_mut(len);
+        let pairs = cols.len() / 2;
+        if cols.len() % 2 == 1 {
+            even[pairs] = cols[2 * pairs];
+        }
+        let (src, even, odd) = (&cols[..2 * pairs], &mut even[..pairs], &mut odd[..pairs]);
+        // Indexed with lengths the compiler can see: strided loads it widens.
+        for j in 0..pairs {
+            even[j] = src[2 * j];
+            odd[j] = src[2 * j + 1];
+        }
+        return;
+    }
+    for (q, phase) in phases.chunks_exact_mut(len).enumerate() {
+        for (p, &v) in phase.iter_mut().zip(cols[q.min(cols.len())..].iter().step_by(step)) {
+            *p = v;
         }
     }
 }
@@ -614,7 +648,7 @@ mod tests {
     }
 
     /// Max pooling against the window maxima taken one by one: kernels 1 to
-    /// 3, strides 1 to 3, padding 0 and 1, ceil mode's windows that start in
+    /// 5, strides 1 to 3, padding 0 to 2 (taps two phases before a row), ceil mode's windows that start in
     /// the padding, and a NaN that must come out.
     #[test]
     fn max_pool_matches_window_maxima() {
@@ -624,6 +658,8 @@ mod tests {
             (3, 1, 1, false, (5, 4)),
             (3, 3, 0, true, (8, 11)),
             (1, 2, 0, false, (6, 5)),
+            (5, 2, 2, false, (13, 12)),
+            (4, 3, 2, true, (10, 14)),
         ] {
             let pool = Pool {
                 kind: PoolKind::Max,
