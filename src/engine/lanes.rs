@@ -33,6 +33,53 @@ pub fn shares(batch: usize, threads: usize, split: bool) -> Vec<(usize, usize, u
     v
 }
 
+/// The threads lanes run on: one single-thread pool per lane side by side
+/// (none with one thread), and the pool of all threads for the rest.
+pub struct Pools<'p> {
+    pub beside: &'p [rayon::ThreadPool],
+    pub all: &'p rayon::ThreadPool,
+}
+
+/// Runs every lane: those of one thread side by side, then the rest on all
+/// threads; with `profile`, adds each step's time and flops to it, once
+/// per step (lanes side by side share the time: the first one's counts).
+pub fn run(
+    lanes: &mut [Lane],
+    pools: Pools,
+    (l, jit, isa): (&Lowered, &Table, raw::Isa),
+    profile: Option<&mut [Profiled]>,
+) {
+    let steps = l.steps.len();
+    let mut profiles: Vec<Option<Vec<Profiled>>> =
+        lanes.iter().map(|_| profile.is_some().then(|| vec![Profiled::default(); steps])).collect();
+    let side = if pools.beside.is_empty() { 0 } else { lanes.iter().take_while(|l| l.threads == 1).count() };
+    let (beside, after) = lanes.split_at_mut(side);
+    let (beside_p, after_p) = profiles.split_at_mut(side);
+    std::thread::scope(|scope| {
+        let mut work = beside.iter_mut().zip(beside_p.iter_mut()).zip(pools.beside);
+        let first = work.next();
+        for ((lane, p), pool) in work {
+            scope.spawn(move || pool.install(|| lane.run(l, jit, isa, p.as_deref_mut())));
+        }
+        if let Some(((lane, p), pool)) = first {
+            pool.install(|| lane.run(l, jit, isa, p.as_deref_mut()));
+        }
+    });
+    for (lane, p) in after.iter_mut().zip(after_p.iter_mut()) {
+        pools.all.install(|| lane.run(l, jit, isa, p.as_deref_mut()));
+    }
+    let Some(total) = profile else { return };
+    for (si, e) in total.iter_mut().enumerate() {
+        e.steps += 1;
+        for (i, p) in profiles.iter().flatten().enumerate() {
+            e.flops += p[si].flops;
+            if i == 0 || i >= side {
+                e.time += p[si].time;
+            }
+        }
+    }
+}
+
 pub struct Lane {
     pub first: usize,
     pub count: usize,
@@ -75,7 +122,7 @@ impl Lane {
 
     /// Runs every step on its samples, adding each step's time and flops to
     /// `profile` when given.
-    pub fn run(&mut self, l: &Lowered, jit: &Table, isa: raw::Isa, mut profile: Option<&mut [Profiled]>) {
+    fn run(&mut self, l: &Lowered, jit: &Table, isa: raw::Isa, mut profile: Option<&mut [Profiled]>) {
         let cx = exec::Ctx { l, plan: &self.plan, jit, dims: &self.dims, threads: self.threads, isa };
         for (si, step) in l.steps.iter().enumerate() {
             let start = profile.is_some().then(Instant::now);

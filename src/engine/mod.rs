@@ -363,42 +363,10 @@ impl Engine {
         for lane in &mut planned.lanes {
             lane.load(input, l.input);
         }
-        let steps = l.steps.len();
-        let mut profiles: Vec<Option<Vec<Profiled>>> =
-            planned.lanes.iter().map(|_| self.profile.as_ref().map(|_| vec![Profiled::default(); steps])).collect();
-        let side =
-            if self.lane_pools.is_empty() { 0 } else { planned.lanes.iter().take_while(|l| l.threads == 1).count() };
-        let (beside, after) = planned.lanes.split_at_mut(side);
-        let (beside_p, after_p) = profiles.split_at_mut(side);
-        std::thread::scope(|scope| {
-            let mut work = beside.iter_mut().zip(beside_p.iter_mut()).zip(&self.lane_pools);
-            let first = work.next();
-            for ((lane, p), pool) in work {
-                scope.spawn(move || pool.install(|| lane.run(l, jit, isa, p.as_deref_mut())));
-            }
-            if let Some(((lane, p), pool)) = first {
-                pool.install(|| lane.run(l, jit, isa, p.as_deref_mut()));
-            }
-        });
-        for (lane, p) in after.iter_mut().zip(after_p.iter_mut()) {
-            self.pool.install(|| lane.run(l, jit, isa, p.as_deref_mut()));
-        }
-        if let Some(total) = self.profile.as_mut() {
-            // Lanes side by side share the time: the first one's counts.
-            for (si, e) in total.iter_mut().enumerate() {
-                e.steps += 1;
-                for (i, p) in profiles.iter().enumerate() {
-                    let p = p.as_ref().expect("recorded while profiling")[si];
-                    e.flops += p.flops;
-                    if i == 0 || i >= side {
-                        e.time += p.time;
-                    }
-                }
-            }
-        }
-        let d = &planned.dims;
+        let pools = lanes::Pools { beside: &self.lane_pools, all: &self.pool };
+        lanes::run(&mut planned.lanes, pools, (l, jit, isa), self.profile.as_deref_mut());
         let at = self.graph.order.iter().position(|&n| n == self.graph.output).expect("the output is in order");
-        let d = &d[at * 4..at * 4 + 4];
+        let d = &planned.dims[at * 4..at * 4 + 4];
         let shape: Vec<usize> = if self.graph.node(self.graph.output).shape.rank() == 2 {
             vec![d[0] as usize, d[1] as usize]
         } else {
