@@ -169,6 +169,9 @@ fn pest_error(file: FileId, offset: usize, src: &str, e: pest::error::Error<Rule
     if expected.is_empty() {
         expected.push("something else".into());
     }
+    // A model without its input: the one item whose end can be missing
+    // when all before it parses.
+    let wants_input = expected.iter().any(|e| e == "`on`") && src.trim_start().starts_with("model");
     let expected = join_or(&expected);
     let (found, len) = describe_found(&src[pos..]);
     if len == 0 {
@@ -177,7 +180,12 @@ fn pest_error(file: FileId, offset: usize, src: &str, e: pest::error::Error<Rule
         let end = last.len();
         let start = last.char_indices().next_back().map_or(0, |(i, _)| i);
         let span = Span::new(file, offset + start, offset + end);
-        return Diag::new(SyntaxError::Unexpected { expected, found }).at(span, "the item ends here, unfinished");
+        let d = Diag::new(SyntaxError::Unexpected { expected, found }).at(span, "the item ends here, unfinished");
+        return if wants_input {
+            d.with_help("a model ends with the input it runs on, e.g. `on [N, 3, 224, 224]`")
+        } else {
+            d
+        };
     }
     let span = Span::new(file, offset + pos, offset + pos + len);
     let d = Diag::new(SyntaxError::Unexpected { expected: expected.clone(), found }).at(span, "unexpected here");
