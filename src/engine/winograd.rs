@@ -484,6 +484,32 @@ mod tests {
         }
     }
 
+    /// Which 3x3 layers run here: resnet50's 14x14 ones (256 channels, 49
+    /// tiles) and DenseNet's 56x56 and 28x28 ones (32 channels, 784 and 196
+    /// tiles), not DenseNet's 14x14 ones nor any 7x7 one.
+    #[test]
+    fn winograd_takes_layers_with_channels_or_tiles_enough() {
+        let conv = |c: u64, k: u64| Conv2d {
+            in_channels: c,
+            out_channels: k,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+            standardize: None,
+        };
+        assert!(suits(&conv(256, 256), Some((14, 14))));
+        assert!(suits(&conv(128, 32), Some((56, 56))));
+        assert!(suits(&conv(128, 32), Some((28, 28))));
+        assert!(suits(&conv(128, 32), None), "an undeclared size");
+        assert!(!suits(&conv(128, 32), Some((14, 14))));
+        assert!(!suits(&conv(512, 512), Some((7, 7))));
+        assert!(!suits(&conv(8, 64), Some((56, 56))), "too few input channels");
+        assert!(!suits(&Conv2d { stride: [2, 2], ..conv(64, 64) }, Some((28, 28))));
+    }
+
     #[test]
     fn the_filter_transform_of_a_centre_tap_is_its_outer_product() {
         // g = e_centre: G g = (0, ½, -½, 0), so U = that vector's outer product.
