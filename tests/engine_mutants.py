@@ -104,12 +104,6 @@ MUTANTS = {
         "",
         "max pooling at stride 2 drops an odd-width row's last column",
     ),
-    "winograd_small_layers": (
-        "src/engine/winograd.rs",
-        "        && (conv.out_channels >= 64 || tiles >= 100)\n",
-        "",
-        "Winograd takes 3x3 layers with few output channels and few tiles again",
-    ),
 }
 
 TESTS = ["--lib", "--test", "engine", "--test", "interp"]

@@ -25,15 +25,12 @@ use crate::ir::op::Conv2d;
 /// than 32 tiles (a 7x7 output has 16) the filters, 16/9 the size of the
 /// plain ones, are streamed from memory for too little work, and the
 /// register tile runs half empty (resnet18 as a whole 1.03x slower with its
-/// 7x7 layers here; 14x14 ones are 1.3x faster). Below 64 output channels
-/// the input's transform is a large share of the work, and under 100 tiles
-/// the shifted GEMMs win (DenseNet's 32-channel 14x14 layers, on Zen 4:
-/// 0.18 to 0.13 ms each, the model 1.04x). Other sizes run correctly
-/// either way.
+/// 7x7 layers here; 14x14 ones are 1.3x faster; DenseNet's 32-channel
+/// 14x14 ones 0.10-0.13 ms against 0.13-0.14 by shifted GEMMs, on Zen 4).
+/// Other sizes run correctly either way.
 pub fn suits(conv: &Conv2d, declared: Option<(u64, u64)>) -> bool {
     let tiles = declared.map_or(u64::MAX, |(oh, ow)| oh.div_ceil(2) * ow.div_ceil(2));
     tiles >= 32
-        && (conv.out_channels >= 64 || tiles >= 100)
         && conv.kernel == [3, 3]
         && conv.stride == [1, 1]
         && conv.dilation == [1, 1]
@@ -114,14 +111,19 @@ pub fn conv(
         return;
     }
     let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
-    // As `scratch_len` reckons.
-    let band = (tiles_per_task(c, k) / tw).clamp(1, th);
+    // At most as `scratch_len` reckons; narrower where that leaves a
+    // thread without a band.
+    let mut band = (tiles_per_task(c, k) / tw).clamp(1, th);
+    if threads > 1 && th.div_ceil(band) < threads {
+        band = th.div_ceil(threads);
+    }
     let bands = th.div_ceil(band);
     let row_cuts: Vec<usize> = (0..=bands).map(|b| (2 * b * band).min(oh)).collect();
-    // Fewer bands than threads: split the channels too. Not merely for
-    // balance when there are bands enough: each part transforms its band's
-    // whole input again (DenseNet's 32-channel 28x28 layers, two bands on
-    // two threads: 0.40 to 0.30 ms each kept whole, on Zen 4).
+    // Fewer tile rows than threads: split the channels too. Only then:
+    // each part transforms its band's whole input again (DenseNet's
+    // 32-channel 28x28 layers, two bands on two threads: 0.40 to 0.30 ms
+    // each kept whole, on Zen 4; its 14x14 ones, one band until it was
+    // cut in two, 0.18 to 0.10-0.13 ms).
     let parts = if threads > 1 && bands < threads { threads } else { 1 };
     // Whole filter panels per part.
     let per = k.div_ceil(parts).div_ceil(MR) * MR;
@@ -488,8 +490,8 @@ mod tests {
     }
 
     /// Which 3x3 layers run here: resnet50's 14x14 ones (256 channels, 49
-    /// tiles) and DenseNet's 56x56 and 28x28 ones (32 channels, 784 and 196
-    /// tiles), not DenseNet's 14x14 ones nor any 7x7 one.
+    /// tiles) and DenseNet's (32 channels, 49 to 784 tiles), not a 7x7 one,
+    /// nor one with few input channels, nor a strided one.
     #[test]
     fn winograd_takes_layers_with_channels_or_tiles_enough() {
         let conv = |c: u64, k: u64| Conv2d {
@@ -507,7 +509,8 @@ mod tests {
         assert!(suits(&conv(128, 32), Some((56, 56))));
         assert!(suits(&conv(128, 32), Some((28, 28))));
         assert!(suits(&conv(128, 32), None), "an undeclared size");
-        assert!(!suits(&conv(128, 32), Some((14, 14))));
+        assert!(suits(&conv(128, 32), Some((14, 14))));
+        assert!(!suits(&conv(128, 32), Some((7, 7))));
         assert!(!suits(&conv(512, 512), Some((7, 7))));
         assert!(!suits(&conv(8, 64), Some((56, 56))), "too few input channels");
         assert!(!suits(&Conv2d { stride: [2, 2], ..conv(64, 64) }, Some((28, 28))));
