@@ -74,10 +74,10 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
     let (oc, oh, ow) = cx.chw(step.out);
     match &step.kind {
         _ if computed => {}
-        Kind::Conv { x, conv, weight, form: ConvForm::Winograd } => {
+        Kind::Conv { x, conv, weight, form: ConvForm::Winograd(tile) } => {
             let pad = (conv.padding[0] as usize, conv.padding[1] as usize);
             let u = &cx.l.weights[*weight];
-            super::winograd::conv(cx.isa, ins[0], cx.chw(*x), pad, u, oc, y, (oh, ow), cx.threads);
+            super::winograd::conv(cx.isa, *tile, ins[0], cx.chw(*x), pad, u, oc, y, (oh, ow), cx.threads);
         }
         Kind::Conv { x, conv, weight, form: ConvForm::Grouped } => {
             super::grouped::conv(cx.isa, ins[0], cx.chw(*x), conv, &cx.l.weights[*weight], y, (oh, ow), cx.threads);

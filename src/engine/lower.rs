@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use petgraph::stable_graph::NodeIndex;
 
 use super::kernels::{KernelSpec, Stage};
+use super::winograd::Tile;
 use crate::ir::Graph;
 use crate::ir::op::{Activation, Conv2d, Op, Pool};
 
@@ -32,8 +33,9 @@ pub struct Epilogue {
 pub enum ConvForm {
     /// The `gemm` crate (im2col or shifted, per group); filters as loaded.
     Gemm,
-    /// Winograd's F(2x2, 3x3); filters transformed and packed.
-    Winograd,
+    /// Winograd's F(2x2, 3x3) or F(4x4, 3x3); filters transformed and
+    /// packed.
+    Winograd(super::winograd::Tile),
     /// Direct ([`super::grouped`]): grouped convs and the RGB stem; filters
     /// packed in blocks.
     Grouped,
@@ -179,7 +181,8 @@ impl Step {
             Kind::Conv { conv, form, .. } => {
                 let g = if conv.groups > 1 { " grouped" } else { "" };
                 let w = match form {
-                    ConvForm::Winograd => " winograd",
+                    ConvForm::Winograd(Tile::F2) => " winograd",
+                    ConvForm::Winograd(Tile::F4) => " winograd4",
                     ConvForm::Grouped => " direct",
                     ConvForm::Gemm => "",
                 };
@@ -478,10 +481,11 @@ pub fn lower(
     steps.sort_by_key(|s| s.out);
     for s in &mut steps {
         let Kind::Conv { conv, weight, form, .. } = &mut s.kind else { continue };
-        if winograd && super::winograd::suits(conv, declared_plane(&g.node(s.node).shape)) {
+        let tile = if winograd { super::winograd::suits(conv, declared_plane(&g.node(s.node).shape)) } else { None };
+        if let Some(tile) = tile {
             let (m, c) = (conv.out_channels as usize, conv.in_channels as usize);
-            cx.store[*weight] = super::winograd::transform_filters(&cx.store[*weight], m, c);
-            *form = ConvForm::Winograd;
+            cx.store[*weight] = super::winograd::transform_filters(&cx.store[*weight], m, c, tile);
+            *form = ConvForm::Winograd(tile);
         } else if super::grouped::suits(conv, isa) {
             cx.store[*weight] = super::grouped::pack_filters(&cx.store[*weight], conv);
             *form = ConvForm::Grouped;

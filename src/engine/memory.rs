@@ -218,8 +218,8 @@ pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64, threads: usize) -> Resu
             let d = |v: usize| dims[v * 4..v * 4 + 4].iter().map(|&d| d as usize).collect::<Vec<_>>();
             let (i, o) = (d(*x), d(s.out));
             match form {
-                ConvForm::Winograd => {
-                    worker = worker.max(super::winograd::scratch_len(i[1], o[1], (o[2], o[3])) as u128);
+                ConvForm::Winograd(tile) => {
+                    worker = worker.max(super::winograd::scratch_len(i[1], o[1], (o[2], o[3]), *tile) as u128);
                 }
                 ConvForm::Grouped => worker = worker.max(super::grouped::scratch_len(conv, (i[1], i[2], i[3])) as u128),
                 ConvForm::Gemm => {

@@ -345,24 +345,23 @@ impl Rect<'_> {
     /// This box's part of row `r` of plane `p` (its columns); `p` and `r`
     /// must lie in the box.
     pub fn row(&mut self, p: usize, r: usize) -> &mut [f32] {
-        self.two_rows(p, r, None).0
+        let [row] = self.rows_from::<1>(p, r);
+        row.expect("a row of this box")
     }
-    /// Rows `r` and, if given, `r2` (another row) of plane `p`, both borrowed
-    /// at once; each must lie in the box.
-    pub fn two_rows(&mut self, p: usize, r: usize, r2: Option<usize>) -> (&mut [f32], Option<&mut [f32]>) {
+    /// Rows `r..r + N` of plane `p`, all borrowed at once; `p` and `r` must
+    /// lie in the box, and a row past its end is `None`.
+    pub fn rows_from<const N: usize>(&mut self, p: usize, r: usize) -> [Option<&mut [f32]>; N] {
         assert!(self.planes.contains(&p) && self.rows.contains(&r), "a row of this box");
-        assert!(r2.is_none_or(|r2| r2 != r && self.rows.contains(&r2)), "another row of this box");
         let at = |r: usize| p * self.plane_len + r * self.row_len + self.cols.start;
+        let (base, len, end) = (self.base, self.cols.len(), self.rows.end);
         // SAFETY: the planes, rows and columns lie in the tensor (checked
         // here and in `par_rects`), and no other box of the same call covers
         // these values; distinct rows of one plane do not overlap (a row's
         // columns lie within `row_len`); `&mut self` keeps the slices unique
         // within this task.
-        unsafe {
-            let first = std::slice::from_raw_parts_mut(self.base.add(at(r)), self.cols.len());
-            let second = r2.map(|r2| std::slice::from_raw_parts_mut(self.base.add(at(r2)), self.cols.len()));
-            (first, second)
-        }
+        std::array::from_fn(|i| {
+            (r + i < end).then(|| unsafe { std::slice::from_raw_parts_mut(base.add(at(r + i)), len) })
+        })
     }
 }
 
