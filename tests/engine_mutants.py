@@ -68,6 +68,18 @@ MUTANTS = {
         "        y[3][l] = x1[l] + x3[l];",
         "Winograd's input transform with one of Bᵀ's signs flipped",
     ),
+    "winograd4_input_coefficient": (
+        "src/engine/winograd.rs",
+        "        y[5][l] = 4.0 * x1[l] - 5.0 * x3[l] + x5[l];",
+        "        y[5][l] = 4.0 * x1[l] - 4.0 * x3[l] + x5[l];",
+        "F(4x4, 3x3)'s input transform with one of Bᵀ's coefficients wrong",
+    ),
+    "winograd4_output_last_row": (
+        "src/engine/winograd.rs",
+        "        y[3][l] = b + 8.0 * d + m5[l];",
+        "        y[3][l] = b + 8.0 * d;",
+        "F(4x4, 3x3)'s output transform drops Aᵀ's last column",
+    ),
     "direct_stride2_columns": (
         "src/engine/grouped.rs",
         "let col = |kx: usize| if stride == 2 { (kx % 2) * half + kx / 2 } else { kx };",
