@@ -81,7 +81,7 @@ MUTANTS = {
         "F(4x4, 3x3)'s output transform drops Aᵀ's last column",
     ),
     "direct_stride2_columns": (
-        "src/engine/grouped.rs",
+        "src/engine/direct.rs",
         "let col = |kx: usize| if stride == 2 { (kx % 2) * half + kx / 2 } else { kx };",
         "let col = |kx: usize| if stride == 2 { ((kx + 1) % 2) * half + kx / 2 } else { kx };",
         "the direct kernel reads a stride-2 tap's odd columns for its even ones and the other way round",

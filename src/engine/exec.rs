@@ -79,8 +79,8 @@ fn run_sample(cx: &Ctx, si: usize, step: &Step, s: usize, arena: &mut [f32], scr
             let u = &cx.l.weights[*weight];
             super::winograd::conv(cx.isa, *tile, ins[0], cx.chw(*x), pad, u, oc, y, (oh, ow), cx.threads);
         }
-        Kind::Conv { x, conv, weight, form: ConvForm::Grouped } => {
-            super::grouped::conv(cx.isa, ins[0], cx.chw(*x), conv, &cx.l.weights[*weight], y, (oh, ow), cx.threads);
+        Kind::Conv { x, conv, weight, form: ConvForm::Direct } => {
+            super::direct::conv(cx.isa, ins[0], cx.chw(*x), conv, &cx.l.weights[*weight], y, (oh, ow), cx.threads);
         }
         Kind::Conv { x, conv, weight, form: ConvForm::Gemm } => {
             let (c, h, w) = cx.chw(*x);

@@ -36,9 +36,9 @@ pub enum ConvForm {
     /// Winograd's F(2x2, 3x3) or F(4x4, 3x3); filters transformed and
     /// packed.
     Winograd(super::winograd::Tile),
-    /// Direct ([`super::grouped`]): grouped convs and the RGB stem; filters
-    /// packed in blocks.
-    Grouped,
+    /// Direct ([`super::direct`]): grouped convs, the RGB stem, 3x3 ones
+    /// with few outputs on large maps; filters packed in blocks.
+    Direct,
 }
 
 #[derive(Clone, Debug)]
@@ -183,7 +183,7 @@ impl Step {
                 let w = match form {
                     ConvForm::Winograd(Tile::F2) => " winograd",
                     ConvForm::Winograd(Tile::F4) => " winograd4",
-                    ConvForm::Grouped => " direct",
+                    ConvForm::Direct => " direct",
                     ConvForm::Gemm => "",
                 };
                 format!("conv {}x{}{g}{w}", conv.kernel[0], conv.kernel[1])
@@ -481,14 +481,18 @@ pub fn lower(
     steps.sort_by_key(|s| s.out);
     for s in &mut steps {
         let Kind::Conv { conv, weight, form, .. } = &mut s.kind else { continue };
-        let tile = if winograd { super::winograd::suits(conv, declared_plane(&g.node(s.node).shape)) } else { None };
-        if let Some(tile) = tile {
+        let declared = declared_plane(&g.node(s.node).shape);
+        let tile = if winograd { super::winograd::suits(conv, declared) } else { None };
+        // The direct kernel first: it takes some convolutions that
+        // Winograd would (few outputs on large maps), and none that the
+        // choice of Winograd's tile then depends on.
+        if super::direct::suits(conv, declared, isa) {
+            cx.store[*weight] = super::direct::pack_filters(&cx.store[*weight], conv);
+            *form = ConvForm::Direct;
+        } else if let Some(tile) = tile {
             let (m, c) = (conv.out_channels as usize, conv.in_channels as usize);
             cx.store[*weight] = super::winograd::transform_filters(&cx.store[*weight], m, c, tile);
             *form = ConvForm::Winograd(tile);
-        } else if super::grouped::suits(conv, isa) {
-            cx.store[*weight] = super::grouped::pack_filters(&cx.store[*weight], conv);
-            *form = ConvForm::Grouped;
         }
     }
     let input = cx.pos[&g.input];

@@ -221,7 +221,7 @@ pub fn plan(l: &Lowered, dims: &[i64], limit_bytes: u64, threads: usize) -> Resu
                 ConvForm::Winograd(tile) => {
                     worker = worker.max(super::winograd::scratch_len(i[1], o[1], (o[2], o[3]), *tile) as u128);
                 }
-                ConvForm::Grouped => worker = worker.max(super::grouped::scratch_len(conv, (i[1], i[2], i[3])) as u128),
+                ConvForm::Direct => worker = worker.max(super::direct::scratch_len(conv, (i[1], i[2], i[3])) as u128),
                 ConvForm::Gemm => {
                     scratch = scratch.max(super::exec::scratch_len(conv, (i[1], i[2], i[3]), (o[2], o[3])) as u128);
                     if super::over_batch::runs(conv, o[2] * o[3], batch) {

@@ -3,8 +3,8 @@
 //! compiled with cranelift, and each input's dims give a memory plan (one
 //! arena) before anything runs.
 
+mod direct;
 mod exec;
-mod grouped;
 pub mod jit;
 pub mod kernels;
 mod lanes;

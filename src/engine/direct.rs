@@ -1,24 +1,44 @@
-//! Grouped convolutions with few channels per group (ResNeXt's 4 to 32),
-//! run directly: as GEMMs they are hundreds of products a few rows deep,
-//! which no GEMM runs near the FMA peak. Each task takes a group: its input
-//! channels are copied once, padded (and for stride 2 split into even and
-//! odd columns, so that every tap of an output row reads consecutive
-//! values), then [`raw::direct_row`] computes four output channels of one
-//! row at a time in registers. AVX-512 only; other CPUs keep the GEMMs.
+//! Convolutions that no GEMM runs near the FMA peak, run directly:
+//! grouped ones with few channels per group (ResNeXt's 4 to 32), which as
+//! GEMMs are hundreds of products a few rows deep; the stem on RGB, which
+//! im2col turns into a matrix 49 times its input; and stride-1 3x3 ones
+//! with few outputs on large maps (DenseNet's 32), where Winograd's input
+//! transform is shared by too few outputs to pay. Each task takes a group
+//! (or a band of its rows): its input channels are copied once, padded
+//! (and for stride 2 split into even and odd columns, so that every tap of
+//! an output row reads consecutive values), then [`raw::direct_row`]
+//! computes up to 16 output channels of one row at a time in registers.
+//! AVX-512 only; other CPUs keep the GEMMs.
 
 use std::cell::RefCell;
 
 use super::raw::{self, DIRECT_OB, DIRECT_SLACK, Isa};
 use crate::ir::op::Conv2d;
 
-/// Whether a convolution runs here on `isa`: grouped with at most 32
-/// input channels per group, or with at most 4 input channels at all (the
-/// stem's 7x7 on RGB, which im2col turns into a matrix 49 times the input),
-/// no dilation, the same stride 1 or 2 both ways, a kernel up to 7x7.
-pub fn suits(conv: &Conv2d, isa: Isa) -> bool {
+/// Outputs at and below which a stride-1 3x3 convolution runs here rather
+/// than by Winograd, on maps of [`FEW_OUTPUTS_MIN_POSITIONS`] or more.
+const FEW_OUTPUTS: u64 = 32;
+
+/// Output positions from which [`FEW_OUTPUTS`] applies. DenseNet-121's
+/// 32-output layers, minimum per layer over 3 runs on Zen 5, Winograd's
+/// F(2x2) against this: 56x56 4.20 against 3.75 ms for the block, 28x28
+/// 2.19 against 1.83, 14x14 1.42 against 1.27, 7x7 (shifted GEMMs) 0.46
+/// against 0.53. At 14x14 the rows are 14 of a vector's 16 lanes and the
+/// gain within the noise, so Winograd keeps those.
+const FEW_OUTPUTS_MIN_POSITIONS: u64 = 28 * 28;
+
+/// Whether a convolution runs here on `isa`, its output `declared` as the
+/// model fixes it: no dilation, the same stride 1 or 2 both ways, a kernel
+/// up to 7x7, and one of: grouped with at most 32 input channels per
+/// group; at most 4 input channels at all; a stride-1 3x3 with at most
+/// [`FEW_OUTPUTS`] outputs on a declared map that large.
+pub fn suits(conv: &Conv2d, declared: Option<(u64, u64)>, isa: Isa) -> bool {
     let per_group = conv.in_channels / conv.groups;
+    let large = declared.is_some_and(|(h, w)| h * w >= FEW_OUTPUTS_MIN_POSITIONS);
+    let few_outputs =
+        conv.groups == 1 && conv.kernel == [3, 3] && conv.stride == [1, 1] && conv.out_channels <= FEW_OUTPUTS && large;
     matches!(isa, Isa::Avx512(_))
-        && ((conv.groups > 1 && per_group <= 32) || conv.in_channels <= 4)
+        && ((conv.groups > 1 && per_group <= 32) || conv.in_channels <= 4 || few_outputs)
         && conv.dilation == [1, 1]
         && conv.stride[0] == conv.stride[1]
         && (1..=2).contains(&conv.stride[0])
@@ -245,6 +265,9 @@ mod tests {
             // The stem: one group of 3 channels, 7x7/2, rows of 70 (a pass
             // of four vectors and one of one), split into bands of rows.
             (1, 3, 20, 7, 2, 3, (21, 139)),
+            // DenseNet's kind: one group, many inputs, 32 outputs (two
+            // blocks of 16), 3x3/1 on rows of two vectors less two columns.
+            (1, 40, 32, 3, 1, 1, (9, 30)),
         ] {
             let conv = Conv2d {
                 in_channels: (groups * cin) as u64,
@@ -257,7 +280,8 @@ mod tests {
                 bias: false,
                 standardize: None,
             };
-            assert!(suits(&conv, isa));
+            let declared = (groups == 1 && cin > 4).then_some((28, 28));
+            assert!(suits(&conv, declared, isa));
             let c = groups * cin;
             let x: Vec<f32> = (0..c * h * w).map(|i| ((i * 7919) % 1013) as f32 / 1013.0 - 0.5).collect();
             let f: Vec<f32> =
@@ -277,5 +301,28 @@ mod tests {
                 assert!(y[want.len()..].iter().all(|v| v.is_nan()), "nothing written past the output");
             }
         }
+    }
+
+    #[test]
+    fn dense_convs_run_here_only_with_few_outputs_on_large_maps() {
+        let isa = Isa::detect(Kernels::Avx512);
+        let conv = |cout: u64, stride: u64| Conv2d {
+            in_channels: 128,
+            out_channels: cout,
+            kernel: [3, 3],
+            stride: [stride; 2],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+            standardize: None,
+        };
+        assert_eq!(suits(&conv(32, 1), Some((56, 56)), isa), matches!(isa, Isa::Avx512(_)));
+        assert_eq!(suits(&conv(32, 1), Some((28, 28)), isa), matches!(isa, Isa::Avx512(_)));
+        assert!(!suits(&conv(32, 1), Some((14, 14)), isa), "Winograd's at 14x14");
+        assert!(!suits(&conv(32, 1), None, isa), "Winograd's where the size is open");
+        assert!(!suits(&conv(64, 1), Some((56, 56)), isa), "Winograd's with more outputs");
+        assert!(!suits(&conv(32, 2), Some((56, 56)), isa), "im2col's at stride 2");
+        assert!(!suits(&conv(32, 1), Some((56, 56)), Isa::Portable));
     }
 }
