@@ -483,9 +483,8 @@ pub fn lower(
         let Kind::Conv { conv, weight, form, .. } = &mut s.kind else { continue };
         let declared = declared_plane(&g.node(s.node).shape);
         let tile = if winograd { super::winograd::suits(conv, declared) } else { None };
-        // The direct kernel first: it takes some convolutions that
-        // Winograd would (few outputs on large maps), and none that the
-        // choice of Winograd's tile then depends on.
+        // The direct kernel is asked first: some convolutions suit both
+        // (few outputs on large maps), and there the direct one is faster.
         if super::direct::suits(conv, declared, isa) {
             cx.store[*weight] = super::direct::pack_filters(&cx.store[*weight], conv);
             *form = ConvForm::Direct;

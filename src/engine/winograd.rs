@@ -59,7 +59,9 @@ impl Tile {
 /// Whether a convolution runs here, and as which: 3x3, stride 1, no
 /// dilation, one group, and channels enough on both sides for the
 /// transforms to pay (below 16, measured, im2col wins; DenseNet's 128 to
-/// 32 runs 1.1x faster here). `declared` is the output's size where the
+/// 32 runs 1.1x faster here than by GEMM, though on maps of 28x28 and
+/// larger the direct kernel, which lowering asks first, takes those).
+/// `declared` is the output's size where the
 /// model fixes it: with fewer than 32 tiles (a 7x7 output has 16 of F2's)
 /// the filters, 16/9 the size of the plain ones, are streamed from memory
 /// for too little work, and the register tile runs half empty (resnet18 as
